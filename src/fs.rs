@@ -1,0 +1,291 @@
+//! The file seam: every file operation the log performs goes through
+//! [`Vfs`], so a test can substitute simulated files that remember what was
+//! flushed. The seam is only crossed on cold paths (open, roll, sync, close):
+//! appends and reads touch mapped memory through a raw pointer the map handed
+//! out once, never the seam.
+
+use std::any::Any;
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use memmap2::{Advice, MmapOptions, MmapRaw};
+
+/// A mapping of a whole file.
+pub(crate) trait Map: Send + Sync + fmt::Debug {
+    /// Start of the mapped bytes; valid for `len()` bytes while `self` lives.
+    fn as_ptr(&self) -> *mut u8;
+    /// Number of mapped bytes.
+    fn len(&self) -> usize;
+    /// Makes `[offset, offset + len)` durable (msync `MS_SYNC`).
+    fn flush_range(&self, offset: usize, len: usize) -> io::Result<()>;
+    /// Faults the pages of `[offset, offset + len)` in for writing, so later
+    /// writes there take no fault. Only called on bytes no reader can reach.
+    fn populate_write(&self, offset: usize, len: usize) -> io::Result<()>;
+}
+
+/// A file open for mapping.
+pub(crate) trait SegmentFile: Send + fmt::Debug {
+    /// Current length of the file.
+    fn len(&self) -> io::Result<u64>;
+    /// Reserves disk blocks up to `len` (fallocate): a full disk fails here,
+    /// never later as a SIGBUS on a mapped write.
+    fn reserve(&mut self, len: u64) -> io::Result<()>;
+    /// Maps the whole file, shared; writable maps need a file opened for
+    /// writing.
+    fn map(&self, writable: bool) -> io::Result<Box<dyn Map>>;
+}
+
+/// The file system, as the log uses it.
+pub(crate) trait Vfs: Send + Sync + fmt::Debug {
+    /// Creates a directory and its parents.
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// Takes an exclusive lock on `path` (created if missing); `Ok(None)`
+    /// when someone else holds it. The lock lives as long as the returned
+    /// value.
+    fn lock(&self, path: &Path) -> io::Result<Option<Box<dyn Any + Send>>>;
+    /// Names of the entries of a directory.
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
+    /// Creates a new file (failing if it exists), for reading and writing.
+    fn create(&self, path: &Path) -> io::Result<Box<dyn SegmentFile>>;
+    /// Opens an existing file.
+    fn open(&self, path: &Path, writable: bool) -> io::Result<Box<dyn SegmentFile>>;
+    /// Renames a file (atomically replacing `to`).
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Removes a file.
+    fn remove(&self, path: &Path) -> io::Result<()>;
+    /// Makes the directory's entries durable.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Reads a small file whole; `Ok(None)` if it does not exist.
+    fn read_small(&self, path: &Path) -> io::Result<Option<Vec<u8>>>;
+    /// Writes a small file whole and makes its contents durable (not its
+    /// directory entry: call `sync_dir`).
+    fn write_small(&self, path: &Path, bytes: &[u8]) -> io::Result<()>;
+}
+
+/// The real file system.
+#[derive(Debug, Default)]
+pub(crate) struct OsFs;
+
+#[derive(Debug)]
+struct OsFile {
+    file: File,
+}
+
+#[derive(Debug)]
+struct OsMap {
+    map: MmapRaw,
+}
+
+impl Map for OsMap {
+    fn as_ptr(&self) -> *mut u8 {
+        self.map.as_mut_ptr()
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn flush_range(&self, offset: usize, len: usize) -> io::Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        self.map.flush_range(offset, len)
+    }
+
+    fn populate_write(&self, offset: usize, len: usize) -> io::Result<()> {
+        let page = 4096;
+        let start = offset / page * page;
+        let end = (offset + len).min(self.map.len());
+        if start >= end {
+            return Ok(());
+        }
+        if self
+            .map
+            .advise_range(Advice::PopulateWrite, start, end - start)
+            .is_ok()
+        {
+            return Ok(());
+        }
+        // Kernels before 5.14 lack MADV_POPULATE_WRITE: touch each page by
+        // writing back the byte it holds.
+        let base = self.map.as_mut_ptr();
+        for at in (start..end).step_by(page) {
+            // SAFETY: `at` is inside the map. The caller populates only
+            // bytes no reader can reach (beyond the published tail of a
+            // segment whose producer is the caller), so this read and write
+            // race nothing, and writing back the same byte changes nothing.
+            unsafe {
+                let byte = base.add(at).read_volatile();
+                base.add(at).write_volatile(byte);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl SegmentFile for OsFile {
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+
+    fn reserve(&mut self, len: u64) -> io::Result<()> {
+        let len = libc::off_t::try_from(len)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file too large"))?;
+        // SAFETY: plain system call on a file descriptor this value owns.
+        let rc = unsafe { libc::posix_fallocate(self.file.as_raw_fd(), 0, len) };
+        match rc {
+            0 => Ok(()),
+            // Some file systems (tmpfs on old kernels) lack fallocate; fall
+            // back to extending the file, which tmpfs backs with memory.
+            libc::EOPNOTSUPP => self.file.set_len(len as u64),
+            errno => Err(io::Error::from_raw_os_error(errno)),
+        }
+    }
+
+    fn map(&self, writable: bool) -> io::Result<Box<dyn Map>> {
+        let map = if writable {
+            MmapOptions::new().map_raw(&self.file)?
+        } else {
+            MmapOptions::new().map_raw_read_only(&self.file)?
+        };
+        Ok(Box::new(OsMap { map }))
+    }
+}
+
+impl Vfs for OsFs {
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(dir)
+    }
+
+    fn lock(&self, path: &Path) -> io::Result<Option<Box<dyn Any + Send>>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        // flock locks belong to the open file description, so a second open
+        // in this process conflicts as well as one from another process.
+        // SAFETY: plain system call on a file descriptor `file` owns.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            return Ok(Some(Box::new(file)));
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Ok(None);
+        }
+        Err(err)
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            if let Ok(name) = entry?.file_name().into_string() {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+
+    fn create(&self, path: &Path) -> io::Result<Box<dyn SegmentFile>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)?;
+        Ok(Box::new(OsFile { file }))
+    }
+
+    fn open(&self, path: &Path, writable: bool) -> io::Result<Box<dyn SegmentFile>> {
+        let file = OpenOptions::new().read(true).write(writable).open(path)?;
+        Ok(Box::new(OsFile { file }))
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        File::open(dir)?.sync_all()
+    }
+
+    fn read_small(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
+        match File::open(path) {
+            Ok(mut file) => {
+                let mut bytes = Vec::new();
+                Read::by_ref(&mut file)
+                    .take(1 << 16)
+                    .read_to_end(&mut bytes)?;
+                Ok(Some(bytes))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn write_small(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let mut file = File::create(path)?;
+        file.write_all(bytes)?;
+        file.sync_data()
+    }
+}
+
+/// Path of the segment whose first record is `base`: zero-padded so that
+/// `ls` sorts segments in offset order.
+pub(crate) fn segment_path(dir: &Path, base: u64) -> PathBuf {
+    dir.join(format!("{base:020}.seg"))
+}
+
+/// The base offset a segment file name stands for, if it is one.
+pub(crate) fn parse_segment_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".seg")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The file a segment is prepared in before it gets its name.
+pub(crate) const PREPARED_NAME: &str = "murakami-next.tmp";
+/// The clean-close marker.
+pub(crate) const CLEAN_NAME: &str = "murakami.clean";
+/// The lock file.
+pub(crate) const LOCK_NAME: &str = "murakami.lock";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_names_round_trip_and_sort() {
+        let dir = Path::new("/d");
+        let name = segment_path(dir, 1234);
+        let name = name.file_name().unwrap().to_str().unwrap();
+        assert_eq!(name, "00000000000000001234.seg");
+        assert_eq!(parse_segment_name(name), Some(1234));
+        assert_eq!(parse_segment_name("1234.seg"), None);
+        assert_eq!(parse_segment_name("0000000000000000123x.seg"), None);
+        assert_eq!(parse_segment_name("00000000000000001234.seg.bak"), None);
+        assert_eq!(parse_segment_name("99999999999999999999.seg"), None);
+        assert!(segment_path(dir, 9) < segment_path(dir, 10));
+    }
+
+    #[test]
+    fn a_second_lock_on_the_same_file_is_refused_until_the_first_drops() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LOCK_NAME);
+        let first = OsFs.lock(&path).unwrap();
+        assert!(first.is_some());
+        assert!(OsFs.lock(&path).unwrap().is_none());
+        drop(first);
+        assert!(OsFs.lock(&path).unwrap().is_some());
+    }
+}

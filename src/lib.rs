@@ -1,0 +1,111 @@
+//! # murakami
+//!
+//! An embeddable, durable, append-only log for programs that care about
+//! latency: journals, event stores, the log under a Raft node, market data.
+//!
+//! One [`Writer`] appends records into a preallocated, memory-mapped segment
+//! and publishes them through an atomic tail. Any number of [`Reader`]s, on
+//! any threads, read them by offset or follow the tail with a [`Cursor`],
+//! without taking a lock and without a system call. [`Writer::sync`] makes
+//! records durable and advances a separate durable offset. Opening a log
+//! after a crash repairs a torn tail.
+//!
+//! ```
+//! # fn main() -> murakami::Result<()> {
+//! # let dir = tempfile::tempdir()?;
+//! use murakami::{Log, Options};
+//!
+//! let (mut writer, reader) = Log::open(dir.path(), Options::default())?;
+//! let first = writer.append(b"first")?;
+//! writer.append_batch(&[b"second".as_slice(), b"third"])?;
+//! writer.sync()?;
+//!
+//! // Readers are cheap to clone and may live on other threads.
+//! let payloads: Vec<Vec<u8>> = reader
+//!     .cursor(first)?
+//!     .map(|r| r.map(|record| record.payload))
+//!     .collect::<murakami::Result<_>>()?;
+//! assert_eq!(payloads, [&b"first"[..], b"second", b"third"]);
+//!
+//! // Zero-copy: the slice lives as long as the guard.
+//! let guard = reader.pin();
+//! assert_eq!(reader.get(first, &guard)?.payload, b"first");
+//! # drop(guard);
+//! writer.close()?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Durability contract
+//!
+//! - `append` returns the record's offset. The record is visible to readers
+//!   at once, and durable only after a [`Writer::sync`] that covers it;
+//!   [`Reader::durable_offset`] says how far that is.
+//! - After a crash, every record below the durable offset at the time of the
+//!   crash is recovered intact. Records after it may be lost, but a record
+//!   is never returned corrupt, and the log is never left unopenable.
+//! - Creating a segment file is made durable (the directory is fsynced)
+//!   before the durable offset passes the segment's first record.
+//! - A failed flush latches the writer ([`Error::Poisoned`]): after a failed
+//!   `fsync`/`msync` the kernel may have dropped the dirty pages, so the log
+//!   refuses to go on until it is reopened and recovered from what the disk
+//!   really holds.
+//! - Damage a crash cannot explain (a bad record that was known durable, a
+//!   bad record in a cleanly closed log, a gap between segments) is not
+//!   treated as a torn tail: opening fails with [`Error::Corrupt`], naming
+//!   the file and position, unless [`Recovery::TruncateCorrupt`] asks to cut
+//!   the log there; [`Writer::recovery_report`] then says what was dropped.
+//!
+//! # Format
+//!
+//! Segment files are named by their zero-padded base offset
+//! (`00000000000000000000.seg`). Each starts with a 64-byte header (magic,
+//! format version, base offset, capacity, CRC) followed by 8-byte-aligned
+//! record frames: length, CRC32 over offset + length + timestamp + durable
+//! hint + payload, timestamp, durable hint, payload. `docs/format.md` gives
+//! the layout byte by byte.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs, missing_debug_implementations)]
+
+mod clock;
+mod error;
+mod format;
+mod fs;
+mod log;
+mod options;
+mod preparer;
+mod reader;
+mod record;
+mod recovery;
+mod region;
+mod segment;
+mod segments;
+mod sync;
+mod syncer;
+mod writer;
+
+pub use crate::error::{Corruption, Error, Result};
+pub use crate::format::HeaderError;
+pub use crate::log::Log;
+pub use crate::options::{
+    DEFAULT_MAX_RECORD_SIZE, DEFAULT_SEGMENT_SIZE, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, Options,
+    Recovery, Timestamps,
+};
+pub use crate::reader::{Cursor, ReadGuard, Reader};
+pub use crate::record::{Record, RecordRef};
+pub use crate::recovery::{Cut, CutReason, RecoveryReport};
+pub use crate::writer::Writer;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_send_sync_clone<T: Send + Sync + Clone>() {}
+    fn is_send<T: Send>() {}
+
+    #[test]
+    fn handle_types_say_the_contract() {
+        is_send_sync_clone::<Reader>();
+        is_send::<Writer>();
+        is_send::<Cursor>();
+    }
+}

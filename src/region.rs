@@ -1,0 +1,428 @@
+//! The mapped bytes of one segment and the protocol that publishes them.
+//!
+//! This is where the library's `unsafe` lives: the producer writes frames into
+//! shared mapped memory through a raw pointer while readers on other threads
+//! take `&[u8]` slices of the same mapping.
+//!
+//! # Synchronization
+//!
+//! A [`Region`] has exactly one writer, the [`Appender`] (a unique token:
+//! [`Region::appender`] hands it out once). The appender keeps its write
+//! position in private fields and publishes progress with one `Release`
+//! store of [`Region::published`], which packs the record count and the end
+//! of the last published frame into one `u64`. Readers `Acquire`-load that
+//! word and touch only bytes below its end and index entries below its count.
+//!
+//! The protocol facts every `unsafe` block below relies on:
+//!
+//! 1. **Published bytes are immutable.** The appender writes only at or past
+//!    its private `end`, which is never below the published end. Nothing
+//!    writes below the published end while the region lives (truncation
+//!    discards whole segments; recovery zeroes garbage before the region is
+//!    shared).
+//! 2. **Readers stay below the tail.** Every slice handed out is checked
+//!    against a `Published` snapshot loaded with `Acquire`, whose `Release`
+//!    store came after the bytes and index entries it covers were written:
+//!    so the reads happen-after the writes and race with nothing.
+//! 3. **The mapping outlives every slice.** Slices borrow the region; the
+//!    region owns the map and unmaps it on drop, which the segment list only
+//!    lets happen once no reader can reach it (epoch reclamation or the last
+//!    `Arc`).
+//! 4. **The header is written before the region exists**, through exclusive
+//!    ownership of the map ([`write_header`]).
+
+use std::alloc::{Layout, alloc_zeroed, handle_alloc_error};
+use std::fmt;
+use std::io;
+use std::ptr;
+
+use crossbeam_utils::CachePadded;
+
+use crate::format::{FRAME_HEADER_LEN, FrameHeader, HEADER_LEN, MIN_FRAME_LEN};
+use crate::fs::Map;
+use crate::sync::{Arc, AtomicBool, AtomicU32, AtomicU64, Ordering};
+
+/// A snapshot of what the producer has published in a region.
+///
+/// Only [`Region::published`] makes one, so holding one means the bytes and
+/// index entries it covers happen-before the holder's reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Published {
+    count: u32,
+    end: u32,
+}
+
+impl Published {
+    fn pack(self) -> u64 {
+        (u64::from(self.count) << 32) | u64::from(self.end)
+    }
+
+    fn unpack(word: u64) -> Published {
+        Published {
+            count: (word >> 32) as u32,
+            end: word as u32,
+        }
+    }
+
+    /// Number of records published.
+    #[inline]
+    pub(crate) fn count(self) -> u32 {
+        self.count
+    }
+
+    /// Position just past the last published frame.
+    #[inline]
+    pub(crate) fn end(self) -> usize {
+        self.end as usize
+    }
+}
+
+/// The mapped bytes of a segment file, its record index and its published
+/// tail.
+pub(crate) struct Region {
+    /// Owns the mapping: `ptr..ptr + len` stays valid while it lives.
+    map: Box<dyn Map>,
+    /// `map.as_ptr()`, cached so the hot paths never cross the file seam.
+    ptr: *mut u8,
+    len: usize,
+    writable: bool,
+    /// Written by the appender (`Release`), read by readers (`Acquire`).
+    published: CachePadded<AtomicU64>,
+    /// Position of each record's frame. Entry `i` is written (`Relaxed`) by
+    /// the appender before the `Release` store that makes `count > i`, and
+    /// read (`Relaxed`) by readers only for `i < count` of an `Acquire`
+    /// snapshot.
+    index: Box<[AtomicU32]>,
+    /// Set once the appender has been handed out.
+    appender_taken: AtomicBool,
+}
+
+// SAFETY: the raw pointer is only dereferenced under the protocol in the
+// module docs: the single appender writes bytes no reader can reach, readers
+// read bytes published to them by a Release/Acquire pair. The map itself is
+// `Send + Sync`.
+unsafe impl Send for Region {}
+// SAFETY: as above; every shared access goes through `&self` methods that
+// check a `Published` snapshot.
+unsafe impl Sync for Region {}
+
+impl fmt::Debug for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Region")
+            .field("len", &self.len)
+            .field("writable", &self.writable)
+            .field("published", &self.published())
+            .finish()
+    }
+}
+
+/// An index of `n` zeroed entries. Zeroed memory from the allocator is
+/// mapped lazily by the kernel, so an index sized for the most records a
+/// segment could hold costs memory only for the entries really written.
+fn zeroed_index(n: usize) -> Box<[AtomicU32]> {
+    if n == 0 {
+        return Box::new([]);
+    }
+    let layout = Layout::array::<AtomicU32>(n).expect("index size overflows");
+    // SAFETY: the layout has a non-zero size (n > 0).
+    let raw = unsafe { alloc_zeroed(layout) }.cast::<AtomicU32>();
+    if raw.is_null() {
+        handle_alloc_error(layout);
+    }
+    // SAFETY: `raw` is a fresh allocation from the global allocator with the
+    // layout of `[AtomicU32; n]`, which is what `Box<[AtomicU32]>` frees it
+    // with; `AtomicU32` has the size and alignment of `u32`, and all-zero
+    // bytes are a valid `AtomicU32` (the value 0).
+    unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(raw, n)) }
+}
+
+/// Writes a segment header at the start of a map that nothing else can see
+/// yet (the caller owns it exclusively, `&mut`).
+pub(crate) fn write_header(map: &mut dyn Map, header: &[u8; HEADER_LEN]) {
+    assert!(map.len() >= HEADER_LEN, "map smaller than a header");
+    // SAFETY: the map is at least HEADER_LEN bytes long, it is writable (only
+    // writable maps are prepared), and `&mut` ownership means no region, no
+    // appender and no reader refers to it (protocol fact 4).
+    unsafe { ptr::copy_nonoverlapping(header.as_ptr(), map.as_ptr(), HEADER_LEN) };
+}
+
+impl Region {
+    /// Wraps a map. Nothing is published yet: `recover_record` and
+    /// `set_recovered` fill the index and the tail from a scan before the
+    /// region is shared.
+    pub(crate) fn new(map: Box<dyn Map>, writable: bool) -> Region {
+        let ptr = map.as_ptr();
+        let len = map.len();
+        let slots = len.saturating_sub(HEADER_LEN) / MIN_FRAME_LEN;
+        Region {
+            map,
+            ptr,
+            len,
+            writable,
+            published: CachePadded::new(AtomicU64::new(
+                Published {
+                    count: 0,
+                    end: HEADER_LEN as u32,
+                }
+                .pack(),
+            )),
+            index: zeroed_index(slots),
+            appender_taken: AtomicBool::new(false),
+        }
+    }
+
+    /// Length of the mapping.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The whole mapping, for scanning during recovery. `&mut self` proves
+    /// nobody else can be writing or reading it.
+    pub(crate) fn exclusive_bytes(&mut self) -> &[u8] {
+        // SAFETY: the map is valid for `len` bytes while `self` lives, and
+        // `&mut self` means no appender exists (it would hold an `Arc`) and
+        // no reader can reach the region.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+
+    /// Records, during recovery, that record `i` starts at `pos`.
+    pub(crate) fn recover_record(&mut self, i: usize, pos: usize) {
+        *self.index[i].get_mut() = pos as u32;
+    }
+
+    /// Sets, during recovery, the published tail found by the scan.
+    pub(crate) fn set_recovered(&mut self, count: u32, end: usize) {
+        debug_assert!(end <= self.len && (count as usize) <= self.index.len());
+        *self.published.get_mut() = Published {
+            count,
+            end: end as u32,
+        }
+        .pack();
+    }
+
+    /// Hands out the region's one appender; `None` if it was handed out
+    /// before or the map is read-only.
+    pub(crate) fn appender(self: &Arc<Region>) -> Option<Appender> {
+        if !self.writable || self.appender_taken.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        let published = self.published();
+        Some(Appender {
+            region: Arc::clone(self),
+            count: published.count,
+            end: published.end,
+        })
+    }
+
+    /// What has been published, with `Acquire`: everything it covers may be
+    /// read.
+    #[inline]
+    pub(crate) fn published(&self) -> Published {
+        Published::unpack(self.published.load(Ordering::Acquire))
+    }
+
+    /// Position of record `i`, if `published` covers it.
+    #[inline]
+    pub(crate) fn position(&self, published: Published, i: u64) -> Option<usize> {
+        if i >= u64::from(published.count) {
+            return None;
+        }
+        Some(self.index[i as usize].load(Ordering::Relaxed) as usize)
+    }
+
+    /// The bytes `[start, start + len)`, if `published` covers them.
+    #[inline]
+    pub(crate) fn bytes(&self, published: Published, start: usize, len: usize) -> Option<&[u8]> {
+        let end = start.checked_add(len)?;
+        if start < HEADER_LEN || end > published.end() {
+            return None;
+        }
+        // SAFETY: `[start, end)` lies inside the map (published.end <= len)
+        // and below a tail loaded with Acquire, so it was fully written before
+        // and is never written again (protocol facts 1 and 2); the slice
+        // borrows `self`, which keeps the mapping alive (fact 3).
+        Some(unsafe { std::slice::from_raw_parts(self.ptr.add(start), len) })
+    }
+
+    /// The record at `i`: its frame header and payload.
+    #[inline]
+    pub(crate) fn record(&self, published: Published, i: u64) -> Option<(FrameHeader, &[u8])> {
+        let pos = self.position(published, i)?;
+        let head = self.bytes(published, pos, FRAME_HEADER_LEN)?;
+        let header = FrameHeader::decode(head.try_into().ok()?)?;
+        let payload = self.bytes(published, pos + FRAME_HEADER_LEN, header.len as usize)?;
+        Some((header, payload))
+    }
+
+    /// Makes `[offset, offset + len)` durable.
+    pub(crate) fn flush(&self, offset: usize, len: usize) -> io::Result<()> {
+        self.map.flush_range(offset, len)
+    }
+}
+
+/// The one writer of a region. Not `Clone`; at most one exists per region.
+#[derive(Debug)]
+pub(crate) struct Appender {
+    region: Arc<Region>,
+    /// Records written, published or not. Only this appender changes it.
+    count: u32,
+    /// End of the written frames, published or not. Never below the
+    /// published end.
+    end: u32,
+}
+
+impl Appender {
+    /// The region this appender writes.
+    pub(crate) fn region(&self) -> &Arc<Region> {
+        &self.region
+    }
+
+    /// Records written so far (published or not).
+    pub(crate) fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// End of the written frames (published or not).
+    pub(crate) fn end(&self) -> usize {
+        self.end as usize
+    }
+
+    /// Writes the frame of the record at `offset` after the last one, and its
+    /// index entry, without publishing it. `false` when the region is full.
+    #[inline]
+    pub(crate) fn write(&mut self, offset: u64, timestamp: u64, hint: u64, payload: &[u8]) -> bool {
+        let pos = self.end as usize;
+        let frame_len = crate::format::frame_len(payload.len());
+        let region = &*self.region;
+        let slot = self.count as usize;
+        if slot >= region.index.len() || frame_len > region.len - pos {
+            return false;
+        }
+        let head = FrameHeader::new(offset, timestamp, hint, payload).encode();
+        // SAFETY: `[pos, pos + frame_len)` lies inside the map (checked
+        // above) and the map is writable (only writable regions hand out an
+        // appender). `pos` is this appender's private end, at or past the
+        // published end, so no reader reads these bytes until a later
+        // Release store publishes them (protocol facts 1 and 2), and no other
+        // writer exists (the appender is unique).
+        unsafe {
+            let at = region.ptr.add(pos);
+            ptr::copy_nonoverlapping(head.as_ptr(), at, FRAME_HEADER_LEN);
+            ptr::copy_nonoverlapping(payload.as_ptr(), at.add(FRAME_HEADER_LEN), payload.len());
+        }
+        // Padding bytes up to `frame_len` are zero already: the file is
+        // reserved with zeros and recovery zeroes garbage past the tail.
+        region.index[slot].store(pos as u32, Ordering::Relaxed);
+        self.count += 1;
+        self.end += frame_len as u32;
+        true
+    }
+
+    /// Publishes every record written so far with one `Release` store.
+    #[inline]
+    pub(crate) fn publish(&self) {
+        let published = Published {
+            count: self.count,
+            end: self.end,
+        };
+        self.region
+            .published
+            .store(published.pack(), Ordering::Release);
+    }
+
+    /// Zeroes `[from, to)`, garbage past the written frames found during
+    /// recovery, so no stale frame can ever be read as a record.
+    pub(crate) fn zero(&mut self, from: usize, to: usize) {
+        let to = to.min(self.region.len);
+        if from >= to {
+            return;
+        }
+        assert!(from >= self.end as usize, "zeroing written frames");
+        // SAFETY: `[from, to)` lies inside the writable map, at or past this
+        // unique appender's end, so no reader can reach it (protocol fact 1).
+        unsafe { ptr::write_bytes(self.region.ptr.add(from), 0, to - from) };
+    }
+
+    /// Faults in the pages from the end of the written frames to the end of
+    /// the map, so later appends take no page fault.
+    pub(crate) fn populate(&self) -> io::Result<()> {
+        let from = (self.end as usize).next_multiple_of(4096);
+        self.region
+            .map
+            .populate_write(from, self.region.len.saturating_sub(from))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An anonymous map, standing in for a file.
+    #[derive(Debug)]
+    struct Anon(memmap2::MmapRaw);
+
+    impl Map for Anon {
+        fn as_ptr(&self) -> *mut u8 {
+            self.0.as_mut_ptr()
+        }
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn flush_range(&self, _: usize, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn populate_write(&self, _: usize, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn region(len: usize) -> Arc<Region> {
+        let map = memmap2::MmapOptions::new().len(len).map_anon().unwrap();
+        Arc::new(Region::new(Box::new(Anon(map.into())), true))
+    }
+
+    #[test]
+    fn nothing_is_visible_until_published() {
+        let region = region(4096);
+        let mut app = region.appender().unwrap();
+        assert!(region.appender().is_none(), "a second appender");
+        assert!(app.write(0, 1, 0, b"hello"));
+        assert_eq!(region.published().count(), 0);
+        assert!(region.record(region.published(), 0).is_none());
+        app.publish();
+        let p = region.published();
+        let (head, payload) = region.record(p, 0).unwrap();
+        assert_eq!(payload, b"hello");
+        assert_eq!(head.timestamp, 1);
+        assert!(region.record(p, 1).is_none());
+    }
+
+    #[test]
+    fn a_full_region_refuses_the_frame_that_does_not_fit() {
+        let region = region(4096);
+        let mut app = region.appender().unwrap();
+        let payload = [7u8; 1000];
+        let mut written = 0;
+        while app.write(written, 0, 0, &payload) {
+            written += 1;
+        }
+        assert_eq!(written, 3, "three 1024-byte frames fit after the header");
+        assert!(app.write(written, 0, 0, &[]), "an empty record still fits");
+    }
+
+    #[test]
+    fn slices_beyond_the_published_end_are_refused() {
+        let region = region(4096);
+        let mut app = region.appender().unwrap();
+        app.write(0, 0, 0, b"abc");
+        app.publish();
+        let p = region.published();
+        assert!(region.bytes(p, HEADER_LEN, 32).is_some());
+        assert!(region.bytes(p, HEADER_LEN, 33).is_none());
+        assert!(
+            region.bytes(p, 0, 8).is_none(),
+            "the header is not a record"
+        );
+        assert!(region.bytes(p, usize::MAX, 2).is_none());
+    }
+}

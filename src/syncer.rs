@@ -1,0 +1,172 @@
+//! Sync: flushes what the producer has published and then advances the
+//! durable offset.
+//!
+//! # Synchronization
+//!
+//! A sync reads only what the producer has published (the segment list and
+//! each segment's published tail, both `Acquire`), so it never holds anything
+//! the producer needs: appends go on while the disk works. Syncs serialize on
+//! [`Syncer::state`], which remembers how far each segment has been flushed.
+//! The durable offset is stored (`Release`, monotonic) only after every flush
+//! covering it has returned, and never moves again once a flush fails: the
+//! failure is latched in [`Poison`].
+
+use std::io;
+use std::path::Path;
+
+use crossbeam_utils::CachePadded;
+
+use crate::error::{Error, Result};
+use crate::fs::Vfs;
+use crate::segments::Segments;
+use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering, lock, pin};
+
+/// A latched I/O failure: once set, the writer refuses appends and syncs.
+#[derive(Debug, Default)]
+pub(crate) struct Poison {
+    set: AtomicBool,
+    cause: Mutex<Option<Arc<io::Error>>>,
+}
+
+impl Poison {
+    /// Latches `error` (the first one wins) and returns the error callers
+    /// get from now on.
+    pub(crate) fn latch(&self, error: io::Error) -> Error {
+        let mut cause = lock(&self.cause);
+        let cause = cause.get_or_insert_with(|| Arc::new(error)).clone();
+        self.set.store(true, Ordering::Release);
+        Error::Poisoned { cause }
+    }
+
+    /// `Err` once a failure was latched. One `Relaxed` load when all is well.
+    #[inline]
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.set.load(Ordering::Relaxed) {
+            return Err(self.error());
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn error(&self) -> Error {
+        let cause = lock(&self.cause)
+            .clone()
+            .unwrap_or_else(|| Arc::new(io::Error::other("poisoned")));
+        Error::Poisoned { cause }
+    }
+}
+
+/// How far the segments have been flushed.
+#[derive(Debug)]
+struct Flushed {
+    /// Base offset of the first segment not entirely flushed.
+    segment: u64,
+    /// Bytes of that segment flushed, from position 0.
+    upto: usize,
+}
+
+/// The durable offset and the state of the flushes behind it.
+#[derive(Debug)]
+pub(crate) struct Syncer {
+    /// One past the last durable record. Written by syncs (`Release`, only
+    /// upwards), read by anyone (`Acquire`) and by the producer for the
+    /// durable hint in each frame (`Relaxed`).
+    durable: CachePadded<AtomicU64>,
+    /// A segment file was created or renamed and the directory has not been
+    /// fsynced since. Set by the producer before it publishes the segment.
+    dir_dirty: AtomicBool,
+    state: Mutex<Flushed>,
+    pub(crate) poison: Poison,
+}
+
+impl Syncer {
+    /// A syncer for a log whose records below `durable` are durable and whose
+    /// segment at `segment` is flushed up to byte `upto`.
+    pub(crate) fn new(durable: u64, segment: u64, upto: usize) -> Syncer {
+        Syncer {
+            durable: CachePadded::new(AtomicU64::new(durable)),
+            dir_dirty: AtomicBool::new(false),
+            state: Mutex::new(Flushed { segment, upto }),
+            poison: Poison::default(),
+        }
+    }
+
+    /// One past the last durable record.
+    #[inline]
+    pub(crate) fn durable(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
+    }
+
+    /// The durable offset, for the hint in a frame.
+    #[inline]
+    pub(crate) fn durable_hint(&self) -> u64 {
+        self.durable.load(Ordering::Relaxed)
+    }
+
+    /// Notes that a directory entry changed; the next sync fsyncs the
+    /// directory before it advances the durable offset.
+    pub(crate) fn mark_dir_dirty(&self) {
+        self.dir_dirty.store(true, Ordering::Release);
+    }
+
+    /// Makes every record published so far durable and returns the new
+    /// durable offset.
+    pub(crate) fn sync(&self, segments: &Segments, vfs: &dyn Vfs, dir: &Path) -> Result<u64> {
+        let mut flushed = lock(&self.state);
+        self.poison.check()?;
+        let guard = pin();
+        let list = segments.load(&guard);
+        let active = list.active();
+        let tail = active.published();
+        let target = active.base() + u64::from(tail.count());
+        let outcome = (|| {
+            for segment in list.segments() {
+                if segment.base() < flushed.segment {
+                    continue;
+                }
+                if segment.base() > flushed.segment {
+                    *flushed = Flushed {
+                        segment: segment.base(),
+                        upto: 0,
+                    };
+                }
+                let is_active = Arc::ptr_eq(segment, active);
+                let end = if is_active {
+                    tail.end()
+                } else {
+                    segment.published().end()
+                };
+                if end > flushed.upto {
+                    segment.region().flush(flushed.upto, end - flushed.upto)?;
+                    flushed.upto = end;
+                }
+            }
+            if self.dir_dirty.swap(false, Ordering::AcqRel) {
+                vfs.sync_dir(dir)?;
+            }
+            Ok::<(), io::Error>(())
+        })();
+        if let Err(e) = outcome {
+            return Err(self.poison.latch(e));
+        }
+        self.durable.fetch_max(target, Ordering::Release);
+        Ok(self.durable())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_latched_error_is_the_cause_ever_after() {
+        let poison = Poison::default();
+        assert!(poison.check().is_ok());
+        poison.latch(io::Error::other("first"));
+        poison.latch(io::Error::other("second"));
+        let Err(Error::Poisoned { cause }) = poison.check() else {
+            panic!("not poisoned")
+        };
+        assert_eq!(cause.to_string(), "first");
+    }
+}

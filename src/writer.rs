@@ -1,0 +1,291 @@
+//! The single producer.
+//!
+//! # Synchronization
+//!
+//! The writer owns the active segment's [`Appender`]: it writes frames past
+//! the published tail and publishes them with one `Release` store (see
+//! `region.rs`). At a roll it seals nothing in place: it publishes what it
+//! wrote, installs the prepared segment and swaps in a new segment list
+//! (`segments.rs`). The append path takes no lock and makes no system call.
+#![forbid(unsafe_code)]
+
+use std::any::Any;
+use std::fmt;
+use std::io;
+use std::ops::Range;
+use std::path::Path;
+
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::format::{CleanMarker, SegmentHeader};
+use crate::fs::{self, CLEAN_NAME, Map, Vfs};
+use crate::log::Shared;
+use crate::preparer::Preparer;
+use crate::reader::Reader;
+use crate::recovery::RecoveryReport;
+use crate::region::{self, Appender, Region};
+use crate::segment::Segment;
+use crate::sync::{Arc, Ordering, pin};
+
+/// Appends records. There is one per open log: not `Clone`, and every
+/// method takes `&mut self`. `Send`, so it can move to the producing thread.
+///
+/// Records are visible to readers as soon as `append` returns, and durable
+/// once a [`sync`](Writer::sync) that covers them returns.
+///
+/// ```compile_fail
+/// fn needs_clone<T: Clone>() {}
+/// needs_clone::<murakami::Writer>();
+/// ```
+///
+/// ```compile_fail
+/// fn needs_sync<T: Sync>() {}
+/// needs_sync::<murakami::Writer>();
+/// ```
+pub struct Writer {
+    shared: Arc<Shared>,
+    active: Appender,
+    next_offset: u64,
+    max_record: usize,
+    preparer: Option<Preparer>,
+    lock: Option<Box<dyn Any + Send>>,
+    /// Keeps `Writer` `!Sync`: a producer is used from one thread at a time.
+    _not_sync: std::marker::PhantomData<std::cell::Cell<()>>,
+}
+
+impl fmt::Debug for Writer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Writer")
+            .field("dir", &self.shared.dir)
+            .field("next_offset", &self.next_offset)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Writes the header of segment `base` into a prepared map, gives the file
+/// its name and wraps it as the new active segment. The caller makes the
+/// directory entry durable (now, or at the next sync).
+pub(crate) fn install_segment(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    prepared: &Path,
+    mut map: Box<dyn Map>,
+    base: u64,
+) -> io::Result<(Arc<Segment>, Appender)> {
+    let header = SegmentHeader {
+        base_offset: base,
+        capacity: map.len() as u64,
+        created_ns: clock::now(crate::Timestamps::Precise),
+    };
+    region::write_header(&mut *map, &header.encode());
+    let path = fs::segment_path(dir, base);
+    if let Err(e) = vfs.rename(prepared, &path) {
+        drop(map);
+        let _ = vfs.remove(prepared);
+        return Err(e);
+    }
+    let region = Arc::new(Region::new(map, true));
+    let appender = region.appender().expect("a fresh region has its appender");
+    Ok((Arc::new(Segment::new(base, path, region)), appender))
+}
+
+impl Writer {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        lock: Box<dyn Any + Send>,
+        active: Appender,
+        next_offset: u64,
+    ) -> Result<Writer> {
+        let opts = &shared.options;
+        let preparer = Preparer::start(
+            Arc::clone(&shared.vfs),
+            &shared.dir,
+            opts.segment_size,
+            opts.prefault,
+        )?;
+        Ok(Writer {
+            max_record: opts.max_record_size,
+            shared,
+            active,
+            next_offset,
+            preparer: Some(preparer),
+            lock: Some(lock),
+            _not_sync: std::marker::PhantomData,
+        })
+    }
+
+    /// Appends a record stamped with the current time and returns its
+    /// offset. The record is visible to readers when this returns.
+    ///
+    /// Fails with [`Error::RecordTooLarge`] (nothing appended) for a record
+    /// over the configured maximum, and with [`Error::Poisoned`] after a
+    /// failed flush.
+    #[inline]
+    pub fn append(&mut self, payload: &[u8]) -> Result<u64> {
+        let timestamp = clock::now(self.shared.options.timestamps);
+        self.append_with_timestamp(payload, timestamp)
+    }
+
+    /// Appends a record with the caller's timestamp (ns since the Unix
+    /// epoch, by convention; murakami does not require them to increase).
+    #[inline]
+    pub fn append_with_timestamp(&mut self, payload: &[u8], timestamp: u64) -> Result<u64> {
+        self.check(payload.len())?;
+        let offset = self.stage(payload, timestamp)?;
+        self.active.publish();
+        Ok(offset)
+    }
+
+    /// Appends many records, stamped with one timestamp, and publishes them
+    /// with one store (one per segment when the batch crosses a roll).
+    /// Returns their offsets. Either every record is appended or, if one is
+    /// too large, none is.
+    pub fn append_batch<B: AsRef<[u8]>>(&mut self, records: &[B]) -> Result<Range<u64>> {
+        for record in records {
+            self.check(record.as_ref().len())?;
+        }
+        let timestamp = clock::now(self.shared.options.timestamps);
+        let first = self.next_offset;
+        for record in records {
+            if let Err(e) = self.stage(record.as_ref(), timestamp) {
+                self.active.publish();
+                return Err(e);
+            }
+        }
+        self.active.publish();
+        Ok(first..self.next_offset)
+    }
+
+    /// Makes every record appended so far durable, and returns the durable
+    /// offset (one past the last durable record).
+    ///
+    /// A failed flush latches the writer: this and every later `append` and
+    /// `sync` return [`Error::Poisoned`] until the log is reopened.
+    pub fn sync(&mut self) -> Result<u64> {
+        self.shared.sync()
+    }
+
+    /// One past the last record appended.
+    pub fn next_offset(&self) -> u64 {
+        self.next_offset
+    }
+
+    /// One past the last durable record.
+    pub fn durable_offset(&self) -> u64 {
+        self.shared.syncer.durable()
+    }
+
+    /// A new reader of this log.
+    pub fn reader(&self) -> Reader {
+        Reader::new(Arc::clone(&self.shared))
+    }
+
+    /// What opening the log found and repaired.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.shared.report
+    }
+
+    /// Syncs everything, records a clean shutdown and releases the directory.
+    /// Readers keep working on the records written so far.
+    pub fn close(mut self) -> Result<()> {
+        self.shutdown()
+    }
+
+    #[inline]
+    fn check(&self, len: usize) -> Result<()> {
+        self.shared.syncer.poison.check()?;
+        if len > self.max_record {
+            return Err(Error::RecordTooLarge {
+                len,
+                max: self.max_record,
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes one record without publishing it, rolling first if it does not
+    /// fit.
+    #[inline]
+    fn stage(&mut self, payload: &[u8], timestamp: u64) -> Result<u64> {
+        let offset = self.next_offset;
+        let hint = self.shared.syncer.durable_hint();
+        if !self.active.write(offset, timestamp, hint, payload) {
+            self.roll_for(payload.len())?;
+            let written = self.active.write(offset, timestamp, hint, payload);
+            debug_assert!(
+                written,
+                "a fresh segment holds any record that passes check"
+            );
+        }
+        self.next_offset = offset + 1;
+        Ok(offset)
+    }
+
+    #[cold]
+    fn roll_for(&mut self, len: usize) -> Result<()> {
+        if self.active.count() == 0 {
+            // The active segment is empty and still too small: it was made
+            // with a smaller segment size than the options now give.
+            return Err(Error::RecordTooLarge {
+                len,
+                max: self.active.region().len(),
+            });
+        }
+        self.roll()
+    }
+
+    /// Publishes what was written, installs the prepared segment and swaps in
+    /// the new segment list.
+    fn roll(&mut self) -> Result<()> {
+        self.active.publish();
+        let shared = &*self.shared;
+        let preparer = self.preparer.as_ref().ok_or(Error::Closed)?;
+        let map = preparer.take()?;
+        let (segment, appender) = install_segment(
+            &*shared.vfs,
+            &shared.dir,
+            preparer.path(),
+            map,
+            self.next_offset,
+        )?;
+        preparer.request_next();
+        shared.syncer.mark_dir_dirty();
+        let guard = pin();
+        let list = shared.segments.load(&guard).with_active(segment);
+        shared.segments.replace(list, &guard);
+        self.active = appender;
+        Ok(())
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        let Some(lock) = self.lock.take() else {
+            return Ok(());
+        };
+        self.preparer = None;
+        let result = self.write_clean_marker();
+        self.shared.closed.store(true, Ordering::Release);
+        drop(lock);
+        result
+    }
+
+    fn write_clean_marker(&mut self) -> Result<()> {
+        self.shared.sync()?;
+        let shared = &*self.shared;
+        let guard = pin();
+        let marker = CleanMarker {
+            next_offset: self.next_offset,
+            active_base: shared.segments.load(&guard).active().base(),
+        };
+        shared
+            .vfs
+            .write_small(&shared.dir.join(CLEAN_NAME), &marker.encode())?;
+        shared.vfs.sync_dir(&shared.dir)?;
+        Ok(())
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
