@@ -17,8 +17,18 @@
 //! | 16..24 | base offset (`u64`): offset of first record |
 //! | 24..32 | capacity (`u64`): file size reserved        |
 //! | 32..40 | creation time, ns since the Unix epoch      |
-//! | 40..60 | reserved, zero                             |
-//! | 60..64 | CRC32 of bytes 0..60                       |
+//! | 40..44 | CRC32 of bytes 0..40                       |
+//! | 44..48 | reserved, zero                             |
+//! | 48..56 | checkpoint (`u64`): a durable offset       |
+//! | 56..60 | CRC32 of base offset and checkpoint        |
+//! | 60..64 | reserved, zero                             |
+//!
+//! The checkpoint is the only part of a segment rewritten after creation: a
+//! sync stores there the durable offset it reached, and the next sync's flush
+//! (which starts at the header) carries it to disk, so it never gets ahead of
+//! data that is really durable. Recovery uses it, with the durable hints in
+//! the frames, to tell corruption from a torn tail. A checkpoint whose CRC
+//! fails counts as zero (no evidence).
 //!
 //! ## Record frame (8-byte aligned, follows the previous frame)
 //!
@@ -150,8 +160,8 @@ impl SegmentHeader {
         out[16..24].copy_from_slice(&self.base_offset.to_le_bytes());
         out[24..32].copy_from_slice(&self.capacity.to_le_bytes());
         out[32..40].copy_from_slice(&self.created_ns.to_le_bytes());
-        let crc = crc32fast::hash(&out[0..60]);
-        out[60..64].copy_from_slice(&crc.to_le_bytes());
+        let crc = crc32fast::hash(&out[0..40]);
+        out[40..44].copy_from_slice(&crc.to_le_bytes());
         out
     }
 
@@ -164,7 +174,7 @@ impl SegmentHeader {
         if bytes[0..8] != SEGMENT_MAGIC {
             return Err(HeaderError::BadMagic);
         }
-        if crc32fast::hash(&bytes[0..60]) != u32_at(bytes, 60) {
+        if crc32fast::hash(&bytes[0..40]) != u32_at(bytes, 40) {
             return Err(HeaderError::BadChecksum);
         }
         let version = u32_at(bytes, 8);
@@ -181,6 +191,30 @@ impl SegmentHeader {
             created_ns: u64_at(bytes, 32),
         })
     }
+}
+
+/// Position of the checkpoint in the segment header.
+pub const CHECKPOINT_AT: usize = 48;
+
+/// The CRC that guards a checkpoint of segment `base`.
+pub fn checkpoint_crc(base: u64, checkpoint: u64) -> u32 {
+    let mut bytes = [0u8; 16];
+    bytes[0..8].copy_from_slice(&base.to_le_bytes());
+    bytes[8..16].copy_from_slice(&checkpoint.to_le_bytes());
+    crc32fast::hash(&bytes)
+}
+
+/// The checkpoint stored in the header of segment `base`; zero when it is
+/// missing or damaged.
+pub fn decode_checkpoint(header: &[u8], base: u64) -> u64 {
+    if header.len() < HEADER_LEN {
+        return 0;
+    }
+    let checkpoint = u64_at(header, CHECKPOINT_AT);
+    if checkpoint_crc(base, checkpoint) != u32_at(header, CHECKPOINT_AT + 8) {
+        return 0;
+    }
+    checkpoint
 }
 
 /// The fields of a frame header, as the producer writes them.

@@ -98,6 +98,8 @@ struct Found {
     /// Largest durable hint and number of valid records chained after the
     /// frame that stopped the scan (zero when it stopped cleanly).
     beyond_fault: (u64, u64),
+    /// The durable offset a past sync recorded in the header.
+    checkpoint: u64,
 }
 
 /// A point where the log stops being valid.
@@ -213,6 +215,7 @@ fn load(vfs: &dyn Vfs, dir: &Path, base: u64, options: &Options) -> Result<Found
         },
         positions: Vec::new(),
         beyond_fault: (0, 0),
+        checkpoint: 0,
     };
     if len > MAX_SEGMENT_SIZE {
         return Err(bad(HeaderError::Inconsistent));
@@ -231,6 +234,7 @@ fn load(vfs: &dyn Vfs, dir: &Path, base: u64, options: &Options) -> Result<Found
     if header.base_offset != base || !capacity_ok {
         return Err(bad(HeaderError::Inconsistent));
     }
+    found.checkpoint = format::decode_checkpoint(bytes, base);
     let mut positions = Vec::new();
     found.scan = format::scan(bytes, base, format::MAX_PAYLOAD_LEN, |pos, _| {
         positions.push(pos as u32)
@@ -339,10 +343,12 @@ fn decide(
     Ok((fault.segment + 1, Some(cut)))
 }
 
-/// The largest durable hint among valid records after the fault, and how
-/// many such records there are.
+/// The largest durable offset recorded anywhere (checkpoints, and hints of
+/// valid records after the fault), and how many valid records follow the
+/// fault.
 fn after_fault(found: &[Found], fault: &Fault) -> (u64, u64) {
     let (mut evidence, mut dropped) = found[fault.segment].beyond_fault;
+    evidence = found.iter().map(|f| f.checkpoint).fold(evidence, u64::max);
     for later in &found[fault.segment + 1..] {
         evidence = evidence.max(later.scan.max_hint);
         dropped += later.scan.count;
@@ -409,11 +415,16 @@ fn reopen_active(
     } else {
         end
     };
-    region.set_recovered(found.scan.count as u32, end);
+    let count = found.scan.count as u32;
+    region.set_recovered(count, end);
     let region = Arc::new(region);
     let mut appender = region.appender().expect("fresh writable region");
     appender.zero(end, garbage_end);
     if unclean {
+        // Everything kept is durable once this flush returns; a checkpoint
+        // left from before a cut must not claim more than that.
+        let next = found.base + u64::from(count);
+        region.store_checkpoint(next, format::checkpoint_crc(found.base, next));
         region.flush(0, garbage_end.max(end))?;
     }
     if options.prefault {

@@ -29,7 +29,10 @@
 //!    lets happen once no reader can reach it (epoch reclamation or the last
 //!    `Arc`).
 //! 4. **The header is written before the region exists**, through exclusive
-//!    ownership of the map ([`write_header`]).
+//!    ownership of the map ([`write_header`]). The one exception, the
+//!    checkpoint, is stored with atomics ([`Region::store_checkpoint`]) and
+//!    read only during recovery, through `&mut`; readers never read header
+//!    bytes ([`Region::bytes`] refuses them).
 
 use std::alloc::{Layout, alloc_zeroed, handle_alloc_error};
 use std::fmt;
@@ -38,7 +41,7 @@ use std::ptr;
 
 use crossbeam_utils::CachePadded;
 
-use crate::format::{FRAME_HEADER_LEN, FrameHeader, HEADER_LEN, MIN_FRAME_LEN};
+use crate::format::{CHECKPOINT_AT, FRAME_HEADER_LEN, FrameHeader, HEADER_LEN, MIN_FRAME_LEN};
 use crate::fs::Map;
 use crate::sync::{Arc, AtomicBool, AtomicU32, AtomicU64, Ordering};
 
@@ -252,6 +255,28 @@ impl Region {
         let header = FrameHeader::decode(head.try_into().ok()?)?;
         let payload = self.bytes(published, pos + FRAME_HEADER_LEN, header.len as usize)?;
         Some((header, payload))
+    }
+
+    /// Stores a checkpoint (a durable offset, with its CRC) in the header.
+    /// It reaches the disk with the next flush that starts at the header.
+    pub(crate) fn store_checkpoint(&self, checkpoint: u64, crc: u32) {
+        const { assert!(CHECKPOINT_AT % 8 == 0) };
+        if !self.writable {
+            return;
+        }
+        // SAFETY: the map is page-aligned and at least HEADER_LEN long, so
+        // both words are in bounds and aligned for their atomic types, and
+        // the map is writable. These bytes are only ever accessed through
+        // atomics while the region is shared (readers never read the header;
+        // recovery reads it with `&mut`), so there is no data race.
+        let (word, guard) = unsafe {
+            (
+                &*self.ptr.add(CHECKPOINT_AT).cast::<AtomicU64>(),
+                &*self.ptr.add(CHECKPOINT_AT + 8).cast::<AtomicU32>(),
+            )
+        };
+        word.store(checkpoint.to_le(), Ordering::Relaxed);
+        guard.store(crc.to_le(), Ordering::Relaxed);
     }
 
     /// Makes `[offset, offset + len)` durable.

@@ -63,6 +63,8 @@ struct Flushed {
     segment: u64,
     /// Bytes of that segment flushed, from position 0.
     upto: usize,
+    /// Its header holds a checkpoint that has not been flushed yet.
+    header_dirty: bool,
 }
 
 /// The durable offset and the state of the flushes behind it.
@@ -86,7 +88,11 @@ impl Syncer {
         Syncer {
             durable: CachePadded::new(AtomicU64::new(durable)),
             dir_dirty: AtomicBool::new(false),
-            state: Mutex::new(Flushed { segment, upto }),
+            state: Mutex::new(Flushed {
+                segment,
+                upto,
+                header_dirty: false,
+            }),
             poison: Poison::default(),
         }
     }
@@ -111,6 +117,10 @@ impl Syncer {
 
     /// Makes every record published so far durable and returns the new
     /// durable offset.
+    ///
+    /// Then it stores the new durable offset as the active segment's
+    /// checkpoint, which the next sync's flush carries to disk: on disk, a
+    /// checkpoint never claims more than a completed flush made durable.
     pub(crate) fn sync(&self, segments: &Segments, vfs: &dyn Vfs, dir: &Path) -> Result<u64> {
         let mut flushed = lock(&self.state);
         self.poison.check()?;
@@ -128,17 +138,23 @@ impl Syncer {
                     *flushed = Flushed {
                         segment: segment.base(),
                         upto: 0,
+                        header_dirty: false,
                     };
                 }
-                let is_active = Arc::ptr_eq(segment, active);
-                let end = if is_active {
+                let end = if Arc::ptr_eq(segment, active) {
                     tail.end()
                 } else {
                     segment.published().end()
                 };
-                if end > flushed.upto {
-                    segment.region().flush(flushed.upto, end - flushed.upto)?;
+                let start = if flushed.header_dirty {
+                    0
+                } else {
+                    flushed.upto
+                };
+                if end > start {
+                    segment.region().flush(start, end - start)?;
                     flushed.upto = end;
+                    flushed.header_dirty = false;
                 }
             }
             if self.dir_dirty.swap(false, Ordering::AcqRel) {
@@ -149,7 +165,11 @@ impl Syncer {
         if let Err(e) = outcome {
             return Err(self.poison.latch(e));
         }
-        self.durable.fetch_max(target, Ordering::Release);
+        if self.durable.fetch_max(target, Ordering::Release) < target {
+            let crc = crate::format::checkpoint_crc(active.base(), target);
+            active.region().store_checkpoint(target, crc);
+            flushed.header_dirty = true;
+        }
         Ok(self.durable())
     }
 }
