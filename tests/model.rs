@@ -1,0 +1,194 @@
+//! Model test: the log against a `Vec<Vec<u8>>`.
+//!
+//! Random sequences of appends, batch appends, syncs, reads, cursor scans,
+//! clean reopens and simulated crashes drive the log and the model side by
+//! side. The model says: records are dense from 0 and byte-exact; after a
+//! crash the log comes back as a prefix of what was appended that is at
+//! least as long as the durable offset acknowledged before the crash.
+//!
+//! `PROPTEST_CASES` sets the number of cases (default 64).
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{Loss, copy_dir, lose_after};
+use murakami::{Error, Log, Options, Reader, Writer};
+use proptest::prelude::*;
+
+#[derive(Clone, Debug)]
+enum Op {
+    Append(usize, u8),
+    Batch(Vec<(usize, u8)>),
+    Sync,
+    Read(usize),
+    Scan(usize),
+    Reopen,
+    Crash(Loss, bool),
+}
+
+fn bytes(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| seed.wrapping_add((i as u8).wrapping_mul(13)))
+        .collect()
+}
+
+fn loss() -> impl Strategy<Value = Loss> {
+    prop_oneof![
+        Just(Loss::Zeroed),
+        Just(Loss::Kept),
+        Just(Loss::Truncated),
+        (0usize..200).prop_map(Loss::Torn),
+        (1usize..6000, any::<u64>()).prop_map(|(n, seed)| Loss::Garbage(n, seed)),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        8 => (0usize..700, any::<u8>()).prop_map(|(len, seed)| Op::Append(len, seed)),
+        2 => prop::collection::vec((0usize..300, any::<u8>()), 0..20).prop_map(Op::Batch),
+        2 => Just(Op::Sync),
+        3 => any::<usize>().prop_map(Op::Read),
+        1 => any::<usize>().prop_map(Op::Scan),
+        1 => Just(Op::Reopen),
+        1 => (loss(), any::<bool>()).prop_map(|(loss, drop)| Op::Crash(loss, drop)),
+    ]
+}
+
+fn options() -> Options {
+    Options::default().segment_size(4096).max_record_size(1024)
+}
+
+struct Harness {
+    root: tempfile::TempDir,
+    dir: PathBuf,
+    generation: u32,
+    writer: Option<Writer>,
+    reader: Reader,
+    model: Vec<Vec<u8>>,
+    durable: u64,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("log0");
+        let (writer, reader) = Log::open(&dir, options()).unwrap();
+        Harness {
+            root,
+            dir,
+            generation: 0,
+            writer: Some(writer),
+            reader,
+            model: Vec::new(),
+            durable: 0,
+        }
+    }
+
+    fn writer(&mut self) -> &mut Writer {
+        self.writer.as_mut().unwrap()
+    }
+
+    fn check_all(&self) {
+        assert_eq!(self.reader.next_offset(), self.model.len() as u64);
+        for (i, expected) in self.model.iter().enumerate() {
+            assert_eq!(&self.reader.read(i as u64).unwrap(), expected, "record {i}");
+        }
+    }
+
+    fn apply(&mut self, op: Op) {
+        match op {
+            Op::Append(len, seed) => {
+                let payload = bytes(len, seed);
+                let offset = self.writer().append(&payload).unwrap();
+                assert_eq!(offset, self.model.len() as u64);
+                self.model.push(payload);
+            }
+            Op::Batch(records) => {
+                let payloads: Vec<Vec<u8>> = records.iter().map(|&(l, s)| bytes(l, s)).collect();
+                let range = self.writer().append_batch(&payloads).unwrap();
+                assert_eq!(range.start, self.model.len() as u64);
+                self.model.extend(payloads);
+                assert_eq!(range.end, self.model.len() as u64);
+            }
+            Op::Sync => {
+                self.durable = self.writer().sync().unwrap();
+                assert_eq!(self.durable, self.model.len() as u64);
+                assert_eq!(self.reader.durable_offset(), self.durable);
+            }
+            Op::Read(i) => {
+                let len = self.model.len();
+                let i = i % (len + 2);
+                match self.reader.read(i as u64) {
+                    Ok(bytes) => assert_eq!(bytes, self.model[i]),
+                    Err(Error::OffsetOutOfRange { .. }) => assert!(i >= len),
+                    Err(e) => panic!("read {i}: {e}"),
+                }
+            }
+            Op::Scan(from) => {
+                let from = from % (self.model.len() + 1);
+                let got: Vec<Vec<u8>> = self
+                    .reader
+                    .cursor(from as u64)
+                    .unwrap()
+                    .map(|r| r.unwrap().payload)
+                    .collect();
+                assert_eq!(got, self.model[from..]);
+            }
+            Op::Reopen => {
+                self.writer.take().unwrap().close().unwrap();
+                let (writer, reader) = Log::open(&self.dir, options()).unwrap();
+                assert!(writer.recovery_report().clean_shutdown);
+                self.writer = Some(writer);
+                self.reader = reader;
+                self.durable = self.model.len() as u64;
+                self.check_all();
+            }
+            Op::Crash(loss, drop_new) => self.crash(loss, drop_new),
+        }
+    }
+
+    fn crash(&mut self, loss: Loss, drop_new: bool) {
+        self.generation += 1;
+        let copy = self.root.path().join(format!("log{}", self.generation));
+        copy_dir(&self.dir, &copy);
+        drop(self.writer.take());
+        lose_after(&copy, self.durable, loss, drop_new);
+        let (writer, reader) = Log::open(&copy, options())
+            .unwrap_or_else(|e| panic!("reopen after {loss:?} at durable {}: {e}", self.durable));
+        let n = reader.next_offset();
+        assert!(
+            n >= self.durable && n <= self.model.len() as u64,
+            "recovered {n} records; durable {}, appended {}",
+            self.durable,
+            self.model.len()
+        );
+        self.model.truncate(n as usize);
+        assert_eq!(reader.durable_offset(), n, "recovered records are durable");
+        self.dir = copy;
+        self.writer = Some(writer);
+        self.reader = reader;
+        self.durable = n;
+        self.check_all();
+    }
+}
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(64)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_log_agrees_with_a_vec_of_records(ops in prop::collection::vec(op(), 1..60)) {
+        let mut harness = Harness::new();
+        for op in ops {
+            harness.apply(op);
+        }
+        harness.check_all();
+    }
+}
