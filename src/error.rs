@@ -71,6 +71,15 @@ pub enum Error {
         /// What was found.
         kind: Corruption,
     },
+    /// A batch larger than a segment was cut short by a failed roll: the
+    /// records in `appended` are in the log (and visible), the rest are not.
+    /// Batches that fit in one segment are never cut short.
+    PartialBatch {
+        /// Offsets of the records that were appended.
+        appended: std::ops::Range<u64>,
+        /// Why the rest were not.
+        cause: Box<Error>,
+    },
     /// The options cannot work together.
     InvalidOptions(&'static str),
     /// The writer was closed.
@@ -101,6 +110,10 @@ pub enum Corruption {
         /// The offset the log should have reached.
         expected: u64,
     },
+    /// A segment header that is damaged or not murakami's (under
+    /// `Recovery::TruncateCorrupt`; `Strict` reports
+    /// [`Error::BadSegmentHeader`]).
+    BadHeader(HeaderError),
     /// Two segments overlap or a segment starts beyond where the previous
     /// one ends.
     Discontinuity {
@@ -137,6 +150,7 @@ impl fmt::Display for Corruption {
             Corruption::MissingRecords { expected } => {
                 write!(f, "records missing: the log should reach offset {expected}")
             }
+            Corruption::BadHeader(reason) => write!(f, "bad segment header: {reason}"),
             Corruption::Discontinuity { expected, found } => {
                 write!(f, "segment starts at offset {found}, expected {expected}")
             }
@@ -180,6 +194,11 @@ impl fmt::Display for Error {
                 "corrupt log: {kind} in {} at byte {position} (record offset {offset})",
                 segment.display()
             ),
+            Error::PartialBatch { appended, cause } => write!(
+                f,
+                "batch cut short after offsets {}..{}: {cause}",
+                appended.start, appended.end
+            ),
             Error::InvalidOptions(why) => write!(f, "invalid options: {why}"),
             Error::Closed => f.write_str("the log writer is closed"),
         }
@@ -191,6 +210,7 @@ impl std::error::Error for Error {
         match self {
             Error::Io(e) => Some(e),
             Error::Poisoned { cause } => Some(cause.as_ref()),
+            Error::PartialBatch { cause, .. } => Some(cause.as_ref()),
             _ => None,
         }
     }

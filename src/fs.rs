@@ -36,6 +36,9 @@ pub(crate) trait SegmentFile: Send + fmt::Debug {
     /// Maps the whole file, shared; writable maps need a file opened for
     /// writing.
     fn map(&self, writable: bool) -> io::Result<Box<dyn Map>>;
+    /// Makes the file's data durable (fdatasync). Works on a file opened
+    /// read-only, unlike msync on a read-only map, which flushes nothing.
+    fn sync_data(&self) -> io::Result<()>;
 }
 
 /// The file system, as the log uses it.
@@ -136,13 +139,17 @@ impl SegmentFile for OsFile {
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file too large"))?;
         // SAFETY: plain system call on a file descriptor this value owns.
         let rc = unsafe { libc::posix_fallocate(self.file.as_raw_fd(), 0, len) };
+        // glibc emulates fallocate where the file system lacks it, so an
+        // error here is real (ENOSPC above all): never fall back to a sparse
+        // `set_len`, whose holes would SIGBUS on a full disk.
         match rc {
             0 => Ok(()),
-            // Some file systems (tmpfs on old kernels) lack fallocate; fall
-            // back to extending the file, which tmpfs backs with memory.
-            libc::EOPNOTSUPP => self.file.set_len(len as u64),
             errno => Err(io::Error::from_raw_os_error(errno)),
         }
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.file.sync_data()
     }
 
     fn map(&self, writable: bool) -> io::Result<Box<dyn Map>> {
@@ -287,5 +294,118 @@ mod tests {
         assert!(OsFs.lock(&path).unwrap().is_none());
         drop(first);
         assert!(OsFs.lock(&path).unwrap().is_some());
+    }
+}
+
+/// A file system that fails on command, for tests: wraps [`OsFs`] and fails
+/// flushes, directory syncs or file creation once the matching switch is on.
+#[cfg(test)]
+pub(crate) mod faulty {
+    use super::*;
+    use crate::sync::{Arc, AtomicBool, Ordering};
+
+    /// Switches shared by a [`FaultyFs`] and every map it hands out.
+    #[derive(Debug, Default)]
+    pub(crate) struct Faults {
+        pub(crate) flush: AtomicBool,
+        pub(crate) sync_dir: AtomicBool,
+        pub(crate) create: AtomicBool,
+    }
+
+    fn injected() -> io::Error {
+        io::Error::from_raw_os_error(libc::EIO)
+    }
+
+    #[derive(Debug)]
+    pub(crate) struct FaultyFs(pub(crate) Arc<Faults>);
+
+    #[derive(Debug)]
+    struct FaultyFile(Box<dyn SegmentFile>, Arc<Faults>);
+
+    #[derive(Debug)]
+    struct FaultyMap(Box<dyn Map>, Arc<Faults>);
+
+    impl Map for FaultyMap {
+        fn as_ptr(&self) -> *mut u8 {
+            self.0.as_ptr()
+        }
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn flush_range(&self, offset: usize, len: usize) -> io::Result<()> {
+            if self.1.flush.load(Ordering::SeqCst) {
+                return Err(injected());
+            }
+            self.0.flush_range(offset, len)
+        }
+        fn populate_write(&self, offset: usize, len: usize) -> io::Result<()> {
+            self.0.populate_write(offset, len)
+        }
+    }
+
+    impl SegmentFile for FaultyFile {
+        fn len(&self) -> io::Result<u64> {
+            self.0.len()
+        }
+        fn reserve(&mut self, len: u64) -> io::Result<()> {
+            if self.1.create.load(Ordering::SeqCst) {
+                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            self.0.reserve(len)
+        }
+        fn map(&self, writable: bool) -> io::Result<Box<dyn Map>> {
+            Ok(Box::new(FaultyMap(
+                self.0.map(writable)?,
+                Arc::clone(&self.1),
+            )))
+        }
+        fn sync_data(&self) -> io::Result<()> {
+            if self.1.flush.load(Ordering::SeqCst) {
+                return Err(injected());
+            }
+            self.0.sync_data()
+        }
+    }
+
+    impl Vfs for FaultyFs {
+        fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+            OsFs.create_dir_all(dir)
+        }
+        fn lock(&self, path: &Path) -> io::Result<Option<Box<dyn Any + Send>>> {
+            OsFs.lock(path)
+        }
+        fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+            OsFs.list(dir)
+        }
+        fn create(&self, path: &Path) -> io::Result<Box<dyn SegmentFile>> {
+            Ok(Box::new(FaultyFile(
+                OsFs.create(path)?,
+                Arc::clone(&self.0),
+            )))
+        }
+        fn open(&self, path: &Path, writable: bool) -> io::Result<Box<dyn SegmentFile>> {
+            Ok(Box::new(FaultyFile(
+                OsFs.open(path, writable)?,
+                Arc::clone(&self.0),
+            )))
+        }
+        fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+            OsFs.rename(from, to)
+        }
+        fn remove(&self, path: &Path) -> io::Result<()> {
+            OsFs.remove(path)
+        }
+        fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+            if self.0.sync_dir.load(Ordering::SeqCst) {
+                return Err(injected());
+            }
+            OsFs.sync_dir(dir)
+        }
+        fn read_small(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
+            OsFs.read_small(path)
+        }
+        fn write_small(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+            OsFs.write_small(path, bytes)
+        }
     }
 }

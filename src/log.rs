@@ -106,3 +106,142 @@ impl Log {
         Ok((writer, Reader::new(shared)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+    use crate::fs::faulty::{Faults, FaultyFs};
+    use crate::sync::Ordering;
+
+    fn open_faulty(dir: &Path, options: Options) -> (Arc<Faults>, Writer, Reader) {
+        let faults = Arc::new(Faults::default());
+        let vfs = Arc::new(FaultyFs(Arc::clone(&faults)));
+        let (writer, reader) = Log::open_with(vfs, dir, options).unwrap();
+        (faults, writer, reader)
+    }
+
+    fn small() -> Options {
+        Options::default().segment_size(4096).max_record_size(512)
+    }
+
+    #[test]
+    fn a_failed_flush_latches_the_writer_and_the_durable_offset_stays() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (faults, mut writer, reader) = open_faulty(tmp.path(), small());
+        writer.append(b"one").unwrap();
+        assert_eq!(writer.sync().unwrap(), 1);
+        writer.append(b"two").unwrap();
+        faults.flush.store(true, Ordering::SeqCst);
+        assert!(matches!(writer.sync(), Err(Error::Poisoned { .. })));
+        faults.flush.store(false, Ordering::SeqCst);
+        assert_eq!(
+            reader.durable_offset(),
+            1,
+            "no durability past a failed flush"
+        );
+        let err = writer.append(b"three").unwrap_err();
+        assert!(matches!(err, Error::Poisoned { .. }), "{err}");
+        assert!(err.to_string().contains("reopen"), "{err}");
+        assert!(
+            matches!(writer.sync(), Err(Error::Poisoned { .. })),
+            "not retryable"
+        );
+        assert!(writer.append_batch(&[b"x"]).is_err());
+        assert_eq!(reader.read(1).unwrap(), b"two", "readers still read");
+        assert!(writer.close().is_err(), "close reports the latched failure");
+        let (_, reader) = Log::open(tmp.path(), small()).unwrap();
+        assert_eq!(reader.read(0).unwrap(), b"one");
+    }
+
+    #[test]
+    fn a_failed_directory_sync_latches_too() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (faults, mut writer, reader) = open_faulty(tmp.path(), small());
+        while std::fs::read_dir(tmp.path()).unwrap().count() < 5 {
+            writer.append(&[7u8; 300]).unwrap();
+        }
+        faults.sync_dir.store(true, Ordering::SeqCst);
+        assert!(matches!(writer.sync(), Err(Error::Poisoned { .. })));
+        assert_eq!(reader.durable_offset(), 0);
+        assert!(writer.append(b"x").is_err());
+    }
+
+    #[test]
+    fn a_full_disk_at_roll_is_an_error_not_a_crash_and_the_writer_goes_on() {
+        let tmp = tempfile::tempdir().unwrap();
+        let options = small().prefault(false);
+        let (faults, mut writer, reader) = open_faulty(tmp.path(), options);
+        faults.create.store(true, Ordering::SeqCst);
+        // Let the preparer's prepared segment be used up first.
+        let mut appended = 0u64;
+        let err = loop {
+            match writer.append(&[1u8; 300]) {
+                Ok(_) => appended += 1,
+                Err(e) => break e,
+            }
+            assert!(appended < 100, "never ran out of space");
+        };
+        match &err {
+            Error::Io(e) => assert_eq!(e.raw_os_error(), Some(libc::ENOSPC)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            reader.next_offset(),
+            appended,
+            "the refused record is not there"
+        );
+        faults.create.store(false, Ordering::SeqCst);
+        assert_eq!(
+            writer.append(&[2u8; 300]).unwrap(),
+            appended,
+            "space is back"
+        );
+        assert_eq!(writer.sync().unwrap(), appended + 1);
+    }
+
+    #[test]
+    fn a_batch_larger_than_a_segment_cut_short_says_what_went_in() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (faults, mut writer, reader) = open_faulty(tmp.path(), small().prefault(false));
+        writer.append(b"first").unwrap();
+        faults.create.store(true, Ordering::SeqCst);
+        let batch: Vec<Vec<u8>> = (0..40).map(|i| vec![i as u8; 300]).collect();
+        match writer.append_batch(&batch) {
+            Err(Error::PartialBatch { appended, cause }) => {
+                assert_eq!(appended.start, 1);
+                assert!(appended.end < 41);
+                assert!(matches!(*cause, Error::Io(_)), "{cause}");
+                assert_eq!(reader.next_offset(), appended.end);
+                for offset in appended {
+                    assert_eq!(reader.read(offset).unwrap(), batch[offset as usize - 1]);
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_failed_flush_while_recovering_is_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let live = tmp.path().join("live");
+        let copy = tmp.path().join("copy");
+        let (mut writer, _) = Log::open(&live, small()).unwrap();
+        for i in 0..100u32 {
+            writer.append(&i.to_le_bytes().repeat(50)).unwrap();
+        }
+        std::fs::create_dir(&copy).unwrap();
+        for entry in std::fs::read_dir(&live).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+        }
+        drop(writer);
+        let faults = Arc::new(Faults::default());
+        faults.flush.store(true, Ordering::SeqCst);
+        let vfs = Arc::new(FaultyFs(Arc::clone(&faults)));
+        let err = Log::open_with(vfs, &copy, small()).unwrap_err();
+        assert!(matches!(err, Error::Io(_)), "{err}");
+        let (_, reader) = Log::open(&copy, small()).unwrap();
+        assert_eq!(reader.next_offset(), 100);
+    }
+}

@@ -220,7 +220,7 @@ impl Cursor {
             return Err(out_of_range(self.next, list));
         };
         let holder = &list.segments()[i];
-        if Arc::ptr_eq(holder, &self.segment) || holder.base() > self.next {
+        if Arc::ptr_eq(holder, &self.segment) {
             // Still in our segment: more records may have been published
             // since we looked (the list was loaded after the tail).
             return Ok(self.segment.next_offset() > self.next);

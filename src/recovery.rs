@@ -90,8 +90,12 @@ pub(crate) struct Recovered {
 struct Found {
     base: u64,
     path: PathBuf,
-    /// `None` when the header is blank or the file too short for one.
+    file: Box<dyn SegmentFile>,
+    /// `None` when the header is blank, damaged, or the file too short for
+    /// one (see `header`).
     region: Option<Region>,
+    /// Why the header was refused, when it was (`Blank` for a blank one).
+    header: Option<HeaderError>,
     capacity: u64,
     scan: format::Scan,
     positions: Vec<u32>,
@@ -131,6 +135,7 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &Options) -> Result<Re
     bases.sort_unstable();
     let marker_bytes = vfs.read_small(&dir.join(CLEAN_NAME))?;
     let marker = marker_bytes.as_deref().and_then(CleanMarker::decode);
+    let clean = marker.is_some();
 
     let mut found = Vec::with_capacity(bases.len());
     for base in bases {
@@ -148,37 +153,40 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &Options) -> Result<Re
             });
         }
     }
-    let fault = find_fault(&found, marker);
-    let (keep, cut) = match fault {
-        None => (found.len(), None),
-        Some(fault) => decide(&found, fault, marker.is_some(), options.recovery)?,
+    // Garbage past the tail is what a crash leaves; after a clean close the
+    // marker already pins where the log ends.
+    let garbage_end = match found.last_mut() {
+        Some(last) if !clean => trailing_garbage(last),
+        _ => 0,
     };
-    let segments_removed: Vec<PathBuf> = found[keep..].iter().map(|f| f.path.clone()).collect();
-    let cut = cut.map(|mut cut| {
-        cut.segments_removed = segments_removed.clone();
-        cut
-    });
-    found.truncate(keep);
-    // A kept segment with a blank header holds nothing (it can only be the
-    // last one); drop it too.
-    if found.last().is_some_and(|f| f.region.is_none()) {
-        let blank = found.pop().expect("checked");
-        vfs.remove(&blank.path)?;
+    let (keep, cut) = match find_fault(&found, marker, garbage_end) {
+        None => (found.len(), None),
+        Some(fault) => decide(&found, fault, clean, options.recovery)?,
+    };
+    let removed: Vec<Found> = found.split_off(keep);
+    let mut cut = cut;
+    if let Some(cut) = &mut cut {
+        cut.segments_removed = removed.iter().map(|f| f.path.clone()).collect();
     }
-    for path in &segments_removed {
-        vfs.remove(path)?;
+    // A kept segment without a valid header holds nothing (it is the one the
+    // cut falls in, so the last); it goes too.
+    let headless = found.last().is_some_and(|f| f.region.is_none());
+    let headless = if headless { found.pop() } else { None };
+    for gone in removed.iter().chain(&headless) {
+        vfs.remove(&gone.path)?;
     }
     let start = first_base(&found, marker);
-    let repair = marker.is_none() || cut.is_some();
+    let repair = !clean || cut.is_some();
     let (segments, appender, next_offset) = install(vfs, dir, options, found, start, repair)?;
-    if !segments_removed.is_empty() || marker_bytes.is_some() {
-        if marker_bytes.is_some() {
-            vfs.remove(&dir.join(CLEAN_NAME))?;
-        }
+    if marker_bytes.is_some() {
+        vfs.remove(&dir.join(CLEAN_NAME))?;
+    }
+    if repair || marker_bytes.is_some() {
+        // Files removed or created, and the marker gone, before any append.
         vfs.sync_dir(dir)?;
     }
     let report = RecoveryReport {
-        clean_shutdown: marker.is_some(),
+        clean_shutdown: clean,
         segments: segments.len(),
         first_offset: segments[0].base(),
         next_offset,
@@ -198,14 +206,12 @@ fn load(vfs: &dyn Vfs, dir: &Path, base: u64, options: &Options) -> Result<Found
     let path = fs::segment_path(dir, base);
     let file = vfs.open(&path, false)?;
     let len = file.len()?;
-    let bad = |reason| Error::BadSegmentHeader {
-        segment: path.clone(),
-        reason,
-    };
     let mut found = Found {
         base,
-        path: path.clone(),
+        path,
+        file,
         region: None,
+        header: Some(HeaderError::TooShort),
         capacity: options.segment_size,
         scan: format::Scan {
             count: 0,
@@ -218,21 +224,28 @@ fn load(vfs: &dyn Vfs, dir: &Path, base: u64, options: &Options) -> Result<Found
         checkpoint: 0,
     };
     if len > MAX_SEGMENT_SIZE {
-        return Err(bad(HeaderError::Inconsistent));
+        return refuse(found, HeaderError::Inconsistent, options);
     }
     if len < HEADER_LEN as u64 {
         return Ok(found);
     }
-    let mut region = Region::new(file.map(false)?, false);
+    let mut region = Region::new(found.file.map(false)?, false);
     let bytes = region.exclusive_bytes();
     let header = match SegmentHeader::decode(bytes) {
         Ok(header) => header,
-        Err(HeaderError::Blank) => return Ok(found),
-        Err(reason) => return Err(bad(reason)),
+        Err(HeaderError::Blank) => {
+            found.header = Some(HeaderError::Blank);
+            return Ok(found);
+        }
+        Err(reason) => return refuse(found, reason, options),
     };
-    let capacity_ok = (HEADER_LEN as u64..=MAX_SEGMENT_SIZE).contains(&header.capacity);
-    if header.base_offset != base || !capacity_ok {
-        return Err(bad(HeaderError::Inconsistent));
+    // Offsets must not overflow however many records the segment holds.
+    let most = header.capacity / format::MIN_FRAME_LEN as u64;
+    let sane = (HEADER_LEN as u64..=MAX_SEGMENT_SIZE).contains(&header.capacity)
+        && header.base_offset == base
+        && base.checked_add(most).is_some();
+    if !sane {
+        return refuse(found, HeaderError::Inconsistent, options);
     }
     found.checkpoint = format::decode_checkpoint(bytes, base);
     let mut positions = Vec::new();
@@ -249,24 +262,55 @@ fn load(vfs: &dyn Vfs, dir: &Path, base: u64, options: &Options) -> Result<Found
     }
     region.set_recovered(found.scan.count as u32, found.scan.end);
     found.region = Some(region);
+    found.header = None;
     found.capacity = header.capacity;
     found.positions = positions;
     Ok(found)
 }
 
-/// The first point where the segments stop forming one valid sequence.
-fn find_fault(found: &[Found], marker: Option<CleanMarker>) -> Option<Fault> {
+/// A segment whose header is not murakami's: an error naming the file, or
+/// (under `TruncateCorrupt`) a segment the log is cut before.
+fn refuse(mut found: Found, reason: HeaderError, options: &Options) -> Result<Found> {
+    if options.recovery == Recovery::Strict {
+        return Err(Error::BadSegmentHeader {
+            segment: found.path,
+            reason,
+        });
+    }
+    found.header = Some(reason);
+    Ok(found)
+}
+
+/// End of the nonzero bytes after the last valid frame of a segment: what a
+/// crash left past the tail (or `scan.end` when there is nothing).
+fn trailing_garbage(found: &mut Found) -> usize {
+    let end = found.scan.end;
+    match &mut found.region {
+        Some(region) => last_nonzero(&region.exclusive_bytes()[end..]).map_or(end, |n| end + n),
+        None => end,
+    }
+}
+
+/// The first point where the segments stop forming one valid sequence that
+/// ends where the clean marker and the checkpoints say it must.
+fn find_fault(found: &[Found], marker: Option<CleanMarker>, garbage_end: usize) -> Option<Fault> {
     let mut expected = found.first()?.base;
     for (i, seg) in found.iter().enumerate() {
         if seg.base != expected {
             return Some(gap_fault(found, i, expected, seg.base));
         }
-        if seg.region.is_none() {
+        if let Some(reason) = seg.header {
+            let kind = match reason {
+                HeaderError::Blank | HeaderError::TooShort => {
+                    Corruption::MissingRecords { expected }
+                }
+                other => Corruption::BadHeader(other),
+            };
             return Some(Fault {
                 segment: i,
                 position: 0,
                 offset: expected,
-                kind: Corruption::MissingRecords { expected },
+                kind,
             });
         }
         if let Some(fault) = seg.scan.fault {
@@ -280,15 +324,24 @@ fn find_fault(found: &[Found], marker: Option<CleanMarker>) -> Option<Fault> {
         expected = seg.base + seg.scan.count;
     }
     let last = found.len() - 1;
-    match marker {
-        Some(m) if m.next_offset != expected => Some(Fault {
+    let end = found[last].scan.end;
+    let at_end = |kind| {
+        Some(Fault {
             segment: last,
-            position: found[last].scan.end,
+            position: end,
             offset: expected,
-            kind: Corruption::MissingRecords {
-                expected: m.next_offset,
-            },
+            kind,
+        })
+    };
+    let checkpoint = found.iter().map(|f| f.checkpoint).max().unwrap_or(0);
+    match marker {
+        Some(m) if m.next_offset != expected => at_end(Corruption::MissingRecords {
+            expected: m.next_offset,
         }),
+        _ if checkpoint > expected => at_end(Corruption::MissingRecords {
+            expected: checkpoint,
+        }),
+        _ if garbage_end > end => at_end(Corruption::NotARecord),
         _ => None,
     }
 }
@@ -318,7 +371,8 @@ fn decide(
 ) -> Result<(usize, Option<Cut>)> {
     let seg = &found[fault.segment];
     let (evidence, dropped) = after_fault(found, &fault);
-    let corrupt = clean || evidence > fault.offset;
+    let foreign = matches!(fault.kind, Corruption::BadHeader(_));
+    let corrupt = clean || foreign || evidence > fault.offset;
     if corrupt && mode == Recovery::Strict {
         return Err(Error::Corrupt {
             segment: seg.path.clone(),
@@ -365,28 +419,39 @@ fn first_base(found: &[Found], marker: Option<CleanMarker>) -> u64 {
 }
 
 /// Turns the kept segments into the log's segments: the last one is reopened
-/// writable, its garbage zeroed, and everything made durable.
+/// writable, its garbage zeroed, and, when `repair`, everything made durable.
 fn install(
     vfs: &dyn Vfs,
     dir: &Path,
     options: &Options,
     mut found: Vec<Found>,
     start: u64,
-    unclean: bool,
+    repair: bool,
 ) -> Result<(Vec<Arc<Segment>>, Appender, u64)> {
+    // An empty active segment made with another segment size is replaced,
+    // so that every record the options allow fits in it.
+    let resize = found
+        .last()
+        .is_some_and(|f| f.scan.count == 0 && f.capacity != options.segment_size);
+    if resize {
+        let empty = found.pop().expect("checked");
+        vfs.remove(&empty.path)?;
+    }
     let Some(last) = found.pop() else {
         let (segment, appender) = create_first(vfs, dir, options, start)?;
         return Ok((vec![segment], appender, start));
     };
     let mut segments = Vec::with_capacity(found.len() + 1);
     for seg in found {
-        let region = seg.region.expect("only the last segment may be blank");
-        if unclean {
-            region.flush(0, region.published().end())?;
+        if repair {
+            // What the crashed process wrote may still be only in the page
+            // cache; it is reported durable from now on, so make it so.
+            seg.file.sync_data()?;
         }
+        let region = seg.region.expect("only the last segment may be headless");
         segments.push(Arc::new(Segment::new(seg.base, seg.path, Arc::new(region))));
     }
-    let (segment, appender) = reopen_active(vfs, options, last, unclean)?;
+    let (segment, appender) = reopen_active(vfs, options, last, repair)?;
     let next_offset = segment.base() + u64::from(appender.count());
     segments.push(segment);
     Ok((segments, appender, next_offset))
@@ -398,19 +463,18 @@ fn reopen_active(
     vfs: &dyn Vfs,
     options: &Options,
     found: Found,
-    unclean: bool,
+    repair: bool,
 ) -> Result<(Arc<Segment>, Appender)> {
     let mut file: Box<dyn SegmentFile> = vfs.open(&found.path, true)?;
-    if file.len()? < found.capacity {
-        file.reserve(found.capacity)?;
-    }
+    // Always: a file restored sparse would otherwise SIGBUS on a full disk.
+    file.reserve(found.capacity.max(file.len()?))?;
     let mut region = Region::new(file.map(true)?, true);
     drop(found.region);
     for (i, &pos) in found.positions.iter().enumerate() {
         region.recover_record(i, pos as usize);
     }
     let end = found.scan.end;
-    let garbage_end = if unclean {
+    let garbage_end = if repair {
         last_nonzero(&region.exclusive_bytes()[end..]).map_or(end, |n| end + n)
     } else {
         end
@@ -420,7 +484,7 @@ fn reopen_active(
     let region = Arc::new(region);
     let mut appender = region.appender().expect("fresh writable region");
     appender.zero(end, garbage_end);
-    if unclean {
+    if repair {
         // Everything kept is durable once this flush returns; a checkpoint
         // left from before a cut must not claim more than that.
         let next = found.base + u64::from(count);
@@ -459,6 +523,7 @@ fn create_first(
     let tmp = dir.join(PREPARED_NAME);
     let map = crate::preparer::prepare(vfs, &tmp, options.segment_size, options.prefault)?;
     let (segment, appender) = crate::writer::install_segment(vfs, dir, &tmp, map, base)?;
+    segment.region().flush(0, HEADER_LEN)?;
     vfs.sync_dir(dir)?;
     Ok((segment, appender))
 }

@@ -237,7 +237,7 @@ impl Region {
     #[inline]
     pub(crate) fn bytes(&self, published: Published, start: usize, len: usize) -> Option<&[u8]> {
         let end = start.checked_add(len)?;
-        if start < HEADER_LEN || end > published.end() {
+        if start < HEADER_LEN || end > published.end() || end > self.len {
             return None;
         }
         // SAFETY: `[start, end)` lies inside the map (published.end <= len)
@@ -310,6 +310,13 @@ impl Appender {
     /// End of the written frames (published or not).
     pub(crate) fn end(&self) -> usize {
         self.end as usize
+    }
+
+    /// Whether `records` more records whose frames take `bytes` in all fit.
+    pub(crate) fn fits(&self, bytes: usize, records: usize) -> bool {
+        let room = self.region.len - self.end as usize;
+        let slots = self.region.index.len() - self.count as usize;
+        bytes <= room && records <= slots
     }
 
     /// Writes the frame of the record at `offset` after the last one, and its

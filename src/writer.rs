@@ -17,7 +17,7 @@ use std::path::Path;
 
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::format::{CleanMarker, SegmentHeader};
+use crate::format::{self, CleanMarker, SegmentHeader};
 use crate::fs::{self, CLEAN_NAME, Map, Vfs};
 use crate::log::Shared;
 use crate::preparer::Preparer;
@@ -137,19 +137,33 @@ impl Writer {
     }
 
     /// Appends many records, stamped with one timestamp, and publishes them
-    /// with one store (one per segment when the batch crosses a roll).
-    /// Returns their offsets. Either every record is appended or, if one is
-    /// too large, none is.
+    /// with one store. Returns their offsets.
+    ///
+    /// All or nothing when the batch fits in one segment: if it does not fit
+    /// in the active one, the writer rolls first, and a failed roll appends
+    /// nothing. A record over the maximum size refuses the whole batch. Only
+    /// a batch larger than a segment spans several; if a roll fails midway
+    /// it returns [`Error::PartialBatch`] with the offsets that went in.
     pub fn append_batch<B: AsRef<[u8]>>(&mut self, records: &[B]) -> Result<Range<u64>> {
+        let mut bytes = 0;
         for record in records {
-            self.check(record.as_ref().len())?;
+            let len = record.as_ref().len();
+            self.check(len)?;
+            bytes += format::frame_len(len);
+        }
+        let fits_fresh = bytes + format::HEADER_LEN <= self.shared.options.segment_size as usize;
+        if !self.active.fits(bytes, records.len()) && fits_fresh && self.active.count() > 0 {
+            self.roll()?;
         }
         let timestamp = clock::now(self.shared.options.timestamps);
         let first = self.next_offset;
         for record in records {
-            if let Err(e) = self.stage(record.as_ref(), timestamp) {
+            if let Err(cause) = self.stage(record.as_ref(), timestamp) {
                 self.active.publish();
-                return Err(e);
+                return Err(Error::PartialBatch {
+                    appended: first..self.next_offset,
+                    cause: Box::new(cause),
+                });
             }
         }
         self.active.publish();
@@ -286,6 +300,14 @@ impl Writer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Unwinding from a panic: release everything, but do not claim
+            // a clean shutdown; the next open checks the whole log.
+            self.preparer = None;
+            self.shared.closed.store(true, Ordering::Release);
+            self.lock = None;
+            return;
+        }
         let _ = self.shutdown();
     }
 }

@@ -344,3 +344,96 @@ fn recover_append_crash_recover_again() {
     lose_after(&again, 260, Loss::Garbage(5000, 9), true);
     assert_records(&again, 260);
 }
+
+#[test]
+fn a_zeroed_block_below_the_checkpoint_is_corruption_not_a_tear() {
+    // All in the active segment: nothing after the hole vouches for it but
+    // the checkpoint the sync left in the header.
+    let (_tmp, dir) = crashed(20, 20);
+    assert_eq!(segment_files(&dir).len(), 1);
+    let (path, pos, _) = locate(&dir, 10);
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[pos..pos + 24].fill(0);
+    fs::write(&path, bytes).unwrap();
+    match Log::open(&dir, small()) {
+        Err(Error::Corrupt {
+            kind: Corruption::MissingRecords { expected: 20 },
+            offset: 10,
+            ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn garbage_past_the_tail_is_reported_as_a_cut() {
+    let (_tmp, dir) = crashed(100, 100);
+    let (path, pos, len) = locate(&dir, 99);
+    let end = pos + common::frame_len(len);
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[end + 100] = 0xAB;
+    fs::write(&path, bytes).unwrap();
+    let (writer, _) = Log::open(&dir, small()).unwrap();
+    let cut = writer
+        .recovery_report()
+        .cut
+        .clone()
+        .expect("the repair is reported");
+    assert_eq!((cut.offset, cut.reason), (100, CutReason::TornTail));
+    assert_eq!(cut.position, end as u64);
+}
+
+#[test]
+fn a_segment_base_that_would_overflow_offsets_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = u64::MAX - 10;
+    let mut header = vec![0u8; 8192];
+    header[0..8].copy_from_slice(b"MURAKAMI");
+    header[8..12].copy_from_slice(&1u32.to_le_bytes());
+    header[12..16].copy_from_slice(&64u32.to_le_bytes());
+    header[16..24].copy_from_slice(&base.to_le_bytes());
+    header[24..32].copy_from_slice(&8192u64.to_le_bytes());
+    let crc = crc32fast::hash(&header[0..40]);
+    header[40..44].copy_from_slice(&crc.to_le_bytes());
+    let path = tmp.path().join(format!("{base:020}.seg"));
+    fs::write(&path, header).unwrap();
+    match Log::open(tmp.path(), small()) {
+        Err(Error::BadSegmentHeader { segment, reason }) => {
+            assert_eq!(segment, path);
+            assert_eq!(reason, murakami::HeaderError::Inconsistent);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_empty_active_segment_made_smaller_is_replaced_when_the_size_grows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tiny = Options::default().segment_size(4096).max_record_size(1000);
+    let (writer, _) = Log::open(tmp.path(), tiny).unwrap();
+    writer.close().unwrap();
+    let big = Options::default()
+        .segment_size(1 << 20)
+        .max_record_size(100_000);
+    let (mut writer, reader) = Log::open(tmp.path(), big).unwrap();
+    assert_eq!(writer.append(&vec![5u8; 50_000]).unwrap(), 0);
+    assert_eq!(reader.read(0).unwrap().len(), 50_000);
+}
+
+#[test]
+fn a_batch_that_does_not_fit_the_active_segment_starts_a_new_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut writer, _) = Log::open(tmp.path(), small()).unwrap();
+    for i in 0..20 {
+        writer.append(&payload(i)).unwrap();
+    }
+    let batch: Vec<Vec<u8>> = (0..20).map(|_| vec![1u8; 300]).collect();
+    let range = writer.append_batch(&batch).unwrap();
+    let files = segment_files(tmp.path());
+    assert_eq!(files.len(), 2);
+    assert_eq!(
+        common::base_of(&files[1]),
+        range.start,
+        "the batch is in one segment"
+    );
+}
