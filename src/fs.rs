@@ -22,7 +22,7 @@ pub(crate) trait Map: Send + Sync + fmt::Debug {
     /// Makes `[offset, offset + len)` durable (msync `MS_SYNC`).
     fn flush_range(&self, offset: usize, len: usize) -> io::Result<()>;
     /// Faults the pages of `[offset, offset + len)` in for writing, so later
-    /// writes there take no fault. Only called on bytes no reader can reach.
+    /// writes there take no fault. Changes no byte.
     fn populate_write(&self, offset: usize, len: usize) -> io::Result<()>;
 }
 
@@ -39,6 +39,13 @@ pub(crate) trait SegmentFile: Send + fmt::Debug {
     /// Makes the file's data durable (fdatasync). Works on a file opened
     /// read-only, unlike msync on a read-only map, which flushes nothing.
     fn sync_data(&self) -> io::Result<()>;
+    /// The first range `[start, end)` at or after `from` that may hold
+    /// nonzero bytes (`SEEK_DATA`/`SEEK_HOLE`); `None` past the last one.
+    /// Holes read as zeros, so scans may skip them.
+    fn next_data(&self, from: u64) -> io::Result<Option<(u64, u64)>> {
+        let len = self.len()?;
+        Ok((from < len).then_some((from, len)))
+    }
 }
 
 /// The file system, as the log uses it.
@@ -99,33 +106,17 @@ impl Map for OsMap {
     }
 
     fn populate_write(&self, offset: usize, len: usize) -> io::Result<()> {
-        let page = 4096;
-        let start = offset / page * page;
-        let end = (offset + len).min(self.map.len());
+        let start = offset / 4096 * 4096;
+        let end = offset.saturating_add(len).min(self.map.len());
         if start >= end {
             return Ok(());
         }
-        if self
-            .map
+        // MADV_POPULATE_WRITE (Linux 5.14) faults pages in as a write would,
+        // without changing a byte, so it may run on pages the producer is
+        // writing. Older kernels refuse it; then the producer takes the
+        // faults itself.
+        self.map
             .advise_range(Advice::PopulateWrite, start, end - start)
-            .is_ok()
-        {
-            return Ok(());
-        }
-        // Kernels before 5.14 lack MADV_POPULATE_WRITE: touch each page by
-        // writing back the byte it holds.
-        let base = self.map.as_mut_ptr();
-        for at in (start..end).step_by(page) {
-            // SAFETY: `at` is inside the map. The caller populates only
-            // bytes no reader can reach (beyond the published tail of a
-            // segment whose producer is the caller), so this read and write
-            // race nothing, and writing back the same byte changes nothing.
-            unsafe {
-                let byte = base.add(at).read_volatile();
-                base.add(at).write_volatile(byte);
-            }
-        }
-        Ok(())
     }
 }
 
@@ -150,6 +141,30 @@ impl SegmentFile for OsFile {
 
     fn sync_data(&self) -> io::Result<()> {
         self.file.sync_data()
+    }
+
+    fn next_data(&self, from: u64) -> io::Result<Option<(u64, u64)>> {
+        let fd = self.file.as_raw_fd();
+        let Ok(at) = libc::off_t::try_from(from) else {
+            return Ok(None);
+        };
+        // SAFETY: plain system call on a file descriptor this value owns.
+        let start = unsafe { libc::lseek(fd, at, libc::SEEK_DATA) };
+        if start < 0 {
+            let err = io::Error::last_os_error();
+            return match err.raw_os_error() {
+                Some(libc::ENXIO) => Ok(None),
+                // No SEEK_DATA here: everything may be data.
+                Some(libc::EINVAL) => Ok(Some((from, self.len()?))),
+                _ => Err(err),
+            };
+        }
+        // SAFETY: as above.
+        let end = unsafe { libc::lseek(fd, start, libc::SEEK_HOLE) };
+        if end < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Some((start as u64, end as u64)))
     }
 
     fn map(&self, writable: bool) -> io::Result<Box<dyn Map>> {
@@ -364,6 +379,9 @@ pub(crate) mod faulty {
                 return Err(injected());
             }
             self.0.sync_data()
+        }
+        fn next_data(&self, from: u64) -> io::Result<Option<(u64, u64)>> {
+            self.0.next_data(from)
         }
     }
 

@@ -1,21 +1,41 @@
-//! Prepares the next segment file ahead of the producer.
+//! Prepares segments ahead of the producer, on a background thread.
 //!
-//! Creating a segment costs a file creation, an `fallocate` of the whole
-//! segment and a prefault of every page (tens of milliseconds for 64 MiB).
-//! A background thread does that work while the producer fills the current
-//! segment, so a roll only writes a header, renames a file and swaps a list.
+//! Two jobs, so that appends never wait for the file system:
+//!
+//! - **The next segment**: create the file, reserve its space (`fallocate`),
+//!   map it and fault in its first pages, while the producer fills the
+//!   current one. A roll then only writes a header, renames a file and swaps
+//!   a list.
+//! - **Pages ahead of the producer**: fault in (`MADV_POPULATE_WRITE`) the
+//!   active segment's pages up to [`LEAD`] bytes past the producer. A page
+//!   fault costs more than an append; on this kind of machine faulting in a
+//!   page takes about as long as filling it, so the thread runs beside the
+//!   producer, chasing it, rather than populating whole segments up front
+//!   (which would make the producer wait at every roll). When the thread
+//!   falls behind, the producer faults pages itself and the thread skips
+//!   ahead of it.
 //!
 //! # Synchronization
 //!
 //! One mutex guards [`State`]; the producer and the thread signal each other
 //! through one condition variable. The producer takes the mutex only at a
-//! roll, never on the append path.
+//! roll and once every [`KICK_EVERY`] bytes it writes (to report how far it
+//! got), never per append. When the producer is idle the thread sleeps.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::fs::{Map, PREPARED_NAME, Vfs};
-use crate::sync::{Arc, Condvar, Mutex, lock, thread};
+use crate::region::Region;
+use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock, thread};
+
+/// How far ahead of the producer pages are faulted in.
+pub(crate) const LEAD: usize = 8 << 20;
+/// How often (in bytes written) the producer reports its position.
+pub(crate) const KICK_EVERY: usize = 2 << 20;
+/// Pages faulted in per step, so a request for the next segment waits for
+/// at most one step.
+const STEP: usize = 1 << 20;
 
 #[derive(Default)]
 struct State {
@@ -25,6 +45,13 @@ struct State {
     wanted: bool,
     /// The log is closing.
     shutdown: bool,
+    /// The active segment's region, set anew at every roll (`fresh`).
+    active: Option<Arc<Region>>,
+    fresh: bool,
+    /// Where faulting-in stands in `active` when it is set.
+    populated: usize,
+    /// The producer's write position in `active`, as it last reported.
+    producer_end: usize,
 }
 
 struct Inner {
@@ -44,7 +71,7 @@ pub(crate) struct Preparer {
 }
 
 /// Creates `path`, reserves `capacity` bytes for it and maps it writable,
-/// prefaulting its pages when asked.
+/// faulting in its first [`LEAD`] bytes when asked.
 pub(crate) fn prepare(
     vfs: &dyn Vfs,
     path: &Path,
@@ -63,7 +90,7 @@ pub(crate) fn prepare(
         Ok(map) => {
             if prefault {
                 // Best effort: a failed prefault only costs page faults later.
-                let _ = map.populate_write(0, map.len());
+                let _ = map.populate_write(0, LEAD);
             }
             Ok(map)
         }
@@ -74,13 +101,22 @@ pub(crate) fn prepare(
     }
 }
 
+fn wait<'a>(changed: &Condvar, state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+    changed
+        .wait(state)
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl Preparer {
-    /// Starts the thread and asks it for the first segment.
+    /// Starts the thread, asks it for the next segment and points it at the
+    /// active one, whose producer stands at `end`.
     pub(crate) fn start(
         vfs: Arc<dyn Vfs>,
         dir: &Path,
         capacity: u64,
         prefault: bool,
+        active: &Arc<Region>,
+        end: usize,
     ) -> io::Result<Preparer> {
         let inner = Arc::new(Inner {
             state: Mutex::new(State {
@@ -97,10 +133,12 @@ impl Preparer {
         let thread = thread::Builder::new()
             .name("murakami-prepare".into())
             .spawn(move || worker.run())?;
-        Ok(Preparer {
+        let preparer = Preparer {
             inner,
             thread: Some(thread),
-        })
+        };
+        preparer.set_active(active, end, end);
+        Ok(preparer)
     }
 
     /// Where prepared segments wait for their name.
@@ -119,10 +157,7 @@ impl Preparer {
                 state.wanted = true;
                 inner.changed.notify_all();
             }
-            state = inner
-                .changed
-                .wait(state)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            state = wait(&inner.changed, state);
         }
         state.ready.take().expect("checked above")
     }
@@ -133,27 +168,90 @@ impl Preparer {
         state.wanted = true;
         self.inner.changed.notify_all();
     }
+
+    /// Points the thread at a new active segment, faulted in up to
+    /// `populated`, whose producer stands at `end`.
+    pub(crate) fn set_active(&self, region: &Arc<Region>, populated: usize, end: usize) {
+        if !self.inner.prefault {
+            return;
+        }
+        let mut state = lock(&self.inner.state);
+        state.active = Some(Arc::clone(region));
+        state.fresh = true;
+        state.populated = populated;
+        state.producer_end = end;
+        self.inner.changed.notify_all();
+    }
+
+    /// Reports that the producer has written the active segment up to `end`.
+    pub(crate) fn report(&self, end: usize) {
+        if !self.inner.prefault {
+            return;
+        }
+        let mut state = lock(&self.inner.state);
+        state.producer_end = end;
+        self.inner.changed.notify_all();
+    }
+}
+
+/// What the thread does next.
+enum Job {
+    Prepare,
+    Populate(Arc<Region>, usize, usize),
+    Stop,
 }
 
 impl Inner {
     fn run(&self) {
+        let mut target: Option<Arc<Region>> = None;
+        let mut populated = 0;
         loop {
-            let mut state = lock(&self.state);
-            while !state.wanted && !state.shutdown {
-                state = self
-                    .changed
-                    .wait(state)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match self.next_job(&mut target, &mut populated) {
+                Job::Stop => return,
+                Job::Prepare => {
+                    let made = prepare(&*self.vfs, &self.path, self.capacity, self.prefault);
+                    let mut state = lock(&self.state);
+                    state.ready = Some(made);
+                    state.wanted = false;
+                    self.changed.notify_all();
+                }
+                Job::Populate(region, from, to) => {
+                    if region.populate(from, to - from).is_err() {
+                        // Not supported here (or out of memory): stop
+                        // chasing this segment.
+                        target = None;
+                    }
+                    populated = to;
+                }
             }
+        }
+    }
+
+    /// Waits for work: a segment to prepare, or pages to fault in ahead of
+    /// the producer (never behind it: those it has faulted in itself).
+    fn next_job(&self, target: &mut Option<Arc<Region>>, populated: &mut usize) -> Job {
+        let mut state = lock(&self.state);
+        loop {
             if state.shutdown {
-                return;
+                return Job::Stop;
             }
-            drop(state);
-            let made = prepare(&*self.vfs, &self.path, self.capacity, self.prefault);
-            let mut state = lock(&self.state);
-            state.ready = Some(made);
-            state.wanted = false;
-            self.changed.notify_all();
+            if state.fresh {
+                *target = state.active.take();
+                *populated = state.populated;
+                state.fresh = false;
+            }
+            if state.wanted {
+                return Job::Prepare;
+            }
+            if let Some(region) = target {
+                let end = state.producer_end.next_multiple_of(4096);
+                let goal = (end + LEAD).min(region.len());
+                let from = (*populated).max(end);
+                if from < goal {
+                    return Job::Populate(Arc::clone(region), from, goal.min(from + STEP));
+                }
+            }
+            state = wait(&self.changed, state);
         }
     }
 }
@@ -177,10 +275,17 @@ mod tests {
     use super::*;
     use crate::fs::OsFs;
 
+    fn active(dir: &Path) -> Arc<Region> {
+        let map = prepare(&OsFs, &dir.join("active"), 1 << 20, false).unwrap();
+        Arc::new(Region::new(map, true))
+    }
+
     #[test]
     fn prepares_a_reserved_file_and_cleans_up_on_drop() {
         let dir = tempfile::tempdir().unwrap();
-        let preparer = Preparer::start(Arc::new(OsFs), dir.path(), 8192, true).unwrap();
+        let region = active(dir.path());
+        let preparer =
+            Preparer::start(Arc::new(OsFs), dir.path(), 8192, true, &region, 64).unwrap();
         let map = preparer.take().unwrap();
         assert_eq!(map.len(), 8192);
         assert_eq!(
@@ -190,6 +295,7 @@ mod tests {
         );
         std::fs::remove_file(preparer.path()).unwrap();
         preparer.request_next();
+        preparer.report(500_000);
         let path = preparer.path().to_path_buf();
         drop(preparer);
         assert!(!path.exists(), "an untaken prepared file is removed");

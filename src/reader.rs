@@ -102,9 +102,22 @@ impl Reader {
     }
 
     /// The record at `offset`, in place: its payload borrows the mapped
-    /// segment and stays valid as long as `guard`.
+    /// segment and stays valid as long as both `guard` and this reader.
+    ///
+    /// The record cannot outlive the reader, even with the guard kept:
+    ///
+    /// ```compile_fail
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let (mut writer, reader) = murakami::Log::open(dir.path(), Default::default()).unwrap();
+    /// writer.append(b"x").unwrap();
+    /// let guard = reader.pin();
+    /// let record = reader.get(0, &guard).unwrap();
+    /// drop(reader);
+    /// drop(writer);
+    /// assert_eq!(record.payload, b"x");
+    /// ```
     #[inline]
-    pub fn get<'g>(&self, offset: u64, guard: &'g ReadGuard) -> Result<RecordRef<'g>> {
+    pub fn get<'g>(&'g self, offset: u64, guard: &'g ReadGuard) -> Result<RecordRef<'g>> {
         let list = self.shared.segments.load(&guard.guard);
         lookup(list, offset)
     }

@@ -104,6 +104,8 @@ struct Found {
     beyond_fault: (u64, u64),
     /// The durable offset a past sync recorded in the header.
     checkpoint: u64,
+    /// End of the nonzero bytes past the last valid frame, once computed.
+    garbage_end: Option<usize>,
 }
 
 /// A point where the log stops being valid.
@@ -156,7 +158,7 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &Options) -> Result<Re
     // Garbage past the tail is what a crash leaves; after a clean close the
     // marker already pins where the log ends.
     let garbage_end = match found.last_mut() {
-        Some(last) if !clean => trailing_garbage(last),
+        Some(last) if !clean => trailing_garbage(last)?,
         _ => 0,
     };
     let (keep, cut) = match find_fault(&found, marker, garbage_end) {
@@ -222,6 +224,7 @@ fn load(vfs: &dyn Vfs, dir: &Path, base: u64, options: &Options) -> Result<Found
         positions: Vec::new(),
         beyond_fault: (0, 0),
         checkpoint: 0,
+        garbage_end: None,
     };
     if len > MAX_SEGMENT_SIZE {
         return refuse(found, HeaderError::Inconsistent, options);
@@ -282,13 +285,32 @@ fn refuse(mut found: Found, reason: HeaderError, options: &Options) -> Result<Fo
 }
 
 /// End of the nonzero bytes after the last valid frame of a segment: what a
-/// crash left past the tail (or `scan.end` when there is nothing).
-fn trailing_garbage(found: &mut Found) -> usize {
+/// crash left past the tail (or `scan.end` when there is nothing). Computed
+/// once per segment.
+fn trailing_garbage(found: &mut Found) -> Result<usize> {
     let end = found.scan.end;
-    match &mut found.region {
-        Some(region) => last_nonzero(&region.exclusive_bytes()[end..]).map_or(end, |n| end + n),
-        None => end,
+    if let Some(known) = found.garbage_end {
+        return Ok(known);
     }
+    let mut garbage = end;
+    if let Some(region) = &mut found.region {
+        let bytes = region.exclusive_bytes();
+        let mut at = end as u64;
+        // Only ranges that hold data can hold garbage: skip the holes (never
+        // written, not in the page cache) instead of reading them as zeros.
+        while let Some((start, stop)) = found.file.next_data(at)? {
+            let (start, stop) = (start.max(at) as usize, (stop as usize).min(bytes.len()));
+            if start >= stop {
+                break;
+            }
+            if let Some(n) = last_nonzero(&bytes[start..stop]) {
+                garbage = start + n;
+            }
+            at = stop as u64;
+        }
+    }
+    found.garbage_end = Some(garbage);
+    Ok(garbage)
 }
 
 /// The first point where the segments stop forming one valid sequence that
@@ -451,7 +473,7 @@ fn install(
         let region = seg.region.expect("only the last segment may be headless");
         segments.push(Arc::new(Segment::new(seg.base, seg.path, Arc::new(region))));
     }
-    let (segment, appender) = reopen_active(vfs, options, last, repair)?;
+    let (segment, appender) = reopen_active(vfs, last, repair)?;
     let next_offset = segment.base() + u64::from(appender.count());
     segments.push(segment);
     Ok((segments, appender, next_offset))
@@ -461,10 +483,15 @@ fn install(
 /// garbage after its last valid record and makes that durable.
 fn reopen_active(
     vfs: &dyn Vfs,
-    options: &Options,
-    found: Found,
+    mut found: Found,
     repair: bool,
 ) -> Result<(Arc<Segment>, Appender)> {
+    let end = found.scan.end;
+    let garbage_end = if repair {
+        trailing_garbage(&mut found)?
+    } else {
+        end
+    };
     let mut file: Box<dyn SegmentFile> = vfs.open(&found.path, true)?;
     // Always: a file restored sparse would otherwise SIGBUS on a full disk.
     file.reserve(found.capacity.max(file.len()?))?;
@@ -473,12 +500,6 @@ fn reopen_active(
     for (i, &pos) in found.positions.iter().enumerate() {
         region.recover_record(i, pos as usize);
     }
-    let end = found.scan.end;
-    let garbage_end = if repair {
-        last_nonzero(&region.exclusive_bytes()[end..]).map_or(end, |n| end + n)
-    } else {
-        end
-    };
     let count = found.scan.count as u32;
     region.set_recovered(count, end);
     let region = Arc::new(region);
@@ -490,9 +511,6 @@ fn reopen_active(
         let next = found.base + u64::from(count);
         region.store_checkpoint(next, format::checkpoint_crc(found.base, next));
         region.flush(0, garbage_end.max(end))?;
-    }
-    if options.prefault {
-        let _ = appender.populate();
     }
     let segment = Arc::new(Segment::new(found.base, found.path, region));
     Ok((segment, appender))

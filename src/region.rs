@@ -279,6 +279,12 @@ impl Region {
         guard.store(crc.to_le(), Ordering::Relaxed);
     }
 
+    /// Faults in the pages of `[offset, offset + len)` for writing, ahead of
+    /// the producer. Changes no byte, so it is safe on any part of the map.
+    pub(crate) fn populate(&self, offset: usize, len: usize) -> io::Result<()> {
+        self.map.populate_write(offset, len)
+    }
+
     /// Makes `[offset, offset + len)` durable.
     pub(crate) fn flush(&self, offset: usize, len: usize) -> io::Result<()> {
         self.map.flush_range(offset, len)
@@ -373,15 +379,6 @@ impl Appender {
         // SAFETY: `[from, to)` lies inside the writable map, at or past this
         // unique appender's end, so no reader can reach it (protocol fact 1).
         unsafe { ptr::write_bytes(self.region.ptr.add(from), 0, to - from) };
-    }
-
-    /// Faults in the pages from the end of the written frames to the end of
-    /// the map, so later appends take no page fault.
-    pub(crate) fn populate(&self) -> io::Result<()> {
-        let from = (self.end as usize).next_multiple_of(4096);
-        self.region
-            .map
-            .populate_write(from, self.region.len.saturating_sub(from))
     }
 }
 

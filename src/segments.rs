@@ -90,6 +90,16 @@ impl Segments {
         unsafe { shared.deref() }
     }
 
+    /// Collects the garbage of replaced lists now, where possible, so that
+    /// segments they keep mapped are released on this thread rather than
+    /// inside some later, unrelated pin (which could then pay for unmapping
+    /// a large segment). Called when the writer closes.
+    pub(crate) fn collect_garbage() {
+        for _ in 0..4 {
+            crate::sync::pin().flush();
+        }
+    }
+
     /// Replaces the list; the old one is freed once no pinned thread can
     /// still see it. Only the producer calls this.
     pub(crate) fn replace(&self, list: SegmentList, guard: &Guard) {
@@ -103,9 +113,11 @@ impl Segments {
 
 impl Drop for Segments {
     fn drop(&mut self) {
-        // SAFETY: `&mut self` means no thread can load the pointer any more
-        // (every reader holds an `Arc` to the owner, which is being dropped),
-        // so it may be taken and freed at once.
+        // SAFETY: `&mut self` means no thread can load the pointer any more,
+        // and nothing loaded from it is still borrowed: every handle that can
+        // read (writer, reader, cursor) holds an `Arc` to the owner being
+        // dropped, and records read in place borrow the reader they were read
+        // through as well as its guard. So it may be taken and freed at once.
         unsafe {
             let guard = crossbeam_epoch::unprotected();
             let current = self.current.load(Ordering::Acquire, guard);

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::format::{self, CleanMarker, SegmentHeader};
 use crate::fs::{self, CLEAN_NAME, Map, Vfs};
 use crate::log::Shared;
-use crate::preparer::Preparer;
+use crate::preparer::{KICK_EVERY, LEAD, Preparer};
 use crate::reader::Reader;
 use crate::recovery::RecoveryReport;
 use crate::region::{self, Appender, Region};
@@ -48,6 +48,8 @@ pub struct Writer {
     next_offset: u64,
     max_record: usize,
     preparer: Option<Preparer>,
+    /// Write position at which to tell the preparer how far we got.
+    next_report: usize,
     lock: Option<Box<dyn Any + Send>>,
     /// Keeps `Writer` `!Sync`: a producer is used from one thread at a time.
     _not_sync: std::marker::PhantomData<std::cell::Cell<()>>,
@@ -102,9 +104,12 @@ impl Writer {
             &shared.dir,
             opts.segment_size,
             opts.prefault,
+            active.region(),
+            active.end(),
         )?;
         Ok(Writer {
             max_record: opts.max_record_size,
+            next_report: active.end() + KICK_EVERY,
             shared,
             active,
             next_offset,
@@ -132,8 +137,27 @@ impl Writer {
     pub fn append_with_timestamp(&mut self, payload: &[u8], timestamp: u64) -> Result<u64> {
         self.check(payload.len())?;
         let offset = self.stage(payload, timestamp)?;
-        self.active.publish();
+        self.publish();
         Ok(offset)
+    }
+
+    /// Publishes what was written, and now and then tells the preparer how
+    /// far the producer got, so it keeps faulting pages in ahead.
+    #[inline]
+    fn publish(&mut self) {
+        self.active.publish();
+        if self.active.end() >= self.next_report {
+            self.report();
+        }
+    }
+
+    #[cold]
+    fn report(&mut self) {
+        let end = self.active.end();
+        if let Some(preparer) = &self.preparer {
+            preparer.report(end);
+        }
+        self.next_report = end + KICK_EVERY;
     }
 
     /// Appends many records, stamped with one timestamp, and publishes them
@@ -159,14 +183,14 @@ impl Writer {
         let first = self.next_offset;
         for record in records {
             if let Err(cause) = self.stage(record.as_ref(), timestamp) {
-                self.active.publish();
+                self.publish();
                 return Err(Error::PartialBatch {
                     appended: first..self.next_offset,
                     cause: Box::new(cause),
                 });
             }
         }
-        self.active.publish();
+        self.publish();
         Ok(first..self.next_offset)
     }
 
@@ -263,6 +287,8 @@ impl Writer {
             self.next_offset,
         )?;
         preparer.request_next();
+        preparer.set_active(appender.region(), LEAD, appender.end());
+        self.next_report = appender.end() + KICK_EVERY;
         shared.syncer.mark_dir_dirty();
         let guard = pin();
         let list = shared.segments.load(&guard).with_active(segment);
@@ -279,6 +305,7 @@ impl Writer {
         let result = self.write_clean_marker();
         self.shared.closed.store(true, Ordering::Release);
         drop(lock);
+        crate::segments::Segments::collect_garbage();
         result
     }
 
