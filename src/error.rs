@@ -104,6 +104,12 @@ pub enum Corruption {
     },
     /// Bytes that are not a record frame where a record should be.
     NotARecord,
+    /// A valid frame of another record (stale, or copied from elsewhere)
+    /// where a record should be.
+    Misplaced {
+        /// The offset the frame holds.
+        found: u64,
+    },
     /// A record expected from the clean-close marker or from a later
     /// segment's base offset is missing.
     MissingRecords {
@@ -129,6 +135,7 @@ impl From<FrameFault> for Corruption {
         match fault {
             FrameFault::NotAFrame => Corruption::NotARecord,
             FrameFault::BadLength { len } => Corruption::BadLength { len },
+            FrameFault::Misplaced { found } => Corruption::Misplaced { found },
             FrameFault::ChecksumMismatch { expected, actual } => {
                 Corruption::ChecksumMismatch { expected, actual }
             }
@@ -147,6 +154,9 @@ impl fmt::Display for Corruption {
             }
             Corruption::BadLength { len } => write!(f, "impossible record length {len}"),
             Corruption::NotARecord => f.write_str("bytes that are not a record frame"),
+            Corruption::Misplaced { found } => {
+                write!(f, "the frame of record {found}, out of place")
+            }
             Corruption::MissingRecords { expected } => {
                 write!(f, "records missing: the log should reach offset {expected}")
             }

@@ -34,17 +34,20 @@
 //!
 //! | bytes  | field                                                          |
 //! |--------|----------------------------------------------------------------|
-//! | 0..4   | `0x8000_0000 \| payload length` (the high bit marks a frame)    |
-//! | 4..8   | CRC32 of: offset (`u64`), bytes 0..4, timestamp, hint, payload  |
-//! | 8..16  | timestamp (`u64`, ns since the Unix epoch, or caller-given)     |
-//! | 16..24 | durable hint (`u64`): the log's durable offset at append time  |
-//! | 24..   | payload, then zero padding to a multiple of 8                  |
+//! | 0..4   | CRC32 of bytes 4..32 and the payload                           |
+//! | 4..8   | `0x8000_0000 \| payload length` (the high bit marks a frame)    |
+//! | 8..16  | the record's offset (`u64`)                                     |
+//! | 16..24 | timestamp (`u64`, ns since the Unix epoch, or caller-given)     |
+//! | 24..32 | durable hint (`u64`): the log's durable offset at append time  |
+//! | 32..   | payload, then zero padding to a multiple of 8                  |
 //!
-//! The record's offset is not stored but is covered by the CRC, so a stale or
-//! misplaced frame never passes as the record that belongs at a position. The
-//! durable hint lets recovery tell a torn tail from corruption: a valid record
-//! whose hint is above a bad record's offset proves that the bad record had
-//! been made durable, so it was corrupted rather than torn.
+//! The CRC covers the record's offset, so a stale or misplaced frame never
+//! passes as the record that belongs at a position; and it covers one
+//! contiguous run of bytes, so the producer computes it in one pass over the
+//! frame it has just written. The durable hint lets recovery tell a torn tail
+//! from corruption: a valid record whose hint is above a bad record's offset
+//! proves that the bad record had been made durable, so it was corrupted
+//! rather than torn.
 //!
 //! A frame header that is all zeros marks the end of the written data (the
 //! file is reserved with zeros). The high bit in the length word makes sure no
@@ -72,7 +75,7 @@ pub const FORMAT_VERSION: u32 = 1;
 /// Length of the segment header; the first frame starts here.
 pub const HEADER_LEN: usize = 64;
 /// Length of a record frame's header.
-pub const FRAME_HEADER_LEN: usize = 24;
+pub const FRAME_HEADER_LEN: usize = 32;
 /// Frames start at multiples of this.
 pub const FRAME_ALIGN: usize = 8;
 /// The smallest frame (an empty record).
@@ -220,69 +223,66 @@ pub fn decode_checkpoint(header: &[u8], base: u64) -> u64 {
 /// The fields of a frame header, as the producer writes them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameHeader {
+    /// CRC32 of header bytes 4..32 and the payload.
+    pub crc: u32,
     /// Payload length in bytes.
     pub len: u32,
-    /// CRC32 over offset, length word, timestamp, hint and payload.
-    pub crc: u32,
+    /// The record's offset.
+    pub offset: u64,
     /// Record timestamp (ns since the Unix epoch, or caller-given).
     pub timestamp: u64,
     /// The log's durable offset when the record was appended.
     pub hint: u64,
 }
 
-/// Computes a record's checksum.
+/// The CRC of a frame: over `frame[4..]`, which holds header bytes 4..32
+/// and the payload.
 #[inline]
-pub fn record_crc(offset: u64, len: u32, timestamp: u64, hint: u64, payload: &[u8]) -> u32 {
-    let mut head = [0u8; 28];
-    head[0..8].copy_from_slice(&offset.to_le_bytes());
-    head[8..12].copy_from_slice(&(len | FRAME_PRESENT).to_le_bytes());
-    head[12..20].copy_from_slice(&timestamp.to_le_bytes());
-    head[20..28].copy_from_slice(&hint.to_le_bytes());
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&head);
-    hasher.update(payload);
-    hasher.finalize()
+pub fn frame_crc(frame: &[u8]) -> u32 {
+    crc32fast::hash(&frame[4..])
 }
 
 impl FrameHeader {
-    /// Builds the header of the record at `offset`, computing its CRC.
+    /// Builds the header of the record at `offset`, with a zero CRC: the
+    /// writer fills the CRC in once the frame is in place ([`frame_crc`]).
     #[inline]
-    pub fn new(offset: u64, timestamp: u64, hint: u64, payload: &[u8]) -> FrameHeader {
-        debug_assert!(payload.len() <= MAX_PAYLOAD_LEN as usize);
-        let len = payload.len() as u32;
-        let crc = record_crc(offset, len, timestamp, hint, payload);
+    pub fn new(offset: u64, timestamp: u64, hint: u64, len: usize) -> FrameHeader {
+        debug_assert!(len <= MAX_PAYLOAD_LEN as usize);
         FrameHeader {
-            len,
-            crc,
+            crc: 0,
+            len: len as u32,
+            offset,
             timestamp,
             hint,
         }
     }
 
-    /// Encodes the header into its 24 bytes.
+    /// Encodes the header into its 32 bytes.
     #[inline]
     pub fn encode(&self) -> [u8; FRAME_HEADER_LEN] {
         let mut out = [0u8; FRAME_HEADER_LEN];
-        out[0..4].copy_from_slice(&(self.len | FRAME_PRESENT).to_le_bytes());
-        out[4..8].copy_from_slice(&self.crc.to_le_bytes());
-        out[8..16].copy_from_slice(&self.timestamp.to_le_bytes());
-        out[16..24].copy_from_slice(&self.hint.to_le_bytes());
+        out[0..4].copy_from_slice(&self.crc.to_le_bytes());
+        out[4..8].copy_from_slice(&(self.len | FRAME_PRESENT).to_le_bytes());
+        out[8..16].copy_from_slice(&self.offset.to_le_bytes());
+        out[16..24].copy_from_slice(&self.timestamp.to_le_bytes());
+        out[24..32].copy_from_slice(&self.hint.to_le_bytes());
         out
     }
 
-    /// Decodes a header without checking it. `None` when the header is all
-    /// zeros (the end of the written data) or lacks the frame bit.
+    /// Decodes a header without checking it. `None` when the length word
+    /// lacks the frame bit (an all-zero header: the end of written data).
     #[inline]
     pub fn decode(bytes: &[u8; FRAME_HEADER_LEN]) -> Option<FrameHeader> {
-        let word = u32_at(bytes, 0);
+        let word = u32_at(bytes, 4);
         if word & FRAME_PRESENT == 0 {
             return None;
         }
         Some(FrameHeader {
+            crc: u32_at(bytes, 0),
             len: word & !FRAME_PRESENT,
-            crc: u32_at(bytes, 4),
-            timestamp: u64_at(bytes, 8),
-            hint: u64_at(bytes, 16),
+            offset: u64_at(bytes, 8),
+            timestamp: u64_at(bytes, 16),
+            hint: u64_at(bytes, 24),
         })
     }
 
@@ -303,6 +303,11 @@ pub enum FrameFault {
     BadLength {
         /// The length found.
         len: u32,
+    },
+    /// A valid frame, but of another record: stale or misplaced.
+    Misplaced {
+        /// The offset the frame holds.
+        found: u64,
     },
     /// The CRC stored in the frame does not match its contents.
     ChecksumMismatch {
@@ -341,17 +346,21 @@ pub fn check_frame(bytes: &[u8], pos: usize, offset: u64, max_payload: u32) -> F
     let Some(header) = FrameHeader::decode(head) else {
         return Frame::Fault(FrameFault::NotAFrame);
     };
-    let payload_start = pos + FRAME_HEADER_LEN;
     let fits = header.len <= max_payload && pos + header.frame_len() <= bytes.len();
     if !fits {
         return Frame::Fault(FrameFault::BadLength { len: header.len });
     }
-    let payload = &bytes[payload_start..payload_start + header.len as usize];
-    let actual = record_crc(offset, header.len, header.timestamp, header.hint, payload);
+    let frame = &bytes[pos..pos + FRAME_HEADER_LEN + header.len as usize];
+    let actual = frame_crc(frame);
     if actual != header.crc {
         return Frame::Fault(FrameFault::ChecksumMismatch {
             expected: header.crc,
             actual,
+        });
+    }
+    if header.offset != offset {
+        return Frame::Fault(FrameFault::Misplaced {
+            found: header.offset,
         });
     }
     Frame::Record(header)
@@ -484,10 +493,12 @@ mod tests {
         bytes[..HEADER_LEN].copy_from_slice(&header.encode());
         let mut pos = HEADER_LEN;
         for (i, payload) in records.iter().enumerate() {
-            let frame = FrameHeader::new(base + i as u64, 100 + i as u64, i as u64, payload);
+            let frame = FrameHeader::new(base + i as u64, 100 + i as u64, i as u64, payload.len());
+            let end = pos + FRAME_HEADER_LEN + payload.len();
             bytes[pos..pos + FRAME_HEADER_LEN].copy_from_slice(&frame.encode());
-            bytes[pos + FRAME_HEADER_LEN..pos + FRAME_HEADER_LEN + payload.len()]
-                .copy_from_slice(payload);
+            bytes[pos + FRAME_HEADER_LEN..end].copy_from_slice(payload);
+            let crc = frame_crc(&bytes[pos..end]);
+            bytes[pos..pos + 4].copy_from_slice(&crc.to_le_bytes());
             pos += frame.frame_len();
         }
         bytes
@@ -495,11 +506,11 @@ mod tests {
 
     #[test]
     fn frame_len_is_aligned_and_holds_the_header() {
-        assert_eq!(frame_len(0), 24);
-        assert_eq!(frame_len(1), 32);
-        assert_eq!(frame_len(8), 32);
-        assert_eq!(frame_len(9), 40);
-        assert_eq!(frame_len(256), 280);
+        assert_eq!(frame_len(0), 32);
+        assert_eq!(frame_len(1), 40);
+        assert_eq!(frame_len(8), 40);
+        assert_eq!(frame_len(9), 48);
+        assert_eq!(frame_len(256), 288);
     }
 
     #[test]
@@ -534,16 +545,24 @@ mod tests {
         let scan = scan(&bytes, 10, 1024, |pos, h| seen.push((pos, h.len)));
         assert_eq!(scan.count, 3);
         assert_eq!(scan.fault, None);
-        assert_eq!(seen, vec![(64, 1), (96, 0), (120, 11)]);
-        assert_eq!(scan.end, 120 + 40);
+        assert_eq!(seen, vec![(64, 1), (104, 0), (136, 11)]);
+        assert_eq!(scan.end, 136 + 48);
         assert_eq!(scan.max_hint, 2);
     }
 
     #[test]
-    fn a_frame_under_the_wrong_offset_fails_its_checksum() {
+    fn a_frame_under_the_wrong_offset_is_misplaced() {
         let bytes = segment_with(&[b"record"], 10, 4096);
         let scan = scan(&bytes, 11, 1024, |_, _| {});
         assert_eq!(scan.count, 0);
+        assert_eq!(scan.fault, Some(FrameFault::Misplaced { found: 10 }));
+    }
+
+    #[test]
+    fn a_changed_offset_fails_the_checksum() {
+        let mut bytes = segment_with(&[b"record"], 10, 4096);
+        bytes[HEADER_LEN + 8] ^= 1;
+        let scan = scan(&bytes, 10, 1024, |_, _| {});
         assert!(matches!(
             scan.fault,
             Some(FrameFault::ChecksumMismatch { .. })
@@ -567,7 +586,7 @@ mod tests {
     #[test]
     fn huge_lengths_are_faults_not_panics() {
         let mut bytes = segment_with(&[b"x"], 0, 256);
-        bytes[HEADER_LEN..HEADER_LEN + 4].copy_from_slice(&0xFFFF_FFFFu32.to_le_bytes());
+        bytes[HEADER_LEN + 4..HEADER_LEN + 8].copy_from_slice(&0xFFFF_FFFFu32.to_le_bytes());
         let scan = scan(&bytes, 0, u32::MAX, |_, _| {});
         assert_eq!(
             scan.fault,
@@ -581,12 +600,12 @@ mod tests {
     #[test]
     fn garbage_without_the_frame_bit_is_not_a_frame() {
         let mut bytes = segment_with(&[], 0, 256);
-        bytes[HEADER_LEN] = 1;
+        bytes[HEADER_LEN + 4] = 1;
         assert_eq!(
             check_frame(&bytes, HEADER_LEN, 0, 64),
             Frame::Fault(FrameFault::NotAFrame)
         );
-        assert_eq!(check_frame(&bytes, 250, 0, 64), Frame::End);
+        assert_eq!(check_frame(&bytes, 240, 0, 64), Frame::End);
         assert_eq!(check_frame(&bytes, usize::MAX - 3, 0, 64), Frame::End);
     }
 

@@ -30,7 +30,7 @@ use crate::region::Region;
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock, thread};
 
 /// How far ahead of the producer pages are faulted in.
-pub(crate) const LEAD: usize = 8 << 20;
+pub(crate) const LEAD: usize = 32 << 20;
 /// How often (in bytes written) the producer reports its position.
 pub(crate) const KICK_EVERY: usize = 2 << 20;
 /// Pages faulted in per step, so a request for the next segment waits for
@@ -201,12 +201,25 @@ enum Job {
     Stop,
 }
 
+/// Where faulting-in stands in the segment being chased.
+struct Chase {
+    region: Option<Arc<Region>>,
+    populated: usize,
+    /// Filling up to `LEAD` ahead; when it gets there it rests until the
+    /// producer comes within `LEAD / 4`, so that short bursts of appends run
+    /// with no page faulting going on beside them (which slows them down).
+    filling: bool,
+}
+
 impl Inner {
     fn run(&self) {
-        let mut target: Option<Arc<Region>> = None;
-        let mut populated = 0;
+        let mut chase = Chase {
+            region: None,
+            populated: 0,
+            filling: true,
+        };
         loop {
-            match self.next_job(&mut target, &mut populated) {
+            match self.next_job(&mut chase) {
                 Job::Stop => return,
                 Job::Prepare => {
                     let made = prepare(&*self.vfs, &self.path, self.capacity, self.prefault);
@@ -219,9 +232,9 @@ impl Inner {
                     if region.populate(from, to - from).is_err() {
                         // Not supported here (or out of memory): stop
                         // chasing this segment.
-                        target = None;
+                        chase.region = None;
                     }
-                    populated = to;
+                    chase.populated = to;
                 }
             }
         }
@@ -229,27 +242,30 @@ impl Inner {
 
     /// Waits for work: a segment to prepare, or pages to fault in ahead of
     /// the producer (never behind it: those it has faulted in itself).
-    fn next_job(&self, target: &mut Option<Arc<Region>>, populated: &mut usize) -> Job {
+    fn next_job(&self, chase: &mut Chase) -> Job {
         let mut state = lock(&self.state);
         loop {
             if state.shutdown {
                 return Job::Stop;
             }
             if state.fresh {
-                *target = state.active.take();
-                *populated = state.populated;
+                chase.region = state.active.take();
+                chase.populated = state.populated;
+                chase.filling = true;
                 state.fresh = false;
             }
             if state.wanted {
                 return Job::Prepare;
             }
-            if let Some(region) = target {
+            if let Some(region) = &chase.region {
                 let end = state.producer_end.next_multiple_of(4096);
                 let goal = (end + LEAD).min(region.len());
-                let from = (*populated).max(end);
-                if from < goal {
+                let from = chase.populated.max(end);
+                chase.filling |= from < (end + LEAD / 4).min(goal);
+                if chase.filling && from < goal {
                     return Job::Populate(Arc::clone(region), from, goal.min(from + STEP));
                 }
+                chase.filling = false;
             }
             state = wait(&self.changed, state);
         }

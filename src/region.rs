@@ -41,7 +41,9 @@ use std::ptr;
 
 use crossbeam_utils::CachePadded;
 
-use crate::format::{CHECKPOINT_AT, FRAME_HEADER_LEN, FrameHeader, HEADER_LEN, MIN_FRAME_LEN};
+use crate::format::{
+    self, CHECKPOINT_AT, FRAME_HEADER_LEN, FrameHeader, HEADER_LEN, MIN_FRAME_LEN,
+};
 use crate::fs::Map;
 use crate::sync::{Arc, AtomicBool, AtomicU32, AtomicU64, Ordering};
 
@@ -336,17 +338,22 @@ impl Appender {
         if slot >= region.index.len() || frame_len > region.len - pos {
             return false;
         }
-        let head = FrameHeader::new(offset, timestamp, hint, payload).encode();
+        let head = FrameHeader::new(offset, timestamp, hint, payload.len()).encode();
+        let written = FRAME_HEADER_LEN + payload.len();
         // SAFETY: `[pos, pos + frame_len)` lies inside the map (checked
         // above) and the map is writable (only writable regions hand out an
         // appender). `pos` is this appender's private end, at or past the
         // published end, so no reader reads these bytes until a later
         // Release store publishes them (protocol facts 1 and 2), and no other
-        // writer exists (the appender is unique).
+        // writer exists (the appender is unique). The CRC is computed over
+        // the bytes just written, through a shared slice that ends before the
+        // CRC itself is stored.
         unsafe {
             let at = region.ptr.add(pos);
             ptr::copy_nonoverlapping(head.as_ptr(), at, FRAME_HEADER_LEN);
             ptr::copy_nonoverlapping(payload.as_ptr(), at.add(FRAME_HEADER_LEN), payload.len());
+            let crc = format::frame_crc(std::slice::from_raw_parts(at, written));
+            ptr::copy_nonoverlapping(crc.to_le_bytes().as_ptr(), at, 4);
         }
         // Padding bytes up to `frame_len` are zero already: the file is
         // reserved with zeros and recovery zeroes garbage past the tail.
@@ -435,7 +442,7 @@ mod tests {
         while app.write(written, 0, 0, &payload) {
             written += 1;
         }
-        assert_eq!(written, 3, "three 1024-byte frames fit after the header");
+        assert_eq!(written, 3, "three 1032-byte frames fit after the header");
         assert!(app.write(written, 0, 0, &[]), "an empty record still fits");
     }
 
@@ -446,8 +453,8 @@ mod tests {
         app.write(0, 0, 0, b"abc");
         app.publish();
         let p = region.published();
-        assert!(region.bytes(p, HEADER_LEN, 32).is_some());
-        assert!(region.bytes(p, HEADER_LEN, 33).is_none());
+        assert!(region.bytes(p, HEADER_LEN, 40).is_some());
+        assert!(region.bytes(p, HEADER_LEN, 41).is_none());
         assert!(
             region.bytes(p, 0, 8).is_none(),
             "the header is not a record"

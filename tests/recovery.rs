@@ -264,7 +264,7 @@ fn a_stale_record_past_a_repaired_tail_never_comes_back() {
     let (_tmp, dir) = crashed(100, 50);
     let (path, pos, len) = locate(&dir, 50);
     let mut bytes = fs::read(&path).unwrap();
-    bytes[pos..pos + 24].fill(0);
+    bytes[pos..pos + common::FRAME_HEADER].fill(0);
     fs::write(&path, bytes).unwrap();
     let (mut writer, _) = Log::open(&dir, small()).unwrap();
     assert_eq!(writer.next_offset(), 50);
@@ -353,7 +353,7 @@ fn a_zeroed_block_below_the_checkpoint_is_corruption_not_a_tear() {
     assert_eq!(segment_files(&dir).len(), 1);
     let (path, pos, _) = locate(&dir, 10);
     let mut bytes = fs::read(&path).unwrap();
-    bytes[pos..pos + 24].fill(0);
+    bytes[pos..pos + common::FRAME_HEADER].fill(0);
     fs::write(&path, bytes).unwrap();
     match Log::open(&dir, small()) {
         Err(Error::Corrupt {

@@ -30,7 +30,7 @@ pub fn base_of(path: &Path) -> u64 {
 }
 
 pub const HEADER: usize = 64;
-pub const FRAME_HEADER: usize = 24;
+pub const FRAME_HEADER: usize = 32;
 
 /// Length of the frame holding a payload of `len` bytes.
 pub fn frame_len(len: usize) -> usize {
@@ -47,7 +47,7 @@ pub fn frames(bytes: &[u8]) -> Vec<(usize, usize)> {
         if head.iter().all(|&b| b == 0) {
             break;
         }
-        let word = u32::from_le_bytes(head[0..4].try_into().unwrap());
+        let word = u32::from_le_bytes(head[4..8].try_into().unwrap());
         let len = (word & 0x7FFF_FFFF) as usize;
         if pos + frame_len(len) > bytes.len() {
             break;
