@@ -46,13 +46,17 @@ struct Fixture {
 }
 
 impl Fixture {
-    /// Records `0..RECORDS` fill the first segment exactly; one more record
-    /// rolls the log, so they all sit in a sealed segment.
+    /// Records `0..RECORDS` fill the first segment (up to its page-rounded
+    /// slack); the log is then rolled, so they all sit in a sealed segment.
     fn sealed() -> Fixture {
         let options = Options::default().segment_size(segment_size_for(RECORDS, RECORD_LEN));
         let mut log = TempLog::filled(options, RECORDS, RECORD_LEN);
         assert_eq!(log.segment_files(), 1, "the records fill one segment");
-        log.append_n(1, RECORD_LEN);
+        // The segment size is rounded up to whole pages: fill the slack
+        // until one more record rolls the log.
+        while log.segment_files() == 1 {
+            log.append_n(1, RECORD_LEN);
+        }
         assert_eq!(log.segment_files(), 2, "one more record rolled the log");
         Fixture {
             log,

@@ -20,10 +20,10 @@ pub const RECORD_LEN: usize = 256;
 /// Length of a segment file's header (`format.rs`).
 pub const SEGMENT_HEADER_LEN: u64 = 64;
 
-/// Bytes a record of `payload` bytes takes in a segment: a 24-byte frame
+/// Bytes a record of `payload` bytes takes in a segment: a 32-byte frame
 /// header, the payload, padding to a multiple of 8 (`format.rs`).
 pub const fn frame_len(payload: usize) -> u64 {
-    ((24 + payload + 7) & !7) as u64
+    ((32 + payload + 7) & !7) as u64
 }
 
 /// The smallest segment size whose segment holds `records` records of
