@@ -31,6 +31,10 @@ use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock, thread};
 
 /// How far ahead of the producer pages are faulted in.
 pub(crate) const LEAD: usize = 32 << 20;
+/// How much of a prepared segment is faulted in before it is handed over;
+/// the rest is faulted in while the producer writes it, so that a producer
+/// faster than the faulting never waits for a whole segment at a roll.
+pub(crate) const PREPARED_AHEAD: usize = 8 << 20;
 /// How often (in bytes written) the producer reports its position.
 pub(crate) const KICK_EVERY: usize = 2 << 20;
 /// Pages faulted in per step, so a request for the next segment waits for
@@ -71,7 +75,7 @@ pub(crate) struct Preparer {
 }
 
 /// Creates `path`, reserves `capacity` bytes for it and maps it writable,
-/// faulting in its first [`LEAD`] bytes when asked.
+/// faulting in its first [`PREPARED_AHEAD`] bytes when asked.
 pub(crate) fn prepare(
     vfs: &dyn Vfs,
     path: &Path,
@@ -90,7 +94,7 @@ pub(crate) fn prepare(
         Ok(map) => {
             if prefault {
                 // Best effort: a failed prefault only costs page faults later.
-                let _ = map.populate_write(0, LEAD);
+                let _ = map.populate_write(0, PREPARED_AHEAD);
             }
             Ok(map)
         }

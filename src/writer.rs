@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::format::{self, CleanMarker, SegmentHeader};
 use crate::fs::{self, CLEAN_NAME, Map, Vfs};
 use crate::log::Shared;
-use crate::preparer::{KICK_EVERY, LEAD, Preparer};
+use crate::preparer::{KICK_EVERY, PREPARED_AHEAD, Preparer};
 use crate::reader::Reader;
 use crate::recovery::RecoveryReport;
 use crate::region::{self, Appender, Region};
@@ -287,7 +287,7 @@ impl Writer {
             self.next_offset,
         )?;
         preparer.request_next();
-        preparer.set_active(appender.region(), LEAD, appender.end());
+        preparer.set_active(appender.region(), PREPARED_AHEAD, appender.end());
         self.next_report = appender.end() + KICK_EVERY;
         shared.syncer.mark_dir_dirty();
         let guard = pin();
