@@ -71,6 +71,7 @@ mod error;
 mod format;
 mod fs;
 mod log;
+mod notify;
 mod options;
 mod preparer;
 mod reader;
@@ -79,6 +80,7 @@ mod recovery;
 mod region;
 mod segment;
 mod segments;
+mod shared_writer;
 mod sync;
 mod syncer;
 mod writer;
@@ -88,11 +90,12 @@ pub use crate::format::HeaderError;
 pub use crate::log::Log;
 pub use crate::options::{
     DEFAULT_MAX_RECORD_SIZE, DEFAULT_SEGMENT_SIZE, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, Options,
-    Recovery, Timestamps,
+    Recovery, SyncPolicy, Timestamps,
 };
-pub use crate::reader::{Cursor, ReadGuard, Reader};
+pub use crate::reader::{Cursor, DEFAULT_SPIN, ReadGuard, Reader};
 pub use crate::record::{Record, RecordRef};
 pub use crate::recovery::{Cut, CutReason, RecoveryReport};
+pub use crate::shared_writer::SharedWriter;
 pub use crate::writer::Writer;
 
 #[cfg(test)]
@@ -105,6 +108,7 @@ mod tests {
     #[test]
     fn handle_types_say_the_contract() {
         is_send_sync_clone::<Reader>();
+        is_send_sync_clone::<SharedWriter>();
         is_send::<Writer>();
         is_send::<Cursor>();
     }

@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Result;
 use crate::fs::{OsFs, Vfs};
+use crate::notify::Notify;
 use crate::options::Options;
 use crate::reader::Reader;
 use crate::recovery::{self, RecoveryReport};
 use crate::segments::{SegmentList, Segments};
-use crate::sync::{Arc, AtomicBool};
+use crate::sync::{Arc, AtomicBool, Ordering, fence};
 use crate::syncer::Syncer;
 use crate::writer::Writer;
 
@@ -29,6 +30,7 @@ pub(crate) struct Shared {
     pub(crate) segments: Segments,
     pub(crate) syncer: Syncer,
     pub(crate) closed: AtomicBool,
+    pub(crate) notify: Notify,
     pub(crate) report: RecoveryReport,
 }
 
@@ -42,9 +44,24 @@ impl fmt::Debug for Shared {
 }
 
 impl Shared {
-    /// Syncs everything published so far.
+    /// Syncs everything published so far, then wakes readers waiting for
+    /// durable records.
     pub(crate) fn sync(&self) -> Result<u64> {
-        self.syncer.sync(&self.segments, &*self.vfs, &self.dir)
+        let durable = self.syncer.sync(&self.segments, &*self.vfs, &self.dir)?;
+        fence(Ordering::SeqCst);
+        self.notify.wake();
+        Ok(durable)
+    }
+
+    /// Marks the log closed and wakes every waiter.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.notify.wake_all();
+    }
+
+    /// Whether the writer has closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 }
 
@@ -95,6 +112,7 @@ impl Log {
             segments: Segments::new(SegmentList::new(recovered.segments)),
             syncer,
             closed: AtomicBool::new(false),
+            notify: Notify::new(),
             report: recovered.report,
         });
         let writer = Writer::new(

@@ -33,6 +33,29 @@ pub enum Recovery {
     TruncateCorrupt,
 }
 
+/// When records become durable without an explicit `sync`.
+///
+/// Whatever the policy, [`Writer::sync`](crate::Writer::sync) syncs at once,
+/// and closing the writer syncs everything.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SyncPolicy {
+    /// Only when the program calls `sync` (and at close). The default.
+    #[default]
+    Explicit,
+    /// The writer syncs after every `n` appended records, inside the append
+    /// that reaches the count (which returns once the sync is done).
+    EveryRecords(u64),
+    /// A background thread syncs every interval. Appends never wait for it:
+    /// a sync holds nothing the producer needs. After an interval (plus one
+    /// flush) every record appended before it is durable.
+    Interval(std::time::Duration),
+    /// Every append returns only once its record is durable. With a
+    /// [`SharedWriter`](crate::SharedWriter), concurrent appends share
+    /// flushes (group commit).
+    Always,
+}
+
 /// How a log is opened. Build with [`Options::default`] and the setters.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -41,6 +64,7 @@ pub struct Options {
     pub(crate) timestamps: Timestamps,
     pub(crate) recovery: Recovery,
     pub(crate) prefault: bool,
+    pub(crate) sync: SyncPolicy,
 }
 
 /// Default segment size: 64 MiB.
@@ -60,6 +84,7 @@ impl Default for Options {
             timestamps: Timestamps::default(),
             recovery: Recovery::default(),
             prefault: true,
+            sync: SyncPolicy::Explicit,
         }
     }
 }
@@ -98,7 +123,26 @@ impl Options {
         self
     }
 
+    /// When records become durable without an explicit `sync`.
+    pub fn sync_policy(mut self, policy: SyncPolicy) -> Options {
+        self.sync = policy;
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
+        match self.sync {
+            SyncPolicy::EveryRecords(0) => {
+                return Err(Error::InvalidOptions(
+                    "SyncPolicy::EveryRecords needs n > 0",
+                ));
+            }
+            SyncPolicy::Interval(d) if d.is_zero() => {
+                return Err(Error::InvalidOptions(
+                    "SyncPolicy::Interval needs a non-zero interval",
+                ));
+            }
+            _ => {}
+        }
         if !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&self.segment_size) {
             return Err(Error::InvalidOptions(
                 "segment_size must be between 4 KiB and 4 GiB",

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 use std::fmt;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::log::Shared;
@@ -20,15 +21,35 @@ use crate::sync::{Arc, Guard, pin};
 
 /// Reads a log. Cheap to clone; `Send + Sync`; usable from any thread, and
 /// after the writer is closed.
+///
+/// A reader sees every published record, or, made with
+/// [`Reader::durable_only`], only durable ones: what a replicator, or a
+/// consumer that must never act on a record a crash could take back, needs.
 #[derive(Clone)]
 pub struct Reader {
     shared: Arc<Shared>,
+    durable_only: bool,
+    spin: Duration,
+}
+
+/// How long `wait_for` spins before it sleeps, by default.
+pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
+
+/// One past the last record a reader may see.
+#[inline]
+fn visible_end(shared: &Shared, list: &SegmentList, durable_only: bool) -> u64 {
+    if durable_only {
+        shared.syncer.durable()
+    } else {
+        list.active().next_offset()
+    }
 }
 
 impl fmt::Debug for Reader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Reader")
             .field("dir", &self.shared.dir)
+            .field("durable_only", &self.durable_only)
             .finish_non_exhaustive()
     }
 }
@@ -46,25 +67,51 @@ impl fmt::Debug for ReadGuard {
     }
 }
 
-fn out_of_range(offset: u64, list: &SegmentList) -> Error {
+fn out_of_range(offset: u64, list: &SegmentList, end: u64) -> Error {
     Error::OffsetOutOfRange {
         offset,
         first: list.first_offset(),
-        end: list.active().next_offset(),
+        end,
     }
-}
-
-/// The record at `offset` in `list`.
-#[inline]
-fn lookup(list: &SegmentList, offset: u64) -> Result<RecordRef<'_>> {
-    list.find(offset)
-        .and_then(|segment| segment.get(segment.published(), offset))
-        .ok_or_else(|| out_of_range(offset, list))
 }
 
 impl Reader {
     pub(crate) fn new(shared: Arc<Shared>) -> Reader {
-        Reader { shared }
+        Reader {
+            shared,
+            durable_only: false,
+            spin: DEFAULT_SPIN,
+        }
+    }
+
+    /// This reader, limited to durable records: reads, cursors and waits see
+    /// only offsets below the durable offset.
+    pub fn durable_only(mut self) -> Reader {
+        self.durable_only = true;
+        self
+    }
+
+    /// This reader, spinning up to `spin` in [`Reader::wait_for`] before it
+    /// sleeps. Spinning costs a core but answers fastest; `Duration::MAX`
+    /// never sleeps.
+    pub fn spin(mut self, spin: Duration) -> Reader {
+        self.spin = spin;
+        self
+    }
+
+    /// The record at `offset` in `list`, if this reader may see it.
+    #[inline]
+    fn lookup<'g>(&self, list: &'g SegmentList, offset: u64) -> Result<RecordRef<'g>> {
+        let found = list.find(offset).and_then(|segment| {
+            if self.durable_only && offset >= self.shared.syncer.durable() {
+                return None;
+            }
+            segment.get(segment.published(), offset)
+        });
+        found.ok_or_else(|| {
+            let end = visible_end(&self.shared, list, self.durable_only);
+            out_of_range(offset, list, end)
+        })
     }
 
     /// Copies the record at `offset` into a new `Vec`.
@@ -92,7 +139,7 @@ impl Reader {
     pub fn with_record<R>(&self, offset: u64, f: impl FnOnce(RecordRef<'_>) -> R) -> Result<R> {
         let guard = pin();
         let list = self.shared.segments.load(&guard);
-        lookup(list, offset).map(f)
+        self.lookup(list, offset).map(f)
     }
 
     /// Pins the current thread for zero-copy reads with [`Reader::get`].
@@ -119,24 +166,88 @@ impl Reader {
     #[inline]
     pub fn get<'g>(&'g self, offset: u64, guard: &'g ReadGuard) -> Result<RecordRef<'g>> {
         let list = self.shared.segments.load(&guard.guard);
-        lookup(list, offset)
+        self.lookup(list, offset)
     }
 
     /// A cursor that reads records in order from `offset` (which may be the
-    /// next offset to be appended: the cursor then waits at the tail).
+    /// end: the cursor then waits at the tail). It sees what this reader
+    /// sees (durable records only, for a durable reader).
     pub fn cursor(&self, offset: u64) -> Result<Cursor> {
         let guard = pin();
         let list = self.shared.segments.load(&guard);
-        let end = list.active().next_offset();
+        let end = visible_end(&self.shared, list, self.durable_only);
         if offset < list.first_offset() || offset > end {
-            return Err(out_of_range(offset, list));
+            return Err(out_of_range(offset, list, end));
         }
         let segment = Arc::clone(list.find(offset).expect("offset at or past the first"));
         Ok(Cursor {
-            shared: Arc::clone(&self.shared),
+            reader: self.clone(),
             segment,
             next: offset,
         })
+    }
+
+    /// Waits until the record at `offset` can be read (published, or durable
+    /// for a durable reader): `Ok(true)` as soon as it can, `Ok(false)` when
+    /// `timeout` passes first, `Err(Error::Closed)` if the writer closes
+    /// before it exists.
+    ///
+    /// Spins for up to the reader's spin time (see [`Reader::spin`]), then
+    /// sleeps until the producer (or, for a durable reader, a sync) wakes
+    /// it. The producer pays one atomic load per append for this when nobody
+    /// waits, and no wake-up is lost when someone does.
+    pub fn wait_for(&self, offset: u64, timeout: Duration) -> Result<bool> {
+        if self.ready(offset) {
+            return Ok(true);
+        }
+        let start = Instant::now();
+        let deadline = start
+            .checked_add(timeout)
+            .unwrap_or(start + Duration::from_secs(1 << 32));
+        let spin_until = start
+            .checked_add(self.spin)
+            .unwrap_or(deadline)
+            .min(deadline);
+        let mut spins = 0u32;
+        loop {
+            if self.ready(offset) {
+                return Ok(true);
+            }
+            if self.shared.is_closed() {
+                return self.closed(offset);
+            }
+            spins = spins.wrapping_add(1);
+            if spins % 64 == 0 && Instant::now() >= spin_until {
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        let shared = &self.shared;
+        let woken = shared
+            .notify
+            .wait(deadline, || self.ready(offset) || shared.is_closed());
+        if self.ready(offset) {
+            return Ok(true);
+        }
+        if shared.is_closed() {
+            return self.closed(offset);
+        }
+        Ok(woken)
+    }
+
+    /// After close: ready or not, for good.
+    fn closed(&self, offset: u64) -> Result<bool> {
+        if self.ready(offset) {
+            Ok(true)
+        } else {
+            Err(Error::Closed)
+        }
+    }
+
+    /// Whether the record at `offset` can be read now.
+    #[inline]
+    fn ready(&self, offset: u64) -> bool {
+        offset < self.end_offset()
     }
 
     /// Offset of the first record in the log.
@@ -151,6 +262,14 @@ impl Reader {
         self.shared.segments.load(&guard).active().next_offset()
     }
 
+    /// One past the last record this reader may see: [`Reader::next_offset`],
+    /// or [`Reader::durable_offset`] for a durable reader.
+    pub fn end_offset(&self) -> u64 {
+        let guard = pin();
+        let list = self.shared.segments.load(&guard);
+        visible_end(&self.shared, list, self.durable_only)
+    }
+
     /// One past the last durable record.
     pub fn durable_offset(&self) -> u64 {
         self.shared.syncer.durable()
@@ -158,7 +277,7 @@ impl Reader {
 
     /// Whether the writer has been closed.
     pub fn is_closed(&self) -> bool {
-        self.shared.closed.load(crate::sync::Ordering::Acquire)
+        self.shared.is_closed()
     }
 }
 
@@ -169,7 +288,7 @@ impl Reader {
 /// the end (`Ok(None)` / `None`); calling again later picks up records
 /// appended since.
 pub struct Cursor {
-    shared: Arc<Shared>,
+    reader: Reader,
     segment: Arc<Segment>,
     next: u64,
 }
@@ -191,6 +310,9 @@ impl Cursor {
     /// The next record, in place; `Ok(None)` at the tail.
     #[inline]
     pub fn next_ref(&mut self) -> Result<Option<RecordRef<'_>>> {
+        if self.reader.durable_only && self.next >= self.reader.durable_offset() {
+            return Ok(None);
+        }
         let published = loop {
             let published = self.segment.published();
             if self.next - self.segment.base() < u64::from(published.count()) {
@@ -213,6 +335,17 @@ impl Cursor {
         Ok(Some(record))
     }
 
+    /// The next record, in place, waiting up to `timeout` for it to be
+    /// appended (or made durable, for a durable reader); `Ok(None)` when the
+    /// time runs out, `Err(Error::Closed)` once the writer has closed and
+    /// every record was read.
+    pub fn next_wait(&mut self, timeout: Duration) -> Result<Option<RecordRef<'_>>> {
+        if !self.reader.wait_for(self.next, timeout)? {
+            return Ok(None);
+        }
+        self.next_ref()
+    }
+
     /// Copies the next record into `buf`; returns its offset and timestamp,
     /// or `None` at the tail.
     pub fn next_into(&mut self, buf: &mut Vec<u8>) -> Result<Option<(u64, u64)>> {
@@ -228,9 +361,10 @@ impl Cursor {
     #[cold]
     fn advance(&mut self) -> Result<bool> {
         let guard = pin();
-        let list = self.shared.segments.load(&guard);
+        let list = self.reader.shared.segments.load(&guard);
         let Some(i) = list.position_of(self.next) else {
-            return Err(out_of_range(self.next, list));
+            let end = visible_end(&self.reader.shared, list, self.reader.durable_only);
+            return Err(out_of_range(self.next, list, end));
         };
         let holder = &list.segments()[i];
         if Arc::ptr_eq(holder, &self.segment) {

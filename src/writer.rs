@@ -20,12 +20,14 @@ use crate::error::{Error, Result};
 use crate::format::{self, CleanMarker, SegmentHeader};
 use crate::fs::{self, CLEAN_NAME, Map, Vfs};
 use crate::log::Shared;
+use crate::options::SyncPolicy;
 use crate::preparer::{KICK_EVERY, PREPARED_AHEAD, Preparer};
 use crate::reader::Reader;
 use crate::recovery::RecoveryReport;
 use crate::region::{self, Appender, Region};
 use crate::segment::Segment;
-use crate::sync::{Arc, Ordering, pin};
+use crate::sync::{Arc, Ordering, fence, pin};
+use crate::syncer::SyncThread;
 
 /// Appends records. There is one per open log: not `Clone`, and every
 /// method takes `&mut self`. `Send`, so it can move to the producing thread.
@@ -50,6 +52,14 @@ pub struct Writer {
     preparer: Option<Preparer>,
     /// Write position at which to tell the preparer how far we got.
     next_report: usize,
+    /// `membarrier` is missing: fence before looking for waiters.
+    fence_before_wake: bool,
+    /// Sync after this many records (0: never on its own).
+    sync_every: u64,
+    /// Records appended since the last sync the policy made.
+    since_sync: u64,
+    /// The background syncer of `SyncPolicy::Interval`.
+    sync_thread: Option<SyncThread>,
     lock: Option<Box<dyn Any + Send>>,
     /// Keeps `Writer` `!Sync`: a producer is used from one thread at a time.
     _not_sync: std::marker::PhantomData<std::cell::Cell<()>>,
@@ -107,9 +117,25 @@ impl Writer {
             active.region(),
             active.end(),
         )?;
+        let sync_every = match opts.sync {
+            SyncPolicy::EveryRecords(n) => n,
+            SyncPolicy::Always => 1,
+            _ => 0,
+        };
+        let sync_thread = match opts.sync {
+            SyncPolicy::Interval(interval) => {
+                let shared = Arc::clone(&shared);
+                Some(SyncThread::start(interval, move || shared.sync())?)
+            }
+            _ => None,
+        };
         Ok(Writer {
             max_record: opts.max_record_size,
             next_report: active.end() + KICK_EVERY,
+            fence_before_wake: shared.notify.producer_fence(),
+            sync_every,
+            since_sync: 0,
+            sync_thread,
             shared,
             active,
             next_offset,
@@ -135,17 +161,44 @@ impl Writer {
     /// epoch, by convention; murakami does not require them to increase).
     #[inline]
     pub fn append_with_timestamp(&mut self, payload: &[u8], timestamp: u64) -> Result<u64> {
+        let offset = self.append_unsynced(payload, timestamp)?;
+        self.apply_policy(1)?;
+        Ok(offset)
+    }
+
+    /// Appends and publishes, without the sync the policy may call for.
+    #[inline]
+    pub(crate) fn append_unsynced(&mut self, payload: &[u8], timestamp: u64) -> Result<u64> {
         self.check(payload.len())?;
         let offset = self.stage(payload, timestamp)?;
         self.publish();
         Ok(offset)
     }
 
-    /// Publishes what was written, and now and then tells the preparer how
-    /// far the producer got, so it keeps faulting pages in ahead.
+    /// Syncs when the policy's count of records is reached.
+    #[inline]
+    fn apply_policy(&mut self, records: u64) -> Result<()> {
+        if self.sync_every == 0 {
+            return Ok(());
+        }
+        self.since_sync += records;
+        if self.since_sync >= self.sync_every {
+            self.since_sync = 0;
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Publishes what was written and wakes waiting readers, if any; now and
+    /// then tells the preparer how far the producer got, so it keeps faulting
+    /// pages in ahead.
     #[inline]
     fn publish(&mut self) {
         self.active.publish();
+        if self.fence_before_wake {
+            fence(Ordering::SeqCst);
+        }
+        self.shared.notify.wake();
         if self.active.end() >= self.next_report {
             self.report();
         }
@@ -191,7 +244,18 @@ impl Writer {
             }
         }
         self.publish();
+        self.apply_policy(self.next_offset - first)?;
         Ok(first..self.next_offset)
+    }
+
+    /// The stamp `append` would give a record now.
+    pub(crate) fn now(&self) -> u64 {
+        clock::now(self.shared.options.timestamps)
+    }
+
+    /// The state shared with readers.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// Makes every record appended so far durable, and returns the durable
@@ -301,9 +365,10 @@ impl Writer {
         let Some(lock) = self.lock.take() else {
             return Ok(());
         };
+        self.sync_thread = None;
         self.preparer = None;
         let result = self.write_clean_marker();
-        self.shared.closed.store(true, Ordering::Release);
+        self.shared.close();
         drop(lock);
         crate::segments::Segments::collect_garbage();
         result
@@ -330,8 +395,9 @@ impl Drop for Writer {
         if std::thread::panicking() {
             // Unwinding from a panic: release everything, but do not claim
             // a clean shutdown; the next open checks the whole log.
+            self.sync_thread = None;
             self.preparer = None;
-            self.shared.closed.store(true, Ordering::Release);
+            self.shared.close();
             self.lock = None;
             return;
         }

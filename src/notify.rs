@@ -1,0 +1,127 @@
+//! Wake-ups for readers that wait at the tail.
+//!
+//! # Synchronization
+//!
+//! The producer must not pay for waiters that are not there: after each
+//! publication it makes one `Relaxed` load of [`Notify::waiters`] and, only
+//! when that is not zero, takes the lock and wakes everyone.
+//!
+//! The hazard is the classic lost wake-up (a store-buffer race): the producer
+//! stores the tail and then loads `waiters`; a waiter increments `waiters`
+//! and then loads the tail. Without a full fence on both sides, each may miss
+//! the other's store, and the waiter sleeps past a record that is there.
+//! The fence is put where it is cheap: the waiter, about to sleep anyway,
+//! issues a process-wide barrier (`membarrier(PRIVATE_EXPEDITED)`), which
+//! acts as a full fence on the producer's CPU too. After it, either the
+//! producer's tail store is visible to the waiter's check, or the producer's
+//! next load of `waiters` sees the increment. Where `membarrier` is not
+//! available the producer fences itself instead ([`Notify::producer_fence`]).
+//!
+//! Waiters check their condition under [`Notify::lock`], and the producer
+//! wakes them under it, so a wake-up between a waiter's check and its sleep
+//! cannot be missed either.
+
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::CachePadded;
+
+use crate::sync::{AtomicUsize, Condvar, Mutex, Ordering, compiler_fence, fence, lock};
+
+/// Waiters and the means to wake them.
+#[derive(Debug)]
+pub(crate) struct Notify {
+    /// Threads registered to be woken (incremented before their last check).
+    waiters: CachePadded<AtomicUsize>,
+    /// Guards the check-then-sleep of waiters against the wake-up.
+    lock: Mutex<()>,
+    woken: Condvar,
+    /// `membarrier` is not available: publishers must fence before they
+    /// look at `waiters`.
+    producer_fence: bool,
+}
+
+/// Registers for expedited process-wide barriers; `false` if the kernel
+/// refuses (old kernel, seccomp).
+fn register_membarrier() -> bool {
+    const REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
+    // SAFETY: a plain system call with integer arguments.
+    let rc = unsafe { libc::syscall(libc::SYS_membarrier, REGISTER_PRIVATE_EXPEDITED, 0, 0) };
+    rc == 0
+}
+
+/// A full memory barrier on every CPU running a thread of this process.
+fn heavy_barrier(registered: bool) {
+    const PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+    if registered {
+        // SAFETY: a plain system call with integer arguments; the process
+        // registered for it in `Notify::new`.
+        let rc = unsafe { libc::syscall(libc::SYS_membarrier, PRIVATE_EXPEDITED, 0, 0) };
+        if rc == 0 {
+            return;
+        }
+    }
+    // Without membarrier the producer fences itself; a local fence pairs
+    // with it.
+    fence(Ordering::SeqCst);
+}
+
+impl Notify {
+    pub(crate) fn new() -> Notify {
+        Notify {
+            waiters: CachePadded::new(AtomicUsize::new(0)),
+            lock: Mutex::new(()),
+            woken: Condvar::new(),
+            producer_fence: !register_membarrier(),
+        }
+    }
+
+    /// Whether publishers must issue a `SeqCst` fence before [`Notify::wake`].
+    pub(crate) fn producer_fence(&self) -> bool {
+        self.producer_fence
+    }
+
+    /// Called after a publication (with a `SeqCst` fence before it when
+    /// [`Notify::producer_fence`] says so): wakes the waiters, if any. One
+    /// `Relaxed` load when there are none.
+    #[inline]
+    pub(crate) fn wake(&self) {
+        // Keep the compiler from hoisting this load above the publication
+        // store; the CPU side is the waiter's barrier.
+        compiler_fence(Ordering::SeqCst);
+        if self.waiters.load(Ordering::Relaxed) != 0 {
+            self.wake_all();
+        }
+    }
+
+    /// Wakes every waiter, whatever the count says (closing, syncing).
+    #[cold]
+    pub(crate) fn wake_all(&self) {
+        drop(lock(&self.lock));
+        self.woken.notify_all();
+    }
+
+    /// Sleeps until `ready()` or the deadline; returns the last `ready()`.
+    /// The caller has spun already; this is the slow path.
+    pub(crate) fn wait(&self, deadline: Instant, ready: impl Fn() -> bool) -> bool {
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        heavy_barrier(!self.producer_fence);
+        let mut guard = lock(&self.lock);
+        let outcome = loop {
+            if ready() {
+                break true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break false;
+            }
+            let timeout = (deadline - now).min(Duration::from_secs(3600));
+            guard = match self.woken.wait_timeout(guard, timeout) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        };
+        drop(guard);
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        outcome
+    }
+}

@@ -1,0 +1,191 @@
+//! Many producers: a writer shared between threads, with group commit.
+//!
+//! # Synchronization
+//!
+//! Appends serialize on one mutex around the [`Writer`]; the critical
+//! section is the append itself (tens of nanoseconds), never a flush.
+//!
+//! Durable appends use group commit. A thread that needs offset `o` durable
+//! waits until the durable offset passes `o`. If no flush is running, it
+//! becomes the leader: it runs one sync, which covers every record published
+//! before the sync started — its own and those of every thread that appended
+//! meanwhile — and then wakes the others. A follower whose record the flush
+//! did not cover (it appended after the flush began) leads the next one. So
+//! N threads waiting for durability share each flush instead of queueing N
+//! flushes, and the mutex around the writer is never held across one.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::ops::Range;
+
+use crate::error::{Error, Result};
+use crate::log::Shared;
+use crate::options::SyncPolicy;
+use crate::reader::Reader;
+use crate::sync::{Arc, Condvar, Mutex, lock};
+use crate::writer::Writer;
+
+/// A writer for many threads: `Clone + Send + Sync`.
+///
+/// Each call learns its own offset; offsets are dense, and their order is
+/// the order of the appends. [`SharedWriter::append_durable`] and
+/// [`SharedWriter::sync`] share flushes between threads (group commit).
+///
+/// ```
+/// # fn main() -> murakami::Result<()> {
+/// # let dir = tempfile::tempdir()?;
+/// let (writer, reader) = murakami::Log::open(dir.path(), Default::default())?;
+/// let writer = writer.into_shared();
+/// let handles: Vec<_> = (0..4u8)
+///     .map(|t| {
+///         let writer = writer.clone();
+///         std::thread::spawn(move || writer.append_durable(&[t; 16]))
+///     })
+///     .collect();
+/// for handle in handles {
+///     let offset = handle.join().unwrap()?;
+///     assert!(offset < reader.durable_offset());
+/// }
+/// writer.close()?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct SharedWriter {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Mutex<Option<Writer>>,
+    shared: Arc<Shared>,
+    /// A flush is running (its leader will wake the others).
+    flushing: Mutex<bool>,
+    flushed: Condvar,
+    always: bool,
+}
+
+impl fmt::Debug for SharedWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedWriter")
+            .field("dir", &self.inner.shared.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Writer {
+    /// Turns the writer into one that many threads can share.
+    pub fn into_shared(self) -> SharedWriter {
+        let shared = Arc::clone(self.shared());
+        let always = shared.options.sync == SyncPolicy::Always;
+        SharedWriter {
+            inner: Arc::new(Inner {
+                writer: Mutex::new(Some(self)),
+                shared,
+                flushing: Mutex::new(false),
+                flushed: Condvar::new(),
+                always,
+            }),
+        }
+    }
+}
+
+impl SharedWriter {
+    fn with_writer<R>(&self, f: impl FnOnce(&mut Writer) -> Result<R>) -> Result<R> {
+        let mut writer = lock(&self.inner.writer);
+        f(writer.as_mut().ok_or(Error::Closed)?)
+    }
+
+    /// Appends a record and returns its offset. Under
+    /// [`SyncPolicy::Always`] it returns once the record is durable, sharing
+    /// the flush with concurrent appends; other policies apply as they do
+    /// for a [`Writer`].
+    pub fn append(&self, payload: &[u8]) -> Result<u64> {
+        if self.inner.always {
+            return self.append_durable(payload);
+        }
+        self.with_writer(|w| w.append(payload))
+    }
+
+    /// Appends a record and returns its offset once it is durable. Threads
+    /// that do this at the same time share flushes.
+    pub fn append_durable(&self, payload: &[u8]) -> Result<u64> {
+        let offset = self.with_writer(|w| {
+            let timestamp = w.now();
+            w.append_unsynced(payload, timestamp)
+        })?;
+        self.wait_durable(offset + 1)?;
+        Ok(offset)
+    }
+
+    /// Appends many records under one lock and one publication; see
+    /// [`Writer::append_batch`].
+    pub fn append_batch<B: AsRef<[u8]>>(&self, records: &[B]) -> Result<Range<u64>> {
+        let range = self.with_writer(|w| w.append_batch(records))?;
+        if self.inner.always {
+            self.wait_durable(range.end)?;
+        }
+        Ok(range)
+    }
+
+    /// Makes every record appended so far (by any thread) durable; returns
+    /// the durable offset. Shares the flush with concurrent callers.
+    pub fn sync(&self) -> Result<u64> {
+        let target = self.with_writer(|w| Ok(w.next_offset()))?;
+        self.wait_durable(target)
+    }
+
+    /// One past the last record appended.
+    pub fn next_offset(&self) -> Result<u64> {
+        self.with_writer(|w| Ok(w.next_offset()))
+    }
+
+    /// One past the last durable record.
+    pub fn durable_offset(&self) -> u64 {
+        self.inner.shared.syncer.durable()
+    }
+
+    /// A new reader of this log.
+    pub fn reader(&self) -> Reader {
+        Reader::new(Arc::clone(&self.inner.shared))
+    }
+
+    /// Closes the log for every handle: syncs, records a clean shutdown and
+    /// releases the directory. Later appends through any clone return
+    /// [`Error::Closed`].
+    pub fn close(self) -> Result<()> {
+        let writer = lock(&self.inner.writer).take();
+        match writer {
+            Some(writer) => writer.close(),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until the durable offset reaches `target`, leading a flush when
+    /// none is running.
+    fn wait_durable(&self, target: u64) -> Result<u64> {
+        let inner = &*self.inner;
+        let syncer = &inner.shared.syncer;
+        loop {
+            let durable = syncer.durable();
+            if durable >= target {
+                return Ok(durable);
+            }
+            syncer.poison.check()?;
+            let mut flushing = lock(&inner.flushing);
+            if *flushing {
+                while *flushing {
+                    flushing = inner
+                        .flushed
+                        .wait(flushing)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+                continue;
+            }
+            *flushing = true;
+            drop(flushing);
+            let outcome = inner.shared.sync();
+            *lock(&inner.flushing) = false;
+            inner.flushed.notify_all();
+            outcome?;
+        }
+    }
+}
