@@ -262,4 +262,57 @@ mod tests {
         let (_, reader) = Log::open(&copy, small()).unwrap();
         assert_eq!(reader.next_offset(), 100);
     }
+
+    #[test]
+    fn group_commit_reports_a_failed_flush_to_every_waiter_and_latches() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (faults, writer, reader) = open_faulty(tmp.path(), small());
+        let writer = writer.into_shared();
+        writer.append_durable(b"ok").unwrap();
+        faults.flush.store(true, Ordering::SeqCst);
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let writer = writer.clone();
+                std::thread::spawn(move || writer.append_durable(b"lost"))
+            })
+            .collect();
+        for handle in handles {
+            assert!(matches!(
+                handle.join().unwrap(),
+                Err(Error::Poisoned { .. })
+            ));
+        }
+        faults.flush.store(false, Ordering::SeqCst);
+        assert_eq!(reader.durable_offset(), 1);
+        assert!(matches!(writer.append(b"x"), Err(Error::Poisoned { .. })));
+        assert!(matches!(writer.sync(), Err(Error::Poisoned { .. })));
+    }
+
+    #[test]
+    fn the_background_syncer_latches_a_failed_flush() {
+        let tmp = tempfile::tempdir().unwrap();
+        let interval = crate::SyncPolicy::Interval(std::time::Duration::from_millis(1));
+        let (faults, mut writer, reader) = open_faulty(tmp.path(), small().sync_policy(interval));
+        writer.append(b"one").unwrap();
+        assert!(
+            reader
+                .clone()
+                .durable_only()
+                .wait_for(0, std::time::Duration::from_secs(10))
+                .unwrap()
+        );
+        faults.flush.store(true, Ordering::SeqCst);
+        writer.append(b"two").unwrap();
+        // The syncer's next tick fails and latches; appends then refuse.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let err = loop {
+            match writer.append(b"more") {
+                Err(e) => break e,
+                Ok(_) => assert!(std::time::Instant::now() < deadline, "never latched"),
+            }
+            std::thread::yield_now();
+        };
+        assert!(matches!(err, Error::Poisoned { .. }), "{err}");
+        assert_eq!(reader.durable_offset(), 1);
+    }
 }
