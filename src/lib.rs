@@ -35,6 +35,18 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Durability, tailing, many producers
+//!
+//! [`SyncPolicy`] says when records become durable without a call to
+//! `sync`: never (the default), every N records, every interval (a
+//! background thread that never makes appends wait), or at every append. A
+//! reader made with [`Reader::durable_only`] sees only durable records.
+//! [`Reader::wait_for`] and [`Cursor::next_wait`] wait for a record to be
+//! appended (or made durable), spinning briefly and then sleeping; the
+//! producer pays one atomic load per append for that when nobody waits.
+//! [`Writer::into_shared`] gives a [`SharedWriter`] for many threads, whose
+//! durable appends share flushes (group commit).
+//!
 //! # Durability contract
 //!
 //! - `append` returns the record's offset. The record is visible to readers
