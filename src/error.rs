@@ -40,6 +40,14 @@ pub enum Error {
         /// The largest length accepted.
         max: usize,
     },
+    /// An offset below the log's first record: retention or a purge removed
+    /// it.
+    Purged {
+        /// The offset asked for.
+        offset: u64,
+        /// The first offset the log holds now.
+        first: u64,
+    },
     /// An offset outside the records the log holds.
     OffsetOutOfRange {
         /// The offset asked for.
@@ -184,6 +192,9 @@ impl fmt::Display for Error {
                     f,
                     "record of {len} bytes is larger than the maximum of {max}"
                 )
+            }
+            Error::Purged { offset, first } => {
+                write!(f, "offset {offset} was removed; the log starts at {first}")
             }
             Error::OffsetOutOfRange { offset, first, end } => {
                 write!(

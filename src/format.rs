@@ -378,6 +378,8 @@ pub struct Scan {
     pub fault: Option<FrameFault>,
     /// Largest durable hint among the valid records.
     pub max_hint: u64,
+    /// Largest timestamp among the valid records (0 when there are none).
+    pub max_timestamp: u64,
 }
 
 /// Scans the frames of a segment whose first record is `base`, calling
@@ -393,12 +395,14 @@ pub fn scan(
         end: HEADER_LEN,
         fault: None,
         max_hint: 0,
+        max_timestamp: 0,
     };
     loop {
         match check_frame(bytes, scan.end, base + scan.count, max_payload) {
             Frame::Record(header) => {
                 on_record(scan.end, &header);
                 scan.max_hint = scan.max_hint.max(header.hint);
+                scan.max_timestamp = scan.max_timestamp.max(header.timestamp);
                 scan.count += 1;
                 scan.end += header.frame_len();
             }

@@ -85,11 +85,13 @@ mod fs;
 mod log;
 mod notify;
 mod options;
+mod periodic;
 mod preparer;
 mod reader;
 mod record;
 mod recovery;
 mod region;
+mod retention;
 mod segment;
 mod segments;
 mod shared_writer;
@@ -107,6 +109,7 @@ pub use crate::options::{
 pub use crate::reader::{Cursor, DEFAULT_SPIN, ReadGuard, Reader};
 pub use crate::record::{Record, RecordRef};
 pub use crate::recovery::{Cut, CutReason, RecoveryReport};
+pub use crate::retention::{Removed, Retention};
 pub use crate::shared_writer::SharedWriter;
 pub use crate::writer::Writer;
 

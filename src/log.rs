@@ -120,6 +120,7 @@ impl Log {
             recovered.lock,
             recovered.appender,
             recovered.next_offset,
+            recovered.active_max_timestamp,
         )?;
         Ok((writer, Reader::new(shared)))
     }

@@ -65,6 +65,7 @@ pub struct Options {
     pub(crate) recovery: Recovery,
     pub(crate) prefault: bool,
     pub(crate) sync: SyncPolicy,
+    pub(crate) retention: crate::retention::Retention,
 }
 
 /// Default segment size: 64 MiB.
@@ -85,6 +86,7 @@ impl Default for Options {
             recovery: Recovery::default(),
             prefault: true,
             sync: SyncPolicy::Explicit,
+            retention: crate::retention::Retention::none(),
         }
     }
 }
@@ -120,6 +122,13 @@ impl Options {
     /// default; turning it off saves memory for logs that are mostly idle.
     pub fn prefault(mut self, prefault: bool) -> Options {
         self.prefault = prefault;
+        self
+    }
+
+    /// Which old segments cleanups remove, and whether a background thread
+    /// runs them.
+    pub fn retention(mut self, retention: crate::retention::Retention) -> Options {
+        self.retention = retention;
         self
     }
 

@@ -68,11 +68,11 @@ impl fmt::Debug for ReadGuard {
 }
 
 fn out_of_range(offset: u64, list: &SegmentList, end: u64) -> Error {
-    Error::OffsetOutOfRange {
-        offset,
-        first: list.first_offset(),
-        end,
+    let first = list.first_offset();
+    if offset < first {
+        return Error::Purged { offset, first };
     }
+    Error::OffsetOutOfRange { offset, first, end }
 }
 
 impl Reader {
@@ -273,6 +273,24 @@ impl Reader {
     /// One past the last durable record.
     pub fn durable_offset(&self) -> u64 {
         self.shared.syncer.durable()
+    }
+
+    /// The first offset whose record's timestamp is at or after `t` (ns),
+    /// or the end of the log if none is; like Kafka's time index. O(log n)
+    /// over segments and records, reading frame headers only.
+    ///
+    /// Timestamps given by callers need not increase. The lookup then works
+    /// on the running maximum: it finds the first segment whose newest
+    /// record (or any before it) reaches `t`, and bisects that segment's
+    /// records by timestamp. With non-decreasing timestamps that is exactly
+    /// the first record at or after `t`; otherwise it is a record at or
+    /// after `t` whose predecessor in the segment is before `t`, and records
+    /// elsewhere may be out of order around it.
+    pub fn offset_for_timestamp(&self, t: u64) -> u64 {
+        let guard = pin();
+        let list = self.shared.segments.load(&guard);
+        let found = crate::retention::offset_for_timestamp(list, t);
+        found.min(visible_end(&self.shared, list, self.durable_only))
     }
 
     /// Whether the writer has been closed.

@@ -83,6 +83,8 @@ pub(crate) struct Recovered {
     pub(crate) segments: Vec<Arc<Segment>>,
     pub(crate) appender: Appender,
     pub(crate) next_offset: u64,
+    /// Newest record timestamp in the active segment.
+    pub(crate) active_max_timestamp: u64,
     pub(crate) report: RecoveryReport,
 }
 
@@ -179,7 +181,8 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &Options) -> Result<Re
     }
     let start = first_base(&found, marker);
     let repair = !clean || cut.is_some();
-    let (segments, appender, next_offset) = install(vfs, dir, options, found, start, repair)?;
+    let (segments, appender, next_offset, active_max_timestamp) =
+        install(vfs, dir, options, found, start, repair)?;
     if marker_bytes.is_some() {
         vfs.remove(&dir.join(CLEAN_NAME))?;
     }
@@ -199,6 +202,7 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &Options) -> Result<Re
         segments,
         appender,
         next_offset,
+        active_max_timestamp,
         report,
     })
 }
@@ -220,6 +224,7 @@ fn load(vfs: &dyn Vfs, dir: &Path, base: u64, options: &Options) -> Result<Found
             end: HEADER_LEN,
             fault: None,
             max_hint: 0,
+            max_timestamp: 0,
         },
         positions: Vec::new(),
         beyond_fault: (0, 0),
@@ -449,7 +454,7 @@ fn install(
     mut found: Vec<Found>,
     start: u64,
     repair: bool,
-) -> Result<(Vec<Arc<Segment>>, Appender, u64)> {
+) -> Result<(Vec<Arc<Segment>>, Appender, u64, u64)> {
     // An empty active segment made with another segment size is replaced,
     // so that every record the options allow fits in it.
     let resize = found
@@ -461,7 +466,7 @@ fn install(
     }
     let Some(last) = found.pop() else {
         let (segment, appender) = create_first(vfs, dir, options, start)?;
-        return Ok((vec![segment], appender, start));
+        return Ok((vec![segment], appender, start, 0));
     };
     let mut segments = Vec::with_capacity(found.len() + 1);
     for seg in found {
@@ -471,12 +476,15 @@ fn install(
             seg.file.sync_data()?;
         }
         let region = seg.region.expect("only the last segment may be headless");
-        segments.push(Arc::new(Segment::new(seg.base, seg.path, Arc::new(region))));
+        let segment = Segment::new(seg.base, seg.path, Arc::new(region));
+        segment.seal(seg.scan.max_timestamp);
+        segments.push(Arc::new(segment));
     }
+    let max_timestamp = last.scan.max_timestamp;
     let (segment, appender) = reopen_active(vfs, last, repair)?;
     let next_offset = segment.base() + u64::from(appender.count());
     segments.push(segment);
-    Ok((segments, appender, next_offset))
+    Ok((segments, appender, next_offset, max_timestamp))
 }
 
 /// Maps the active segment writable, restores its index and tail, zeroes the

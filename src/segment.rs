@@ -6,13 +6,18 @@ use std::path::PathBuf;
 
 use crate::record::RecordRef;
 use crate::region::{Published, Region};
-use crate::sync::Arc;
+use crate::sync::{Arc, AtomicU64, Ordering};
 
 /// A segment of the log: records `base..base + count`, in one file.
 pub(crate) struct Segment {
     base: u64,
     path: PathBuf,
     region: Arc<Region>,
+    /// Largest record timestamp, once the segment is sealed (`u64::MAX`
+    /// before: an active segment is never old). Stored by the writer at the
+    /// roll, before the list swap that publishes the successor, so anyone who
+    /// sees the successor sees it.
+    max_timestamp: AtomicU64,
 }
 
 impl fmt::Debug for Segment {
@@ -27,7 +32,42 @@ impl fmt::Debug for Segment {
 
 impl Segment {
     pub(crate) fn new(base: u64, path: PathBuf, region: Arc<Region>) -> Segment {
-        Segment { base, path, region }
+        Segment {
+            base,
+            path,
+            region,
+            max_timestamp: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    /// Records that the segment is sealed and its newest record's time.
+    pub(crate) fn seal(&self, max_timestamp: u64) {
+        self.max_timestamp.store(max_timestamp, Ordering::Relaxed);
+    }
+
+    /// The newest record's time, for a sealed segment (`u64::MAX` for the
+    /// active one).
+    pub(crate) fn max_timestamp(&self) -> u64 {
+        self.max_timestamp.load(Ordering::Relaxed)
+    }
+
+    /// The segment's file.
+    pub(crate) fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Bytes the segment's file takes on disk.
+    pub(crate) fn file_size(&self) -> u64 {
+        self.region.len() as u64
+    }
+
+    /// The timestamp of the record at `offset` (reading its frame header
+    /// only), if `published` covers it.
+    pub(crate) fn timestamp_at(&self, published: Published, offset: u64) -> Option<u64> {
+        let i = offset.checked_sub(self.base)?;
+        self.region
+            .record(published, i)
+            .map(|(header, _)| header.timestamp)
     }
 
     /// Offset of the segment's first record.

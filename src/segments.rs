@@ -4,19 +4,26 @@
 //! # Synchronization
 //!
 //! [`Segments::current`] always points at a valid, non-empty
-//! [`SegmentList`]. Only the producer replaces it (roll), with a `Release`
-//! swap; readers `Acquire`-load it while pinned. The replaced list is freed
+//! [`SegmentList`]. The threads that replace it (the producer at a roll,
+//! retention, purges) take [`Segments::replacing`] first and swap with
+//! `AcqRel`; readers `Acquire`-load it while pinned and never lock. The replaced list is freed
 //! with `defer_destroy`, so it outlives every guard that could have loaded
 //! it. Segments are shared between lists by `Arc`: a segment that leaves the
 //! list is unmapped when the last deferred list (or cursor) holding it goes.
 
 use crate::segment::Segment;
-use crate::sync::{Arc, Atomic, Guard, Ordering, Owned};
+use crate::sync::{Arc, Atomic, Guard, Mutex, Ordering, Owned, lock};
 
 /// Segments in offset order; the last one is the active one.
 #[derive(Debug, Clone)]
 pub(crate) struct SegmentList {
     segments: Vec<Arc<Segment>>,
+    /// `segments[i].base()`, kept flat so the binary search touches one
+    /// array instead of chasing a pointer per step.
+    bases: Vec<u64>,
+    /// Running maximum of the sealed segments' newest timestamps, for
+    /// lookups by time (the active segment is not in it).
+    max_times: Vec<u64>,
 }
 
 impl SegmentList {
@@ -24,7 +31,32 @@ impl SegmentList {
     pub(crate) fn new(segments: Vec<Arc<Segment>>) -> SegmentList {
         assert!(!segments.is_empty(), "a log always has an active segment");
         debug_assert!(segments.windows(2).all(|w| w[0].base() <= w[1].base()));
-        SegmentList { segments }
+        let bases = segments.iter().map(|s| s.base()).collect();
+        let sealed = &segments[..segments.len() - 1];
+        let max_times = sealed
+            .iter()
+            .scan(0, |max, s| {
+                *max = (*max).max(s.max_timestamp());
+                Some(*max)
+            })
+            .collect();
+        SegmentList {
+            segments,
+            bases,
+            max_times,
+        }
+    }
+
+    /// The first sealed segment whose records reach time `t` (by running
+    /// maximum), or the active one.
+    pub(crate) fn first_reaching(&self, t: u64) -> usize {
+        self.max_times.partition_point(|&max| max < t)
+    }
+
+    /// This list without its first `n` segments (never the active one).
+    pub(crate) fn without_first(&self, n: usize) -> SegmentList {
+        let n = n.min(self.segments.len() - 1);
+        SegmentList::new(self.segments[n..].to_vec())
     }
 
     /// The segments, oldest first.
@@ -48,7 +80,7 @@ impl SegmentList {
     /// is at or below it. `None` below the first segment.
     #[inline]
     pub(crate) fn position_of(&self, offset: u64) -> Option<usize> {
-        let after = self.segments.partition_point(|s| s.base() <= offset);
+        let after = self.bases.partition_point(|&base| base <= offset);
         after.checked_sub(1)
     }
 
@@ -70,13 +102,33 @@ impl SegmentList {
 #[derive(Debug)]
 pub(crate) struct Segments {
     current: Atomic<SegmentList>,
+    /// Serializes the threads that replace the list (the writer's rolls,
+    /// retention, purges), so none replaces a list another just replaced.
+    /// Readers never take it.
+    replacing: Mutex<()>,
 }
 
 impl Segments {
     pub(crate) fn new(list: SegmentList) -> Segments {
         Segments {
             current: Atomic::new(list),
+            replacing: Mutex::new(()),
         }
+    }
+
+    /// Replaces the list with what `change` makes of the current one (if
+    /// anything), holding the replacing lock; returns what `change` said.
+    pub(crate) fn update<R>(
+        &self,
+        change: impl FnOnce(&SegmentList) -> (Option<SegmentList>, R),
+    ) -> R {
+        let _replacing = lock(&self.replacing);
+        let guard = crate::sync::pin();
+        let (list, outcome) = change(self.load(&guard));
+        if let Some(list) = list {
+            self.replace(list, &guard);
+        }
+        outcome
     }
 
     /// The current list, valid while `guard` is pinned.
@@ -101,8 +153,8 @@ impl Segments {
     }
 
     /// Replaces the list; the old one is freed once no pinned thread can
-    /// still see it. Only the producer calls this.
-    pub(crate) fn replace(&self, list: SegmentList, guard: &Guard) {
+    /// still see it. Only `update` calls this, under the replacing lock.
+    fn replace(&self, list: SegmentList, guard: &Guard) {
         let old = self.current.swap(Owned::new(list), Ordering::AcqRel, guard);
         // SAFETY: `old` was just unlinked, so no thread can load it anew;
         // threads that loaded it hold guards, and deferred destruction waits

@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::log::Shared;
 use crate::options::SyncPolicy;
 use crate::reader::Reader;
+use crate::retention::Removed;
 use crate::sync::{Arc, Condvar, Mutex, lock};
 use crate::writer::Writer;
 
@@ -131,6 +132,16 @@ impl SharedWriter {
     pub fn sync(&self) -> Result<u64> {
         let target = self.with_writer(|w| Ok(w.next_offset()))?;
         self.wait_durable(target)
+    }
+
+    /// See [`Writer::purge_before`].
+    pub fn purge_before(&self, offset: u64) -> Result<Removed> {
+        self.with_writer(|w| w.purge_before(offset))
+    }
+
+    /// See [`Writer::cleanup`].
+    pub fn cleanup(&self) -> Result<Removed> {
+        self.with_writer(|w| w.cleanup())
     }
 
     /// One past the last record appended.

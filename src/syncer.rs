@@ -19,8 +19,7 @@ use crossbeam_utils::CachePadded;
 use crate::error::{Error, Result};
 use crate::fs::Vfs;
 use crate::segments::Segments;
-use crate::sync::{Arc, AtomicBool, AtomicU64, Condvar, Mutex, Ordering, lock, pin, thread};
-use std::time::{Duration, Instant};
+use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering, lock, pin};
 
 /// A latched I/O failure: once set, the writer refuses appends and syncs.
 #[derive(Debug, Default)]
@@ -172,64 +171,6 @@ impl Syncer {
             flushed.header_dirty = true;
         }
         Ok(self.durable())
-    }
-}
-
-/// The background thread of [`SyncPolicy::Interval`](crate::SyncPolicy):
-/// syncs at a fixed interval until stopped (or until a sync fails: the
-/// failure is latched, and the next append or sync reports it).
-pub(crate) struct SyncThread {
-    stop: Arc<(Mutex<bool>, Condvar)>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl SyncThread {
-    pub(crate) fn start(
-        interval: Duration,
-        sync: impl Fn() -> Result<u64> + Send + 'static,
-    ) -> io::Result<SyncThread> {
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let flag = Arc::clone(&stop);
-        let thread = thread::Builder::new()
-            .name("murakami-sync".into())
-            .spawn(move || {
-                let (stopped, changed) = &*flag;
-                let mut next = Instant::now() + interval;
-                loop {
-                    let mut guard = lock(stopped);
-                    while !*guard && Instant::now() < next {
-                        let left = next.saturating_duration_since(Instant::now());
-                        guard = match changed.wait_timeout(guard, left) {
-                            Ok((guard, _)) => guard,
-                            Err(poisoned) => poisoned.into_inner().0,
-                        };
-                    }
-                    if *guard {
-                        return;
-                    }
-                    drop(guard);
-                    next += interval;
-                    if sync().is_err() {
-                        return;
-                    }
-                    // Never try to catch up on missed ticks in a burst.
-                    next = next.max(Instant::now());
-                }
-            })?;
-        Ok(SyncThread {
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for SyncThread {
-    fn drop(&mut self) {
-        *lock(&self.stop.0) = true;
-        self.stop.1.notify_all();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

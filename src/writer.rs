@@ -20,14 +20,15 @@ use crate::error::{Error, Result};
 use crate::format::{self, CleanMarker, SegmentHeader};
 use crate::fs::{self, CLEAN_NAME, Map, Vfs};
 use crate::log::Shared;
-use crate::options::SyncPolicy;
+use crate::options::{SyncPolicy, Timestamps};
+use crate::periodic::Periodic;
 use crate::preparer::{KICK_EVERY, PREPARED_AHEAD, Preparer};
 use crate::reader::Reader;
 use crate::recovery::RecoveryReport;
 use crate::region::{self, Appender, Region};
+use crate::retention::{self, Removed};
 use crate::segment::Segment;
 use crate::sync::{Arc, Ordering, fence, pin};
-use crate::syncer::SyncThread;
 
 /// Appends records. There is one per open log: not `Clone`, and every
 /// method takes `&mut self`. `Send`, so it can move to the producing thread.
@@ -59,7 +60,11 @@ pub struct Writer {
     /// Records appended since the last sync the policy made.
     since_sync: u64,
     /// The background syncer of `SyncPolicy::Interval`.
-    sync_thread: Option<SyncThread>,
+    sync_thread: Option<Periodic>,
+    /// The background cleaner of `Retention::check_every`.
+    cleaner: Option<Periodic>,
+    /// Newest timestamp written into the active segment.
+    active_max_timestamp: u64,
     lock: Option<Box<dyn Any + Send>>,
     /// Keeps `Writer` `!Sync`: a producer is used from one thread at a time.
     _not_sync: std::marker::PhantomData<std::cell::Cell<()>>,
@@ -107,6 +112,7 @@ impl Writer {
         lock: Box<dyn Any + Send>,
         active: Appender,
         next_offset: u64,
+        active_max_timestamp: u64,
     ) -> Result<Writer> {
         let opts = &shared.options;
         let preparer = Preparer::start(
@@ -125,9 +131,23 @@ impl Writer {
         let sync_thread = match opts.sync {
             SyncPolicy::Interval(interval) => {
                 let shared = Arc::clone(&shared);
-                Some(SyncThread::start(interval, move || shared.sync())?)
+                // A failed sync is latched; the next append reports it.
+                let task = move || shared.sync().is_ok();
+                Some(Periodic::start("murakami-sync", interval, task)?)
             }
             _ => None,
+        };
+        let cleaner = match opts.retention.every {
+            Some(interval) => {
+                let shared = Arc::clone(&shared);
+                let task = move || {
+                    // A failed removal leaves the files for the next round.
+                    let _ = retention::cleanup(&shared, clock::now(Timestamps::Precise));
+                    true
+                };
+                Some(Periodic::start("murakami-retain", interval, task)?)
+            }
+            None => None,
         };
         Ok(Writer {
             max_record: opts.max_record_size,
@@ -136,6 +156,8 @@ impl Writer {
             sync_every,
             since_sync: 0,
             sync_thread,
+            cleaner,
+            active_max_timestamp,
             shared,
             active,
             next_offset,
@@ -267,6 +289,25 @@ impl Writer {
         self.shared.sync()
     }
 
+    /// Removes whole segments whose records all lie below `offset` (the
+    /// active segment is never removed). Reads below the new first offset
+    /// return [`Error::Purged`]; readers in the middle of a read keep valid
+    /// bytes until they let go.
+    pub fn purge_before(&mut self, offset: u64) -> Result<Removed> {
+        retention::purge_before(&self.shared, offset)
+    }
+
+    /// Applies the retention in the options now; returns what it removed.
+    pub fn cleanup(&mut self) -> Result<Removed> {
+        self.cleanup_at(clock::now(Timestamps::Precise))
+    }
+
+    /// Applies the retention as if the time were `now` (ns since the Unix
+    /// epoch): for tests, and for programs that keep their own clock.
+    pub fn cleanup_at(&mut self, now: u64) -> Result<Removed> {
+        retention::cleanup(&self.shared, now)
+    }
+
     /// One past the last record appended.
     pub fn next_offset(&self) -> u64 {
         self.next_offset
@@ -319,6 +360,7 @@ impl Writer {
                 "a fresh segment holds any record that passes check"
             );
         }
+        self.active_max_timestamp = self.active_max_timestamp.max(timestamp);
         self.next_offset = offset + 1;
         Ok(offset)
     }
@@ -354,9 +396,11 @@ impl Writer {
         preparer.set_active(appender.region(), PREPARED_AHEAD, appender.end());
         self.next_report = appender.end() + KICK_EVERY;
         shared.syncer.mark_dir_dirty();
-        let guard = pin();
-        let list = shared.segments.load(&guard).with_active(segment);
-        shared.segments.replace(list, &guard);
+        let max_timestamp = std::mem::take(&mut self.active_max_timestamp);
+        shared.segments.update(|list| {
+            list.active().seal(max_timestamp);
+            (Some(list.with_active(segment)), ())
+        });
         self.active = appender;
         Ok(())
     }
@@ -366,6 +410,7 @@ impl Writer {
             return Ok(());
         };
         self.sync_thread = None;
+        self.cleaner = None;
         self.preparer = None;
         let result = self.write_clean_marker();
         self.shared.close();
@@ -396,6 +441,7 @@ impl Drop for Writer {
             // Unwinding from a panic: release everything, but do not claim
             // a clean shutdown; the next open checks the whole log.
             self.sync_thread = None;
+            self.cleaner = None;
             self.preparer = None;
             self.shared.close();
             self.lock = None;

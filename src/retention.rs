@@ -1,0 +1,163 @@
+//! Retention and prefix purge: removing old segments while readers read.
+//!
+//! # Synchronization
+//!
+//! Removal never touches bytes: it swaps in a segment list without the old
+//! segments (under the list's replacing lock, like a roll) and then unlinks
+//! their files. A reader that loaded the old list holds an epoch guard, and a
+//! cursor holds an `Arc` on its segment, so a removed segment stays mapped
+//! until the last of them lets go; unlinking a mapped file is safe (the pages
+//! stay valid; only truncating a mapped file would raise SIGBUS, and nothing
+//! here truncates). Files are removed oldest first and the directory is
+//! fsynced after, so a crash in the middle leaves a log that starts later
+//! but is otherwise whole.
+
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::log::Shared;
+use crate::segment::Segment;
+use crate::segments::SegmentList;
+use crate::sync::Arc;
+
+/// Which sealed segments retention removes. The active segment is never
+/// removed. Build with [`Retention::none`] and the setters; both limits may
+/// apply at once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Retention {
+    pub(crate) max_age: Option<Duration>,
+    pub(crate) max_bytes: Option<u64>,
+    pub(crate) every: Option<Duration>,
+}
+
+impl Retention {
+    /// Keep everything (the default).
+    pub fn none() -> Retention {
+        Retention::default()
+    }
+
+    /// Remove a sealed segment once its newest record is older than `age`
+    /// (by the records' own timestamps, not file times).
+    pub fn max_age(mut self, age: Duration) -> Retention {
+        self.max_age = Some(age);
+        self
+    }
+
+    /// Keep at most `bytes` of sealed segments (their file sizes), removing
+    /// the oldest first.
+    pub fn max_bytes(mut self, bytes: u64) -> Retention {
+        self.max_bytes = Some(bytes);
+        self
+    }
+
+    /// Also run the cleanup on a background thread at this interval
+    /// (otherwise only [`Writer::cleanup`](crate::Writer::cleanup) runs it).
+    pub fn check_every(mut self, interval: Duration) -> Retention {
+        self.every = Some(interval);
+        self
+    }
+}
+
+/// What a cleanup or purge removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Removed {
+    /// Segment files removed.
+    pub segments: usize,
+    /// Records in them.
+    pub records: u64,
+    /// Bytes of disk they took.
+    pub bytes: u64,
+    /// The log's first offset afterwards.
+    pub first_offset: u64,
+}
+
+/// How many of the oldest segments a rule removes.
+fn count_expired(list: &SegmentList, retention: &Retention, now_ns: u64) -> usize {
+    let sealed = &list.segments()[..list.segments().len() - 1];
+    let mut n = 0;
+    if let Some(age) = retention.max_age {
+        let cutoff = now_ns.saturating_sub(age.as_nanos().min(u128::from(u64::MAX)) as u64);
+        n = sealed
+            .iter()
+            .take_while(|s| s.max_timestamp() < cutoff)
+            .count();
+    }
+    if let Some(max) = retention.max_bytes {
+        let mut total: u64 = sealed.iter().map(|s| s.file_size()).sum();
+        let mut by_size = 0;
+        for s in sealed {
+            if total <= max {
+                break;
+            }
+            total -= s.file_size();
+            by_size += 1;
+        }
+        n = n.max(by_size);
+    }
+    n
+}
+
+/// Removes the first segments `choose` picks (never the active one).
+fn remove_first(shared: &Shared, choose: impl FnOnce(&SegmentList) -> usize) -> Result<Removed> {
+    let (gone, first_offset) = shared.segments.update(|list| {
+        let n = choose(list).min(list.segments().len() - 1);
+        if n == 0 {
+            return (None, (Vec::new(), list.first_offset()));
+        }
+        let gone: Vec<Arc<Segment>> = list.segments()[..n].to_vec();
+        let rest = list.without_first(n);
+        let first = rest.first_offset();
+        (Some(rest), (gone, first))
+    });
+    let mut removed = Removed {
+        first_offset,
+        ..Removed::default()
+    };
+    for segment in &gone {
+        shared.vfs.remove(segment.path())?;
+        removed.segments += 1;
+        removed.records += u64::from(segment.published().count());
+        removed.bytes += segment.file_size();
+    }
+    if removed.segments > 0 {
+        shared.vfs.sync_dir(&shared.dir)?;
+    }
+    Ok(removed)
+}
+
+/// Removes whole segments whose records all lie below `offset`.
+pub(crate) fn purge_before(shared: &Shared, offset: u64) -> Result<Removed> {
+    remove_first(shared, |list| {
+        list.segments()
+            .iter()
+            .take_while(|s| s.next_offset() <= offset)
+            .count()
+    })
+}
+
+/// Applies the options' retention as of `now_ns`.
+pub(crate) fn cleanup(shared: &Shared, now_ns: u64) -> Result<Removed> {
+    let retention = shared.options.retention;
+    remove_first(shared, |list| count_expired(list, &retention, now_ns))
+}
+
+/// The first offset whose record's time reaches `t` (see
+/// [`Reader::offset_for_timestamp`](crate::Reader::offset_for_timestamp)).
+pub(crate) fn offset_for_timestamp(list: &SegmentList, t: u64) -> u64 {
+    let index = list.first_reaching(t);
+    let segment = &list.segments()[index];
+    let published = segment.published();
+    let base = segment.base();
+    // Bisect the segment's records by timestamp: with non-decreasing stamps
+    // this is the first one at or after `t`.
+    let (mut lo, mut hi) = (base, base + u64::from(published.count()));
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        match segment.timestamp_at(published, mid) {
+            Some(stamp) if stamp < t => lo = mid + 1,
+            _ => hi = mid,
+        }
+    }
+    lo
+}
