@@ -13,7 +13,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::{Loss, copy_dir, lose_after};
-use murakami::{Error, Log, Options, Reader, Writer};
+use murakami::{Error, Log, Options, Reader, Retention, Writer};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -25,6 +25,8 @@ enum Op {
     Scan(usize),
     Reopen,
     Crash(Loss, bool),
+    Purge(usize),
+    Cleanup,
 }
 
 fn bytes(len: usize, seed: u8) -> Vec<u8> {
@@ -52,11 +54,16 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::Scan),
         1 => Just(Op::Reopen),
         1 => (loss(), any::<bool>()).prop_map(|(loss, drop)| Op::Crash(loss, drop)),
+        1 => any::<usize>().prop_map(Op::Purge),
+        1 => Just(Op::Cleanup),
     ]
 }
 
 fn options() -> Options {
-    Options::default().segment_size(4096).max_record_size(1024)
+    Options::default()
+        .segment_size(4096)
+        .max_record_size(1024)
+        .retention(Retention::none().max_bytes(6 * 4096))
 }
 
 struct Harness {
@@ -66,6 +73,8 @@ struct Harness {
     writer: Option<Writer>,
     reader: Reader,
     model: Vec<Vec<u8>>,
+    /// Offsets below this were purged (the model keeps their bytes, unused).
+    first: usize,
     durable: u64,
 }
 
@@ -81,6 +90,7 @@ impl Harness {
             writer: Some(writer),
             reader,
             model: Vec::new(),
+            first: 0,
             durable: 0,
         }
     }
@@ -91,9 +101,26 @@ impl Harness {
 
     fn check_all(&self) {
         assert_eq!(self.reader.next_offset(), self.model.len() as u64);
-        for (i, expected) in self.model.iter().enumerate() {
+        assert_eq!(self.reader.first_offset(), self.first as u64);
+        for (i, expected) in self.model.iter().enumerate().skip(self.first) {
             assert_eq!(&self.reader.read(i as u64).unwrap(), expected, "record {i}");
         }
+        if self.first > 0 {
+            assert!(matches!(
+                self.reader.read(self.first as u64 - 1),
+                Err(Error::Purged { .. })
+            ));
+        }
+    }
+
+    /// After a purge or cleanup: the first offset moved forward, never past
+    /// `limit`, and the active segment stayed.
+    fn moved_first(&mut self, limit: usize) {
+        let first = self.reader.first_offset() as usize;
+        assert!(first >= self.first && first <= limit.max(self.first));
+        assert!(first <= self.model.len());
+        self.first = first;
+        self.check_all();
     }
 
     fn apply(&mut self, op: Op) {
@@ -122,11 +149,22 @@ impl Harness {
                 match self.reader.read(i as u64) {
                     Ok(bytes) => assert_eq!(bytes, self.model[i]),
                     Err(Error::OffsetOutOfRange { .. }) => assert!(i >= len),
+                    Err(Error::Purged { .. }) => assert!(i < self.first),
                     Err(e) => panic!("read {i}: {e}"),
                 }
             }
+            Op::Purge(at) => {
+                let at = at % (self.model.len() + 2);
+                self.writer().purge_before(at as u64).unwrap();
+                self.moved_first(at);
+            }
+            Op::Cleanup => {
+                self.writer().cleanup().unwrap();
+                let len = self.model.len();
+                self.moved_first(len);
+            }
             Op::Scan(from) => {
-                let from = from % (self.model.len() + 1);
+                let from = self.first + from % (self.model.len() - self.first + 1);
                 let got: Vec<Vec<u8>> = self
                     .reader
                     .cursor(from as u64)
@@ -157,6 +195,11 @@ impl Harness {
         let (writer, reader) = Log::open(&copy, options())
             .unwrap_or_else(|e| panic!("reopen after {loss:?} at durable {}: {e}", self.durable));
         let n = reader.next_offset();
+        assert_eq!(
+            reader.first_offset(),
+            self.first as u64,
+            "purges survive crashes"
+        );
         assert!(
             n >= self.durable && n <= self.model.len() as u64,
             "recovered {n} records; durable {}, appended {}",
@@ -164,6 +207,7 @@ impl Harness {
             self.model.len()
         );
         self.model.truncate(n as usize);
+        self.first = self.first.min(n as usize);
         assert_eq!(reader.durable_offset(), n, "recovered records are durable");
         self.dir = copy;
         self.writer = Some(writer);
