@@ -16,7 +16,7 @@
 //! | 12..16 | header length (`u32`, 64): first frame here |
 //! | 16..24 | base offset (`u64`): offset of first record |
 //! | 24..32 | capacity (`u64`): file size reserved        |
-//! | 32..40 | creation time, ns since the Unix epoch      |
+//! | 32..40 | creation sequence number (`u64`)            |
 //! | 40..44 | CRC32 of bytes 0..40                       |
 //! | 44..48 | reserved, zero                             |
 //! | 48..56 | checkpoint (`u64`): a durable offset       |
@@ -82,6 +82,10 @@ pub const FRAME_ALIGN: usize = 8;
 pub const MIN_FRAME_LEN: usize = FRAME_HEADER_LEN;
 /// Length of the clean-close marker file.
 pub const CLEAN_LEN: usize = 40;
+/// Magic bytes at the start of a truncation marker.
+pub const CUT_MAGIC: [u8; 8] = *b"MRKMCUT\0";
+/// Length of a truncation marker file.
+pub const CUT_LEN: usize = 36;
 /// Largest payload the frame's length field can express.
 pub const MAX_PAYLOAD_LEN: u32 = 0x7FFF_FFFF;
 
@@ -112,8 +116,10 @@ pub struct SegmentHeader {
     pub base_offset: u64,
     /// File size reserved for the segment.
     pub capacity: u64,
-    /// When the segment was created (ns since the Unix epoch).
-    pub created_ns: u64,
+    /// Creation sequence number: strictly increasing across the segments a
+    /// log creates, so a truncation can tell segments made after it from
+    /// those made before.
+    pub sequence: u64,
 }
 
 /// Why a segment header was refused.
@@ -162,7 +168,7 @@ impl SegmentHeader {
         out[12..16].copy_from_slice(&(HEADER_LEN as u32).to_le_bytes());
         out[16..24].copy_from_slice(&self.base_offset.to_le_bytes());
         out[24..32].copy_from_slice(&self.capacity.to_le_bytes());
-        out[32..40].copy_from_slice(&self.created_ns.to_le_bytes());
+        out[32..40].copy_from_slice(&self.sequence.to_le_bytes());
         let crc = crc32fast::hash(&out[0..40]);
         out[40..44].copy_from_slice(&crc.to_le_bytes());
         out
@@ -191,7 +197,7 @@ impl SegmentHeader {
         Ok(SegmentHeader {
             base_offset: u64_at(bytes, 16),
             capacity: u64_at(bytes, 24),
-            created_ns: u64_at(bytes, 32),
+            sequence: u64_at(bytes, 32),
         })
     }
 }
@@ -483,6 +489,58 @@ impl CleanMarker {
     }
 }
 
+/// A truncation marker (`NNNN.cut`, next to the segment it cuts): the
+/// segment with sequence `segment` holds no record at or after offset `at`,
+/// whatever its bytes say, and segments with a sequence below `created_after`
+/// that follow it were discarded by the truncation.
+///
+/// | bytes  | field                                        |
+/// |--------|----------------------------------------------|
+/// | 0..8   | magic `b"MRKMCUT\0"`                         |
+/// | 8..16  | `at`: the first offset cut away              |
+/// | 16..24 | sequence of the segment cut                  |
+/// | 24..32 | first sequence created after the truncation  |
+/// | 32..36 | CRC32 of bytes 0..32                         |
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CutMarker {
+    /// The first offset cut away.
+    pub at: u64,
+    /// Sequence of the segment it applies to.
+    pub segment: u64,
+    /// Segments with a lower sequence that follow the cut segment are
+    /// leftovers of the truncation.
+    pub created_after: u64,
+}
+
+impl CutMarker {
+    /// Encodes the marker.
+    pub fn encode(&self) -> [u8; CUT_LEN] {
+        let mut out = [0u8; CUT_LEN];
+        out[0..8].copy_from_slice(&CUT_MAGIC);
+        out[8..16].copy_from_slice(&self.at.to_le_bytes());
+        out[16..24].copy_from_slice(&self.segment.to_le_bytes());
+        out[24..32].copy_from_slice(&self.created_after.to_le_bytes());
+        let crc = crc32fast::hash(&out[0..32]);
+        out[32..36].copy_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// Decodes a marker; `None` if it is not a valid one.
+    pub fn decode(bytes: &[u8]) -> Option<CutMarker> {
+        if bytes.len() != CUT_LEN || bytes[0..8] != CUT_MAGIC {
+            return None;
+        }
+        if crc32fast::hash(&bytes[0..32]) != u32_at(bytes, 32) {
+            return None;
+        }
+        Some(CutMarker {
+            at: u64_at(bytes, 8),
+            segment: u64_at(bytes, 16),
+            created_after: u64_at(bytes, 24),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -492,7 +550,7 @@ mod tests {
         let header = SegmentHeader {
             base_offset: base,
             capacity: capacity as u64,
-            created_ns: 7,
+            sequence: 7,
         };
         bytes[..HEADER_LEN].copy_from_slice(&header.encode());
         let mut pos = HEADER_LEN;
@@ -522,7 +580,7 @@ mod tests {
         let header = SegmentHeader {
             base_offset: 42,
             capacity: 1 << 20,
-            created_ns: 9,
+            sequence: 9,
         };
         let bytes = header.encode();
         assert_eq!(SegmentHeader::decode(&bytes), Ok(header));
@@ -611,6 +669,20 @@ mod tests {
         );
         assert_eq!(check_frame(&bytes, 240, 0, 64), Frame::End);
         assert_eq!(check_frame(&bytes, usize::MAX - 3, 0, 64), Frame::End);
+    }
+
+    #[test]
+    fn cut_marker_round_trips_and_rejects_damage() {
+        let marker = CutMarker {
+            at: 10,
+            segment: 3,
+            created_after: 7,
+        };
+        let bytes = marker.encode();
+        assert_eq!(CutMarker::decode(&bytes), Some(marker));
+        let mut bad = bytes;
+        bad[9] ^= 1;
+        assert_eq!(CutMarker::decode(&bad), None);
     }
 
     #[test]

@@ -266,6 +266,16 @@ pub(crate) fn segment_path(dir: &Path, base: u64) -> PathBuf {
     dir.join(format!("{base:020}.seg"))
 }
 
+/// Path of the truncation marker of the segment whose base is `base`.
+pub(crate) fn cut_path(dir: &Path, base: u64) -> PathBuf {
+    dir.join(format!("{base:020}.cut"))
+}
+
+/// The base offset a truncation marker's name stands for, if it is one.
+pub(crate) fn parse_cut_name(name: &str) -> Option<u64> {
+    parse_segment_name(&format!("{}.seg", name.strip_suffix(".cut")?))
+}
+
 /// The base offset a segment file name stands for, if it is one.
 pub(crate) fn parse_segment_name(name: &str) -> Option<u64> {
     let digits = name.strip_suffix(".seg")?;

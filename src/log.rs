@@ -121,6 +121,7 @@ impl Log {
             recovered.appender,
             recovered.next_offset,
             recovered.active_max_timestamp,
+            recovered.next_sequence,
         )?;
         Ok((writer, Reader::new(shared)))
     }

@@ -24,7 +24,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Corruption, Error, Result};
-use crate::format::{self, CleanMarker, HEADER_LEN, HeaderError, SegmentHeader};
+use crate::format::{self, CleanMarker, CutMarker, HEADER_LEN, HeaderError, SegmentHeader};
 use crate::fs::{self, CLEAN_NAME, LOCK_NAME, PREPARED_NAME, SegmentFile, Vfs};
 use crate::options::{MAX_SEGMENT_SIZE, Options, Recovery};
 use crate::region::{Appender, Region};
@@ -85,12 +85,16 @@ pub(crate) struct Recovered {
     pub(crate) next_offset: u64,
     /// Newest record timestamp in the active segment.
     pub(crate) active_max_timestamp: u64,
+    /// Sequence number for the next segment created.
+    pub(crate) next_sequence: u64,
     pub(crate) report: RecoveryReport,
 }
 
 /// A segment file as found on disk.
 struct Found {
     base: u64,
+    /// Creation sequence number from the header.
+    sequence: u64,
     path: PathBuf,
     file: Box<dyn SegmentFile>,
     /// `None` when the header is blank, damaged, or the file too short for
@@ -145,6 +149,8 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &Options) -> Result<Re
     for base in bases {
         found.push(load(vfs, dir, base, options)?);
     }
+    let mut next_sequence = found.iter().map(|f| f.sequence + 1).max().unwrap_or(0);
+    let truncated = apply_truncations(vfs, dir, &names, &mut found, &mut next_sequence)?;
     if found.is_empty() && marker.is_some_and(|m| m.next_offset > 0) {
         // A clean close always leaves an active segment behind.
         let expected = marker.map_or(0, |m| m.next_offset);
@@ -157,10 +163,15 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &Options) -> Result<Re
             });
         }
     }
+    // A truncation whose new segment never came to be leaves the segment it
+    // cut last: its bytes past the cut must be zeroed like garbage.
+    let last_cut = truncated
+        .last()
+        .is_some_and(|&(base, _)| found.last().is_some_and(|f| f.base == base));
     // Garbage past the tail is what a crash leaves; after a clean close the
     // marker already pins where the log ends.
     let garbage_end = match found.last_mut() {
-        Some(last) if !clean => trailing_garbage(last)?,
+        Some(last) if !clean && !last_cut => trailing_garbage(last)?,
         _ => 0,
     };
     let (keep, cut) = match find_fault(&found, marker, garbage_end) {
@@ -180,11 +191,16 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &Options) -> Result<Re
         vfs.remove(&gone.path)?;
     }
     let start = first_base(&found, marker);
-    let repair = !clean || cut.is_some();
+    let repair = !clean || cut.is_some() || last_cut;
     let (segments, appender, next_offset, active_max_timestamp) =
-        install(vfs, dir, options, found, start, repair)?;
+        install(vfs, dir, options, found, start, repair, &mut next_sequence)?;
     if marker_bytes.is_some() {
         vfs.remove(&dir.join(CLEAN_NAME))?;
+    }
+    if last_cut {
+        // The bytes past the cut are zeroed now: the marker has done its job.
+        let (_, path) = truncated.last().expect("checked");
+        vfs.remove(path)?;
     }
     if repair || marker_bytes.is_some() {
         // Files removed or created, and the marker gone, before any append.
@@ -203,8 +219,90 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &Options) -> Result<Re
         appender,
         next_offset,
         active_max_timestamp,
+        next_sequence,
         report,
     })
+}
+
+/// Applies the truncation markers (`NNNN.cut`) to the segments found: each
+/// cuts its segment's records at its offset and discards the segments that
+/// followed it before the truncation. Markers of segments that are gone or
+/// were replaced are removed. Returns the markers in force (segment base,
+/// marker path), in base order.
+fn apply_truncations(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    names: &[String],
+    found: &mut Vec<Found>,
+    next_sequence: &mut u64,
+) -> Result<Vec<(u64, PathBuf)>> {
+    let mut bases: Vec<u64> = names.iter().filter_map(|n| fs::parse_cut_name(n)).collect();
+    bases.sort_unstable();
+    let mut in_force = Vec::new();
+    for base in bases {
+        let path = fs::cut_path(dir, base);
+        let marker = vfs.read_small(&path)?.and_then(|b| CutMarker::decode(&b));
+        let target = marker.and_then(|m| {
+            let i = found
+                .iter()
+                .position(|f| f.base == base && f.sequence == m.segment)?;
+            Some((i, m))
+        });
+        let Some((i, marker)) = target else {
+            vfs.remove(&path)?;
+            continue;
+        };
+        cut_records(&mut found[i], marker.at);
+        *next_sequence = (*next_sequence).max(marker.created_after);
+        // Segments made before the truncation that follow the cut one are
+        // what it discarded (and had not removed yet when it was stopped).
+        let mut j = i + 1;
+        while j < found.len() {
+            if found[j].sequence < marker.created_after {
+                vfs.remove(&found.remove(j).path)?;
+            } else {
+                j += 1;
+            }
+        }
+        in_force.push((base, path));
+    }
+    Ok(in_force)
+}
+
+/// Makes a scanned segment hold only its records below `at`.
+fn cut_records(found: &mut Found, at: u64) {
+    found.checkpoint = found.checkpoint.min(at);
+    let keep = at.saturating_sub(found.base);
+    if keep > found.scan.count {
+        // Torn before the cut: the scan's verdict stands.
+        return;
+    }
+    // Whatever lies past the cut (records, or a bad frame) is not the log's.
+    found.scan.fault = None;
+    found.beyond_fault = (0, 0);
+    found.garbage_end = None;
+    if keep == found.scan.count {
+        return;
+    }
+    let end = found.positions[keep as usize] as usize;
+    found.positions.truncate(keep as usize);
+    found.scan.count = keep;
+    found.scan.end = end;
+    let Some(region) = &mut found.region else {
+        return;
+    };
+    let (mut max_hint, mut max_timestamp) = (0, 0);
+    let bytes = region.exclusive_bytes();
+    for &pos in &found.positions {
+        let head = &bytes[pos as usize..pos as usize + format::FRAME_HEADER_LEN];
+        if let Some(h) = format::FrameHeader::decode(head.try_into().expect("header length")) {
+            max_hint = max_hint.max(h.hint);
+            max_timestamp = max_timestamp.max(h.timestamp);
+        }
+    }
+    found.scan.max_hint = max_hint;
+    found.scan.max_timestamp = max_timestamp;
+    region.set_recovered(keep as u32, end);
 }
 
 /// Opens, checks the header of, maps read-only and scans one segment file.
@@ -214,6 +312,7 @@ fn load(vfs: &dyn Vfs, dir: &Path, base: u64, options: &Options) -> Result<Found
     let len = file.len()?;
     let mut found = Found {
         base,
+        sequence: 0,
         path,
         file,
         region: None,
@@ -272,6 +371,7 @@ fn load(vfs: &dyn Vfs, dir: &Path, base: u64, options: &Options) -> Result<Found
     found.region = Some(region);
     found.header = None;
     found.capacity = header.capacity;
+    found.sequence = header.sequence;
     found.positions = positions;
     Ok(found)
 }
@@ -454,6 +554,7 @@ fn install(
     mut found: Vec<Found>,
     start: u64,
     repair: bool,
+    sequence: &mut u64,
 ) -> Result<(Vec<Arc<Segment>>, Appender, u64, u64)> {
     // An empty active segment made with another segment size is replaced,
     // so that every record the options allow fits in it.
@@ -465,7 +566,8 @@ fn install(
         vfs.remove(&empty.path)?;
     }
     let Some(last) = found.pop() else {
-        let (segment, appender) = create_first(vfs, dir, options, start)?;
+        let (segment, appender) = create_first(vfs, dir, options, start, *sequence)?;
+        *sequence += 1;
         return Ok((vec![segment], appender, start, 0));
     };
     let mut segments = Vec::with_capacity(found.len() + 1);
@@ -476,7 +578,7 @@ fn install(
             seg.file.sync_data()?;
         }
         let region = seg.region.expect("only the last segment may be headless");
-        let segment = Segment::new(seg.base, seg.path, Arc::new(region));
+        let segment = Segment::new(seg.base, seg.sequence, seg.path, Arc::new(region));
         segment.seal(seg.scan.max_timestamp);
         segments.push(Arc::new(segment));
     }
@@ -520,7 +622,7 @@ fn reopen_active(
         region.store_checkpoint(next, format::checkpoint_crc(found.base, next));
         region.flush(0, garbage_end.max(end))?;
     }
-    let segment = Arc::new(Segment::new(found.base, found.path, region));
+    let segment = Arc::new(Segment::new(found.base, found.sequence, found.path, region));
     Ok((segment, appender))
 }
 
@@ -545,10 +647,11 @@ fn create_first(
     dir: &Path,
     options: &Options,
     base: u64,
+    sequence: u64,
 ) -> Result<(Arc<Segment>, Appender)> {
     let tmp = dir.join(PREPARED_NAME);
     let map = crate::preparer::prepare(vfs, &tmp, options.segment_size, options.prefault)?;
-    let (segment, appender) = crate::writer::install_segment(vfs, dir, &tmp, map, base)?;
+    let (segment, appender) = crate::writer::install_segment(vfs, dir, &tmp, map, base, sequence)?;
     segment.region().flush(0, HEADER_LEN)?;
     vfs.sync_dir(dir)?;
     Ok((segment, appender))

@@ -259,6 +259,20 @@ impl Region {
         Some((header, payload))
     }
 
+    /// Hides every record from `count` on: lowers the published tail. For a
+    /// truncation, on a region whose appender is gone or about to be dropped
+    /// (nothing will publish past it again). No byte changes, so a reader
+    /// still holding an older snapshot reads valid (discarded) records.
+    pub(crate) fn cut(&self, count: u32) {
+        let published = self.published();
+        if count >= published.count {
+            return;
+        }
+        let end = self.index[count as usize].load(Ordering::Relaxed);
+        let cut = Published { count, end };
+        self.published.store(cut.pack(), Ordering::Release);
+    }
+
     /// Stores a checkpoint (a durable offset, with its CRC) in the header.
     /// It reaches the disk with the next flush that starts at the header.
     pub(crate) fn store_checkpoint(&self, checkpoint: u64, crc: u32) {

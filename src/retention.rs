@@ -116,6 +116,7 @@ fn remove_first(shared: &Shared, choose: impl FnOnce(&SegmentList) -> usize) -> 
     };
     for segment in &gone {
         shared.vfs.remove(segment.path())?;
+        remove_if_present(shared, &crate::fs::cut_path(&shared.dir, segment.base()))?;
         removed.segments += 1;
         removed.records += u64::from(segment.published().count());
         removed.bytes += segment.file_size();
@@ -124,6 +125,14 @@ fn remove_first(shared: &Shared, choose: impl FnOnce(&SegmentList) -> usize) -> 
         shared.vfs.sync_dir(&shared.dir)?;
     }
     Ok(removed)
+}
+
+/// Removes a file that may not exist.
+pub(crate) fn remove_if_present(shared: &Shared, path: &std::path::Path) -> Result<()> {
+    match shared.vfs.remove(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 /// Removes whole segments whose records all lie below `offset`.

@@ -11,6 +11,8 @@ use crate::sync::{Arc, AtomicU64, Ordering};
 /// A segment of the log: records `base..base + count`, in one file.
 pub(crate) struct Segment {
     base: u64,
+    /// Creation sequence number, from the header: who came before whom.
+    sequence: u64,
     path: PathBuf,
     region: Arc<Region>,
     /// Largest record timestamp, once the segment is sealed (`u64::MAX`
@@ -31,13 +33,33 @@ impl fmt::Debug for Segment {
 }
 
 impl Segment {
-    pub(crate) fn new(base: u64, path: PathBuf, region: Arc<Region>) -> Segment {
+    pub(crate) fn new(base: u64, sequence: u64, path: PathBuf, region: Arc<Region>) -> Segment {
         Segment {
             base,
+            sequence,
             path,
             region,
             max_timestamp: AtomicU64::new(u64::MAX),
         }
+    }
+
+    /// Creation sequence number.
+    pub(crate) fn sequence(&self) -> u64 {
+        self.sequence
+    }
+
+    /// Keeps only the records below `offset` (a truncation), seals the
+    /// segment and returns nothing: see [`Region::cut`].
+    pub(crate) fn cut_at(&self, offset: u64) {
+        let keep = offset.saturating_sub(self.base);
+        let published = self.published();
+        let keep = keep.min(u64::from(published.count())) as u32;
+        let newest = (self.base..self.base + u64::from(keep))
+            .filter_map(|o| self.timestamp_at(published, o))
+            .max()
+            .unwrap_or(0);
+        self.region.cut(keep);
+        self.seal(newest);
     }
 
     /// Records that the segment is sealed and its newest record's time.

@@ -139,6 +139,16 @@ impl SharedWriter {
         self.with_writer(|w| w.purge_before(offset))
     }
 
+    /// See [`Writer::truncate_from`].
+    pub fn truncate_from(&self, offset: u64) -> Result<()> {
+        self.with_writer(|w| w.truncate_from(offset))
+    }
+
+    /// See [`Writer::truncate_after`].
+    pub fn truncate_after(&self, offset: u64) -> Result<()> {
+        self.with_writer(|w| w.truncate_after(offset))
+    }
+
     /// See [`Writer::cleanup`].
     pub fn cleanup(&self) -> Result<Removed> {
         self.with_writer(|w| w.cleanup())

@@ -115,6 +115,22 @@ impl Syncer {
         self.dir_dirty.store(true, Ordering::Release);
     }
 
+    /// Runs `swap` (a truncation's list swap) with syncs held off, then
+    /// lowers the durable offset to `at` and restarts flushing at the start
+    /// of the new active segment `active_base`. Everything below `at` must
+    /// have been synced before.
+    pub(crate) fn truncated<R>(&self, at: u64, active_base: u64, swap: impl FnOnce() -> R) -> R {
+        let mut flushed = lock(&self.state);
+        let outcome = swap();
+        self.durable.fetch_min(at, Ordering::AcqRel);
+        *flushed = Flushed {
+            segment: active_base,
+            upto: 0,
+            header_dirty: false,
+        };
+        outcome
+    }
+
     /// Makes every record published so far durable and returns the new
     /// durable offset.
     ///

@@ -17,7 +17,7 @@ use std::path::Path;
 
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::format::{self, CleanMarker, SegmentHeader};
+use crate::format::{self, CleanMarker, CutMarker, SegmentHeader};
 use crate::fs::{self, CLEAN_NAME, Map, Vfs};
 use crate::log::Shared;
 use crate::options::{SyncPolicy, Timestamps};
@@ -28,6 +28,7 @@ use crate::recovery::RecoveryReport;
 use crate::region::{self, Appender, Region};
 use crate::retention::{self, Removed};
 use crate::segment::Segment;
+use crate::segments::SegmentList;
 use crate::sync::{Arc, Ordering, fence, pin};
 
 /// Appends records. There is one per open log: not `Clone`, and every
@@ -65,6 +66,8 @@ pub struct Writer {
     cleaner: Option<Periodic>,
     /// Newest timestamp written into the active segment.
     active_max_timestamp: u64,
+    /// Sequence number of the next segment created.
+    next_sequence: u64,
     lock: Option<Box<dyn Any + Send>>,
     /// Keeps `Writer` `!Sync`: a producer is used from one thread at a time.
     _not_sync: std::marker::PhantomData<std::cell::Cell<()>>,
@@ -79,6 +82,15 @@ impl fmt::Debug for Writer {
     }
 }
 
+/// Writes a small file so that it is either absent or whole after a crash:
+/// a temporary file made durable, renamed into place, directory fsynced.
+fn write_durably(vfs: &dyn Vfs, dir: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    vfs.write_small(&tmp, bytes)?;
+    vfs.rename(&tmp, path)?;
+    vfs.sync_dir(dir)
+}
+
 /// Writes the header of segment `base` into a prepared map, gives the file
 /// its name and wraps it as the new active segment. The caller makes the
 /// directory entry durable (now, or at the next sync).
@@ -88,11 +100,12 @@ pub(crate) fn install_segment(
     prepared: &Path,
     mut map: Box<dyn Map>,
     base: u64,
+    sequence: u64,
 ) -> io::Result<(Arc<Segment>, Appender)> {
     let header = SegmentHeader {
         base_offset: base,
         capacity: map.len() as u64,
-        created_ns: clock::now(crate::Timestamps::Precise),
+        sequence,
     };
     region::write_header(&mut *map, &header.encode());
     let path = fs::segment_path(dir, base);
@@ -103,7 +116,10 @@ pub(crate) fn install_segment(
     }
     let region = Arc::new(Region::new(map, true));
     let appender = region.appender().expect("a fresh region has its appender");
-    Ok((Arc::new(Segment::new(base, path, region)), appender))
+    Ok((
+        Arc::new(Segment::new(base, sequence, path, region)),
+        appender,
+    ))
 }
 
 impl Writer {
@@ -113,6 +129,7 @@ impl Writer {
         active: Appender,
         next_offset: u64,
         active_max_timestamp: u64,
+        next_sequence: u64,
     ) -> Result<Writer> {
         let opts = &shared.options;
         let preparer = Preparer::start(
@@ -158,6 +175,7 @@ impl Writer {
             sync_thread,
             cleaner,
             active_max_timestamp,
+            next_sequence,
             shared,
             active,
             next_offset,
@@ -308,6 +326,123 @@ impl Writer {
         retention::cleanup(&self.shared, now)
     }
 
+    /// Discards the records at and after `offset`; the next append gets
+    /// `offset` again. What a Raft follower does when its log conflicts with
+    /// the leader's.
+    ///
+    /// Safe while readers read: no byte a reader may hold is overwritten.
+    /// The segment holding `offset` keeps its bytes and is sealed with its
+    /// records past the cut hidden; appends go on in a new segment that
+    /// starts at `offset`. Safe against crashes at any point: a marker file
+    /// (`NNNN.cut`, made durable first) is the commit point, so reopening
+    /// gives either the log as it was or the log cut at `offset`, never a
+    /// mix. Readers that read past `offset` before the call may have seen
+    /// records that are gone now; a cursor that stands past it goes on at its
+    /// offset in the new history.
+    ///
+    /// Records below `offset` are synced first. A failure after the commit
+    /// point latches the writer; reopening finishes the truncation.
+    pub fn truncate_from(&mut self, offset: u64) -> Result<()> {
+        self.shared.syncer.poison.check()?;
+        if offset >= self.next_offset {
+            return Ok(());
+        }
+        let first = Reader::new(Arc::clone(&self.shared)).first_offset();
+        if offset < first {
+            return Err(Error::Purged { offset, first });
+        }
+        self.sync()?;
+        let (index, cut, later) = {
+            let guard = pin();
+            let list = self.shared.segments.load(&guard);
+            let index = list
+                .position_of(offset)
+                .expect("offset at or past the first");
+            let segments = list.segments();
+            (
+                index,
+                Arc::clone(&segments[index]),
+                segments[index + 1..].to_vec(),
+            )
+        };
+        let shared = Arc::clone(&self.shared);
+        let marker = CutMarker {
+            at: offset,
+            segment: cut.sequence(),
+            created_after: self.next_sequence,
+        };
+        let marker_path = fs::cut_path(&shared.dir, cut.base());
+        write_durably(&*shared.vfs, &shared.dir, &marker_path, &marker.encode())?;
+        // Committed: from here on a failure must stop the writer, and the
+        // next open completes the truncation from the marker.
+        self.finish_truncation(offset, index, &cut, &later, &marker_path)
+            .map_err(|e| match e {
+                Error::Io(io) => shared.syncer.poison.latch(io),
+                other => other,
+            })
+    }
+
+    /// Discards the records after `offset` (keeps `offset` itself).
+    pub fn truncate_after(&mut self, offset: u64) -> Result<()> {
+        self.truncate_from(offset.saturating_add(1))
+    }
+
+    fn finish_truncation(
+        &mut self,
+        offset: u64,
+        index: usize,
+        cut: &Arc<Segment>,
+        later: &[Arc<Segment>],
+        marker_path: &Path,
+    ) -> Result<()> {
+        let shared = Arc::clone(&self.shared);
+        let vfs = &*shared.vfs;
+        for segment in later.iter().rev() {
+            vfs.remove(segment.path())?;
+            retention::remove_if_present(&shared, &fs::cut_path(&shared.dir, segment.base()))?;
+        }
+        vfs.sync_dir(&shared.dir)?;
+        // The new segment starts at `offset`; when `cut` starts there too,
+        // the rename replaces it (atomically; its readers keep their map).
+        let preparer = self.preparer.as_ref().ok_or(Error::Closed)?;
+        let map = preparer.take()?;
+        let (segment, appender) = install_segment(
+            vfs,
+            &shared.dir,
+            preparer.path(),
+            map,
+            offset,
+            self.next_sequence,
+        )?;
+        self.next_sequence += 1;
+        vfs.sync_dir(&shared.dir)?;
+        preparer.request_next();
+        preparer.set_active(appender.region(), PREPARED_AHEAD, appender.end());
+        let keep_cut = offset > cut.base();
+        shared.syncer.truncated(offset, offset, || {
+            shared.segments.update(|list| {
+                let mut segments = list.segments()[..index].to_vec();
+                if keep_cut {
+                    cut.cut_at(offset);
+                    segments.push(Arc::clone(cut));
+                }
+                segments.push(segment);
+                (Some(SegmentList::new(segments)), ())
+            })
+        });
+        if !keep_cut {
+            // The segment the marker names was replaced whole.
+            vfs.remove(marker_path)?;
+            vfs.sync_dir(&shared.dir)?;
+        }
+        self.next_report = appender.end() + KICK_EVERY;
+        self.active = appender;
+        self.next_offset = offset;
+        self.active_max_timestamp = 0;
+        self.since_sync = 0;
+        Ok(())
+    }
+
     /// One past the last record appended.
     pub fn next_offset(&self) -> u64 {
         self.next_offset
@@ -391,7 +526,9 @@ impl Writer {
             preparer.path(),
             map,
             self.next_offset,
+            self.next_sequence,
         )?;
+        self.next_sequence += 1;
         preparer.request_next();
         preparer.set_active(appender.region(), PREPARED_AHEAD, appender.end());
         self.next_report = appender.end() + KICK_EVERY;

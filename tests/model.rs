@@ -27,6 +27,7 @@ enum Op {
     Crash(Loss, bool),
     Purge(usize),
     Cleanup,
+    Truncate(usize),
 }
 
 fn bytes(len: usize, seed: u8) -> Vec<u8> {
@@ -56,6 +57,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (loss(), any::<bool>()).prop_map(|(loss, drop)| Op::Crash(loss, drop)),
         1 => any::<usize>().prop_map(Op::Purge),
         1 => Just(Op::Cleanup),
+        1 => any::<usize>().prop_map(Op::Truncate),
     ]
 }
 
@@ -157,6 +159,17 @@ impl Harness {
                 let at = at % (self.model.len() + 2);
                 self.writer().purge_before(at as u64).unwrap();
                 self.moved_first(at);
+            }
+            Op::Truncate(at) => {
+                let at = self.first + at % (self.model.len() - self.first + 1);
+                self.writer().truncate_from(at as u64).unwrap();
+                if at < self.model.len() {
+                    // Everything below `at` was synced first.
+                    self.durable = at as u64;
+                }
+                self.model.truncate(at);
+                assert_eq!(self.reader.durable_offset(), self.durable);
+                self.check_all();
             }
             Op::Cleanup => {
                 self.writer().cleanup().unwrap();
