@@ -88,6 +88,13 @@ pub enum Error {
         /// Why the rest were not.
         cause: Box<Error>,
     },
+    /// A truncation discarded the record (or records up to `offset`) before
+    /// it became durable: a concurrent `truncate_from` through another
+    /// handle of a [`SharedWriter`](crate::SharedWriter).
+    Truncated {
+        /// The last offset the caller waited for.
+        offset: u64,
+    },
     /// The options cannot work together.
     InvalidOptions(&'static str),
     /// The writer was closed.
@@ -220,6 +227,12 @@ impl fmt::Display for Error {
                 "batch cut short after offsets {}..{}: {cause}",
                 appended.start, appended.end
             ),
+            Error::Truncated { offset } => {
+                write!(
+                    f,
+                    "offset {offset} was truncated away before it became durable"
+                )
+            }
             Error::InvalidOptions(why) => write!(f, "invalid options: {why}"),
             Error::Closed => f.write_str("the log writer is closed"),
         }

@@ -11,7 +11,7 @@ use crate::options::Options;
 use crate::reader::Reader;
 use crate::recovery::{self, RecoveryReport};
 use crate::segments::{SegmentList, Segments};
-use crate::sync::{Arc, AtomicBool, Ordering, fence};
+use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering, fence};
 use crate::syncer::Syncer;
 use crate::writer::Writer;
 
@@ -32,6 +32,13 @@ pub(crate) struct Shared {
     pub(crate) closed: AtomicBool,
     pub(crate) notify: Notify,
     pub(crate) report: RecoveryReport,
+    /// Held by purges, cleanups and truncations for their whole run, so
+    /// they never interleave (rolls only add segments, under the list's own
+    /// lock).
+    pub(crate) maintenance: Mutex<()>,
+    /// Truncations done so far: a group-commit waiter whose record was
+    /// discarded notices it here.
+    pub(crate) truncations: AtomicU64,
 }
 
 impl fmt::Debug for Shared {
@@ -114,6 +121,8 @@ impl Log {
             closed: AtomicBool::new(false),
             notify: Notify::new(),
             report: recovered.report,
+            maintenance: Mutex::new(()),
+            truncations: AtomicU64::new(0),
         });
         let writer = Writer::new(
             Arc::clone(&shared),
@@ -316,5 +325,28 @@ mod tests {
         };
         assert!(matches!(err, Error::Poisoned { .. }), "{err}");
         assert_eq!(reader.durable_offset(), 1);
+    }
+
+    #[test]
+    fn a_truncation_that_fails_after_its_commit_point_latches_and_reopens_cut() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (faults, mut writer, _) = open_faulty(tmp.path(), small());
+        for i in 0..40u32 {
+            writer.append(&i.to_le_bytes()).unwrap();
+        }
+        writer.sync().unwrap();
+        faults.sync_dir.store(true, Ordering::SeqCst);
+        let err = writer.truncate_from(25).unwrap_err();
+        assert!(matches!(err, Error::Poisoned { .. }), "{err}");
+        assert!(matches!(writer.append(b"x"), Err(Error::Poisoned { .. })));
+        drop(writer);
+        faults.sync_dir.store(false, Ordering::SeqCst);
+        let (_, reader) = Log::open(tmp.path(), small()).unwrap();
+        assert_eq!(
+            reader.next_offset(),
+            25,
+            "the committed truncation is completed"
+        );
+        assert_eq!(reader.read(24).unwrap(), 24u32.to_le_bytes());
     }
 }

@@ -49,20 +49,20 @@ fn register_membarrier() -> bool {
     rc == 0
 }
 
-/// A full memory barrier on every CPU running a thread of this process.
-fn heavy_barrier(registered: bool) {
+/// A full memory barrier on every CPU running a thread of this process;
+/// `false` if it could not be had (then the caller must not sleep long).
+fn heavy_barrier(registered: bool) -> bool {
     const PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
-    if registered {
-        // SAFETY: a plain system call with integer arguments; the process
-        // registered for it in `Notify::new`.
-        let rc = unsafe { libc::syscall(libc::SYS_membarrier, PRIVATE_EXPEDITED, 0, 0) };
-        if rc == 0 {
-            return;
-        }
+    if !registered {
+        // The producer fences itself; a local fence pairs with it.
+        fence(Ordering::SeqCst);
+        return true;
     }
-    // Without membarrier the producer fences itself; a local fence pairs
-    // with it.
+    // SAFETY: a plain system call with integer arguments; the process
+    // registered for it in `Notify::new`.
+    let rc = unsafe { libc::syscall(libc::SYS_membarrier, PRIVATE_EXPEDITED, 0, 0) };
     fence(Ordering::SeqCst);
+    rc == 0
 }
 
 impl Notify {
@@ -104,7 +104,13 @@ impl Notify {
     /// The caller has spun already; this is the slow path.
     pub(crate) fn wait(&self, deadline: Instant, ready: impl Fn() -> bool) -> bool {
         self.waiters.fetch_add(1, Ordering::SeqCst);
-        heavy_barrier(!self.producer_fence);
+        // Registered but refused now (should not happen): sleep in short
+        // slices and look again, so a missed wake-up costs at most one.
+        let slice = if heavy_barrier(!self.producer_fence) {
+            Duration::from_secs(3600)
+        } else {
+            Duration::from_millis(1)
+        };
         let mut guard = lock(&self.lock);
         let outcome = loop {
             if ready() {
@@ -114,7 +120,7 @@ impl Notify {
             if now >= deadline {
                 break false;
             }
-            let timeout = (deadline - now).min(Duration::from_secs(3600));
+            let timeout = (deadline - now).min(slice);
             guard = match self.woken.wait_timeout(guard, timeout) {
                 Ok((guard, _)) => guard,
                 Err(poisoned) => poisoned.into_inner().0,

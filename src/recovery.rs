@@ -136,6 +136,13 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &Options) -> Result<Re
     if names.iter().any(|n| n == PREPARED_NAME) {
         vfs.remove(&dir.join(PREPARED_NAME))?;
     }
+    // Truncation markers that never got their name.
+    for name in &names {
+        let stem = name.strip_suffix(".tmp");
+        if stem.is_some_and(|s| fs::parse_segment_name(&format!("{s}.seg")).is_some()) {
+            vfs.remove(&dir.join(name))?;
+        }
+    }
     let mut bases: Vec<u64> = names
         .iter()
         .filter_map(|n| fs::parse_segment_name(n))
@@ -190,7 +197,12 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &Options) -> Result<Re
     for gone in removed.iter().chain(&headless) {
         vfs.remove(&gone.path)?;
     }
-    let start = first_base(&found, marker);
+    // With no segment left, the name of the one whose header never reached
+    // the disk still says where the log starts.
+    let start = match &headless {
+        Some(blank) if found.is_empty() => blank.base,
+        _ => first_base(&found, marker),
+    };
     let repair = !clean || cut.is_some() || last_cut;
     let (segments, appender, next_offset, active_max_timestamp) =
         install(vfs, dir, options, found, start, repair, &mut next_sequence)?;

@@ -14,11 +14,12 @@
 
 use std::time::Duration;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::format::HEADER_LEN;
 use crate::log::Shared;
 use crate::segment::Segment;
 use crate::segments::SegmentList;
-use crate::sync::Arc;
+use crate::sync::{Arc, lock};
 
 /// Which sealed segments retention removes. The active segment is never
 /// removed. Build with [`Retention::none`] and the setters; both limits may
@@ -100,31 +101,53 @@ fn count_expired(list: &SegmentList, retention: &Retention, now_ns: u64) -> usiz
 
 /// Removes the first segments `choose` picks (never the active one).
 fn remove_first(shared: &Shared, choose: impl FnOnce(&SegmentList) -> usize) -> Result<Removed> {
-    let (gone, first_offset) = shared.segments.update(|list| {
+    let _maintenance = lock(&shared.maintenance);
+    let (gone, first) = shared.segments.update(|list| {
         let n = choose(list).min(list.segments().len() - 1);
         if n == 0 {
-            return (None, (Vec::new(), list.first_offset()));
+            return (None, (Vec::new(), Arc::clone(&list.segments()[0])));
         }
         let gone: Vec<Arc<Segment>> = list.segments()[..n].to_vec();
         let rest = list.without_first(n);
-        let first = rest.first_offset();
+        let first = Arc::clone(&rest.segments()[0]);
         (Some(rest), (gone, first))
     });
     let mut removed = Removed {
-        first_offset,
+        first_offset: first.base(),
         ..Removed::default()
     };
+    if gone.is_empty() {
+        return Ok(removed);
+    }
+    // The new first segment's header must be on disk before the segments
+    // before it go, or a crash could leave no segment that says where the
+    // log starts.
+    first.region().flush(0, HEADER_LEN)?;
+    let mut failed = None;
     for segment in &gone {
-        shared.vfs.remove(segment.path())?;
-        remove_if_present(shared, &crate::fs::cut_path(&shared.dir, segment.base()))?;
-        removed.segments += 1;
-        removed.records += u64::from(segment.published().count());
-        removed.bytes += segment.file_size();
+        let outcome = shared
+            .vfs
+            .remove(segment.path())
+            .map_err(Error::from)
+            .and_then(|()| {
+                remove_if_present(shared, &crate::fs::cut_path(&shared.dir, segment.base()))
+            });
+        match outcome {
+            Ok(()) => {
+                removed.segments += 1;
+                removed.records += u64::from(segment.published().count());
+                removed.bytes += segment.file_size();
+            }
+            // Keep going: a file left behind is only disk space, and the
+            // directory must still be synced for those that went.
+            Err(e) => failed = failed.or(Some(e)),
+        }
     }
-    if removed.segments > 0 {
-        shared.vfs.sync_dir(&shared.dir)?;
+    shared.vfs.sync_dir(&shared.dir)?;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(removed),
     }
-    Ok(removed)
 }
 
 /// Removes a file that may not exist.

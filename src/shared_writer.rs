@@ -109,29 +109,40 @@ impl SharedWriter {
     /// Appends a record and returns its offset once it is durable. Threads
     /// that do this at the same time share flushes.
     pub fn append_durable(&self, payload: &[u8]) -> Result<u64> {
-        let offset = self.with_writer(|w| {
+        let (offset, era) = self.with_writer(|w| {
             let timestamp = w.now();
-            w.append_unsynced(payload, timestamp)
+            Ok((w.append_unsynced(payload, timestamp)?, self.era()))
         })?;
-        self.wait_durable(offset + 1)?;
+        self.wait_durable(offset + 1, era)?;
         Ok(offset)
+    }
+
+    /// How many truncations happened so far (read under the writer lock).
+    fn era(&self) -> u64 {
+        self.inner
+            .shared
+            .truncations
+            .load(crate::sync::Ordering::Acquire)
     }
 
     /// Appends many records under one lock and one publication; see
     /// [`Writer::append_batch`].
     pub fn append_batch<B: AsRef<[u8]>>(&self, records: &[B]) -> Result<Range<u64>> {
-        let range = self.with_writer(|w| w.append_batch(records))?;
-        if self.inner.always {
-            self.wait_durable(range.end)?;
+        if !self.inner.always {
+            return self.with_writer(|w| w.append_batch(records));
         }
+        // Under `Always`, flush outside the lock, shared with other threads.
+        let (range, era) =
+            self.with_writer(|w| Ok((w.append_batch_unsynced(records)?, self.era())))?;
+        self.wait_durable(range.end, era)?;
         Ok(range)
     }
 
     /// Makes every record appended so far (by any thread) durable; returns
     /// the durable offset. Shares the flush with concurrent callers.
     pub fn sync(&self) -> Result<u64> {
-        let target = self.with_writer(|w| Ok(w.next_offset()))?;
-        self.wait_durable(target)
+        let (target, era) = self.with_writer(|w| Ok((w.next_offset(), self.era())))?;
+        self.wait_durable(target, era)
     }
 
     /// See [`Writer::purge_before`].
@@ -181,14 +192,22 @@ impl SharedWriter {
     }
 
     /// Waits until the durable offset reaches `target`, leading a flush when
-    /// none is running.
-    fn wait_durable(&self, target: u64) -> Result<u64> {
+    /// none is running. `era` is the truncation count when the records up to
+    /// `target` were appended: if a truncation discarded them meanwhile,
+    /// they will never be durable, and this says so.
+    fn wait_durable(&self, target: u64, era: u64) -> Result<u64> {
         let inner = &*self.inner;
         let syncer = &inner.shared.syncer;
         loop {
+            let era_now = self.era();
             let durable = syncer.durable();
             if durable >= target {
                 return Ok(durable);
+            }
+            // A truncation syncs everything before it cuts, so after one the
+            // records it kept are all durable: still short means discarded.
+            if era_now != era {
+                return Err(Error::Truncated { offset: target - 1 });
             }
             syncer.poison.check()?;
             let mut flushing = lock(&inner.flushing);

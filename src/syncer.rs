@@ -19,7 +19,7 @@ use crossbeam_utils::CachePadded;
 use crate::error::{Error, Result};
 use crate::fs::Vfs;
 use crate::segments::Segments;
-use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering, lock, pin};
+use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering, lock, pin};
 
 /// A latched I/O failure: once set, the writer refuses appends and syncs.
 #[derive(Debug, Default)]
@@ -53,6 +53,29 @@ impl Poison {
             .clone()
             .unwrap_or_else(|| Arc::new(io::Error::other("poisoned")));
         Error::Poisoned { cause }
+    }
+}
+
+/// Syncs held off, for a truncation. Dropping it lets them go on.
+pub(crate) struct SyncPause<'a> {
+    syncer: &'a Syncer,
+    flushed: MutexGuard<'a, Flushed>,
+}
+
+impl SyncPause<'_> {
+    /// Stops counting records at and after `at` as durable. Everything below
+    /// must have been synced.
+    pub(crate) fn lower_durable(&self, at: u64) {
+        self.syncer.durable.fetch_min(at, Ordering::AcqRel);
+    }
+
+    /// Flushing restarts at the start of the new active segment `base`.
+    pub(crate) fn restart_at(mut self, base: u64) {
+        *self.flushed = Flushed {
+            segment: base,
+            upto: 0,
+            header_dirty: false,
+        };
     }
 }
 
@@ -115,20 +138,12 @@ impl Syncer {
         self.dir_dirty.store(true, Ordering::Release);
     }
 
-    /// Runs `swap` (a truncation's list swap) with syncs held off, then
-    /// lowers the durable offset to `at` and restarts flushing at the start
-    /// of the new active segment `active_base`. Everything below `at` must
-    /// have been synced before.
-    pub(crate) fn truncated<R>(&self, at: u64, active_base: u64, swap: impl FnOnce() -> R) -> R {
-        let mut flushed = lock(&self.state);
-        let outcome = swap();
-        self.durable.fetch_min(at, Ordering::AcqRel);
-        *flushed = Flushed {
-            segment: active_base,
-            upto: 0,
-            header_dirty: false,
-        };
-        outcome
+    /// Holds syncs off (a truncation is rewriting what they would flush).
+    pub(crate) fn pause(&self) -> SyncPause<'_> {
+        SyncPause {
+            syncer: self,
+            flushed: lock(&self.state),
+        }
     }
 
     /// Makes every record published so far durable and returns the new

@@ -29,7 +29,8 @@ use crate::region::{self, Appender, Region};
 use crate::retention::{self, Removed};
 use crate::segment::Segment;
 use crate::segments::SegmentList;
-use crate::sync::{Arc, Ordering, fence, pin};
+use crate::sync::{Arc, Ordering, fence, lock, pin};
+use crate::syncer::SyncPause;
 
 /// Appends records. There is one per open log: not `Clone`, and every
 /// method takes `&mut self`. `Send`, so it can move to the producing thread.
@@ -89,6 +90,26 @@ fn write_durably(vfs: &dyn Vfs, dir: &Path, path: &Path, bytes: &[u8]) -> io::Re
     vfs.write_small(&tmp, bytes)?;
     vfs.rename(&tmp, path)?;
     vfs.sync_dir(dir)
+}
+
+/// [`install_segment`], with the header made durable before the file gets
+/// its name: for segments that may become the log's first (a truncation).
+fn install_segment_durably(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    prepared: &Path,
+    mut map: Box<dyn Map>,
+    base: u64,
+    sequence: u64,
+) -> io::Result<(Arc<Segment>, Appender)> {
+    let header = SegmentHeader {
+        base_offset: base,
+        capacity: map.len() as u64,
+        sequence,
+    };
+    region::write_header(&mut *map, &header.encode());
+    map.flush_range(0, format::HEADER_LEN)?;
+    install_segment(vfs, dir, prepared, map, base, sequence)
 }
 
 /// Writes the header of segment `base` into a prepared map, gives the file
@@ -262,6 +283,16 @@ impl Writer {
     /// a batch larger than a segment spans several; if a roll fails midway
     /// it returns [`Error::PartialBatch`] with the offsets that went in.
     pub fn append_batch<B: AsRef<[u8]>>(&mut self, records: &[B]) -> Result<Range<u64>> {
+        let range = self.append_batch_unsynced(records)?;
+        self.apply_policy(range.end - range.start)?;
+        Ok(range)
+    }
+
+    /// [`Writer::append_batch`] without the sync the policy may call for.
+    pub(crate) fn append_batch_unsynced<B: AsRef<[u8]>>(
+        &mut self,
+        records: &[B],
+    ) -> Result<Range<u64>> {
         let mut bytes = 0;
         for record in records {
             let len = record.as_ref().len();
@@ -284,7 +315,6 @@ impl Writer {
             }
         }
         self.publish();
-        self.apply_policy(self.next_offset - first)?;
         Ok(first..self.next_offset)
     }
 
@@ -347,17 +377,17 @@ impl Writer {
         if offset >= self.next_offset {
             return Ok(());
         }
-        let first = Reader::new(Arc::clone(&self.shared)).first_offset();
-        if offset < first {
-            return Err(Error::Purged { offset, first });
-        }
         self.sync()?;
+        let shared = Arc::clone(&self.shared);
+        // No purge or cleanup may change the list until this is done.
+        let _maintenance = lock(&shared.maintenance);
         let (index, cut, later) = {
             let guard = pin();
-            let list = self.shared.segments.load(&guard);
-            let index = list
-                .position_of(offset)
-                .expect("offset at or past the first");
+            let list = shared.segments.load(&guard);
+            let first = list.first_offset();
+            let Some(index) = list.position_of(offset).filter(|_| offset >= first) else {
+                return Err(Error::Purged { offset, first });
+            };
             let segments = list.segments();
             (
                 index,
@@ -365,21 +395,31 @@ impl Writer {
                 segments[index + 1..].to_vec(),
             )
         };
-        let shared = Arc::clone(&self.shared);
+        // Take the new segment before committing: a full disk fails here,
+        // with nothing changed.
+        let preparer = self.preparer.as_ref().ok_or(Error::Closed)?;
+        let map = preparer.take()?;
+        // Hold syncs off, and stop counting the doomed records as durable
+        // before the commit makes them go.
+        let pause = shared.syncer.pause();
+        pause.lower_durable(offset);
         let marker = CutMarker {
             at: offset,
             segment: cut.sequence(),
             created_after: self.next_sequence,
         };
         let marker_path = fs::cut_path(&shared.dir, cut.base());
-        write_durably(&*shared.vfs, &shared.dir, &marker_path, &marker.encode())?;
-        // Committed: from here on a failure must stop the writer, and the
-        // next open completes the truncation from the marker.
-        self.finish_truncation(offset, index, &cut, &later, &marker_path)
-            .map_err(|e| match e {
-                Error::Io(io) => shared.syncer.poison.latch(io),
-                other => other,
-            })
+        // From the marker's rename on, the truncation is committed: any
+        // failure stops the writer, and the next open completes it.
+        let outcome = write_durably(&*shared.vfs, &shared.dir, &marker_path, &marker.encode())
+            .map_err(Error::Io)
+            .and_then(|()| {
+                self.finish_truncation(offset, index, &cut, &later, &marker_path, map, pause)
+            });
+        outcome.map_err(|e| match e {
+            Error::Io(io) => shared.syncer.poison.latch(io),
+            other => other,
+        })
     }
 
     /// Discards the records after `offset` (keeps `offset` itself).
@@ -387,6 +427,7 @@ impl Writer {
         self.truncate_from(offset.saturating_add(1))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn finish_truncation(
         &mut self,
         offset: u64,
@@ -394,6 +435,8 @@ impl Writer {
         cut: &Arc<Segment>,
         later: &[Arc<Segment>],
         marker_path: &Path,
+        map: Box<dyn Map>,
+        pause: SyncPause<'_>,
     ) -> Result<()> {
         let shared = Arc::clone(&self.shared);
         let vfs = &*shared.vfs;
@@ -404,9 +447,9 @@ impl Writer {
         vfs.sync_dir(&shared.dir)?;
         // The new segment starts at `offset`; when `cut` starts there too,
         // the rename replaces it (atomically; its readers keep their map).
+        // Its header is made durable first: it may become the first segment.
         let preparer = self.preparer.as_ref().ok_or(Error::Closed)?;
-        let map = preparer.take()?;
-        let (segment, appender) = install_segment(
+        let (segment, appender) = install_segment_durably(
             vfs,
             &shared.dir,
             preparer.path(),
@@ -419,17 +462,22 @@ impl Writer {
         preparer.request_next();
         preparer.set_active(appender.region(), PREPARED_AHEAD, appender.end());
         let keep_cut = offset > cut.base();
-        shared.syncer.truncated(offset, offset, || {
-            shared.segments.update(|list| {
-                let mut segments = list.segments()[..index].to_vec();
-                if keep_cut {
-                    cut.cut_at(offset);
-                    segments.push(Arc::clone(cut));
-                }
-                segments.push(segment);
-                (Some(SegmentList::new(segments)), ())
-            })
+        shared.segments.update(|list| {
+            let mut segments = list.segments()[..index].to_vec();
+            if keep_cut {
+                cut.cut_at(offset);
+                segments.push(Arc::clone(cut));
+            }
+            // Cursors still holding the discarded segments must see nothing
+            // more in them.
+            for gone in later {
+                gone.cut_at(gone.base());
+            }
+            segments.push(segment);
+            (Some(SegmentList::new(segments)), ())
         });
+        pause.restart_at(offset);
+        shared.truncations.fetch_add(1, Ordering::AcqRel);
         if !keep_cut {
             // The segment the marker names was replaced whole.
             vfs.remove(marker_path)?;

@@ -286,3 +286,123 @@ fn readers_get_whole_records_while_the_log_is_truncated_under_them() {
         assert!(handle.join().unwrap() > 0);
     }
 }
+
+#[test]
+fn a_background_cleaner_and_truncations_never_interleave() {
+    let tmp = tempfile::tempdir().unwrap();
+    let retention = murakami::Retention::none()
+        .max_bytes(3 * 8192)
+        .check_every(std::time::Duration::from_micros(200));
+    let (mut writer, reader) = Log::open(tmp.path(), small().retention(retention)).unwrap();
+    let mut next = 0u64;
+    for generation in 0..150u64 {
+        for _ in 0..40 {
+            writer.append(&record(next, generation)).unwrap();
+            next += 1;
+        }
+        let first = reader.first_offset();
+        let at = (next - 1 - generation % 30).max(first);
+        match writer.truncate_from(at) {
+            Ok(()) => next = at,
+            Err(Error::Purged { .. }) => {}
+            Err(e) => panic!("truncate_from({at}): {e}"),
+        }
+        assert_eq!(reader.next_offset(), next);
+        for o in reader.first_offset()..next {
+            // The cleaner may remove segments under this loop.
+            match reader.read(o) {
+                Ok(bytes) => assert_eq!(decode(&bytes).0, o),
+                Err(Error::Purged { .. }) => {}
+                Err(e) => panic!("read {o}: {e}"),
+            }
+        }
+    }
+    writer.close().unwrap();
+    let (_, reader) = Log::open(tmp.path(), small()).unwrap();
+    assert_eq!(reader.next_offset(), next);
+    for o in reader.first_offset()..next {
+        assert_eq!(decode(&reader.read(o).unwrap()).0, o);
+    }
+}
+
+#[test]
+fn a_lone_segment_whose_header_never_reached_the_disk_keeps_the_first_offset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut writer, _) = Log::open(tmp.path(), small()).unwrap();
+    for i in 0..300 {
+        writer.append(&record(i, 0)).unwrap();
+    }
+    let last = base_of(segment_files(tmp.path()).last().unwrap());
+    writer.purge_before(last).unwrap();
+    let crash = tmp.path().with_extension("crash");
+    copy_dir(tmp.path(), &crash);
+    drop(writer);
+    let only = segment_files(&crash);
+    assert_eq!(only.len(), 1);
+    let mut bytes = fs::read(&only[0]).unwrap();
+    bytes.fill(0);
+    fs::write(&only[0], bytes).unwrap();
+    let (mut writer, reader) = Log::open(&crash, small()).unwrap();
+    assert_eq!((reader.first_offset(), reader.next_offset()), (last, last));
+    assert_eq!(writer.append(b"x").unwrap(), last, "offsets never go back");
+}
+
+#[test]
+fn a_cursor_in_a_discarded_segment_goes_on_in_the_new_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut writer, reader) = Log::open(tmp.path(), small()).unwrap();
+    for i in 0..300 {
+        writer.append(&record(i, 0)).unwrap();
+    }
+    let mut cursor = reader.cursor(290).unwrap();
+    assert_eq!(
+        decode(cursor.next_ref().unwrap().unwrap().payload),
+        (290, 0)
+    );
+    writer.truncate_from(20).unwrap();
+    assert!(cursor.next_ref().unwrap().is_none(), "old records are gone");
+    for i in 20..320 {
+        writer.append(&record(i, 1)).unwrap();
+    }
+    assert_eq!(
+        decode(cursor.next_ref().unwrap().unwrap().payload),
+        (291, 1)
+    );
+}
+
+#[test]
+fn durable_appends_racing_a_truncation_get_an_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (writer, reader) = Log::open(tmp.path(), small()).unwrap();
+    let writer = writer.into_shared();
+    let stop = Arc::new(AtomicBool::new(false));
+    let appenders: Vec<_> = (0..3)
+        .map(|_| {
+            let writer = writer.clone();
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                let (mut ok, mut cut) = (0, 0);
+                while !stop.load(Ordering::Acquire) {
+                    match writer.append_durable(&record(0, 9)) {
+                        Ok(_) => ok += 1,
+                        Err(Error::Truncated { .. }) => cut += 1,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                (ok, cut)
+            })
+        })
+        .collect();
+    for _ in 0..30 {
+        writer.append_durable(&record(0, 9)).unwrap();
+        let next = writer.next_offset().unwrap();
+        writer.truncate_from(next.saturating_sub(3)).unwrap();
+    }
+    stop.store(true, Ordering::Release);
+    for handle in appenders {
+        // Every waiter got an answer (none hangs on a discarded record).
+        let (ok, cut) = handle.join().unwrap();
+        assert!(ok + cut > 0);
+    }
+    assert!(reader.durable_offset() <= writer.next_offset().unwrap());
+}
