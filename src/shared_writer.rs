@@ -7,12 +7,14 @@
 //!
 //! Durable appends use group commit. A thread that needs offset `o` durable
 //! waits until the durable offset passes `o`. If no flush is running, it
-//! becomes the leader: it runs one sync, which covers every record published
-//! before the sync started — its own and those of every thread that appended
-//! meanwhile — and then wakes the others. A follower whose record the flush
-//! did not cover (it appended after the flush began) leads the next one. So
-//! N threads waiting for durability share each flush instead of queueing N
-//! flushes, and the mutex around the writer is never held across one.
+//! becomes the leader (compare-and-swap on [`Inner::flushing`]): it lets the
+//! other threads in a durable append finish appending (up to [`GATHER`]),
+//! then runs one sync, which covers every record published before it
+//! started. Followers poll the durable offset with short sleeps; one whose
+//! record the flush did not cover (it appended after the flush began) leads
+//! the next. So N threads waiting for durability share each flush instead of
+//! queueing N flushes, and the mutex around the writer is never held across
+//! one.
 #![forbid(unsafe_code)]
 
 use std::fmt;
@@ -23,8 +25,9 @@ use crate::log::Shared;
 use crate::options::SyncPolicy;
 use crate::reader::Reader;
 use crate::retention::Removed;
-use crate::sync::{Arc, Condvar, Mutex, lock};
+use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering, lock};
 use crate::writer::Writer;
+use std::time::{Duration, Instant};
 
 /// A writer for many threads: `Clone + Send + Sync`.
 ///
@@ -58,11 +61,37 @@ pub struct SharedWriter {
 struct Inner {
     writer: Mutex<Option<Writer>>,
     shared: Arc<Shared>,
-    /// A flush is running (its leader will wake the others).
-    flushing: Mutex<bool>,
-    flushed: Condvar,
+    /// A flush is running; its leader set this.
+    flushing: AtomicBool,
     always: bool,
+    /// Threads inside a durable append (appending or waiting).
+    in_flight: AtomicUsize,
+    /// Of those, the ones whose record is appended and that wait for it.
+    waiting: AtomicUsize,
+    /// Durable appends made since the current (or last) flush began.
+    fresh: AtomicUsize,
 }
+
+/// Counts a thread in `counter` while it lives.
+struct Counted<'a>(&'a AtomicUsize);
+
+impl<'a> Counted<'a> {
+    fn new(counter: &'a AtomicUsize) -> Counted<'a> {
+        counter.fetch_add(1, Ordering::AcqRel);
+        Counted(counter)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The longest a flush leader waits for other threads' appends to land.
+const GATHER: Duration = Duration::from_micros(200);
+/// How often a thread waiting for someone else's flush looks again.
+const FOLLOWER_POLL: Duration = Duration::from_micros(20);
 
 impl fmt::Debug for SharedWriter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -81,9 +110,11 @@ impl Writer {
             inner: Arc::new(Inner {
                 writer: Mutex::new(Some(self)),
                 shared,
-                flushing: Mutex::new(false),
-                flushed: Condvar::new(),
+                flushing: AtomicBool::new(false),
                 always,
+                in_flight: AtomicUsize::new(0),
+                waiting: AtomicUsize::new(0),
+                fresh: AtomicUsize::new(0),
             }),
         }
     }
@@ -109,10 +140,12 @@ impl SharedWriter {
     /// Appends a record and returns its offset once it is durable. Threads
     /// that do this at the same time share flushes.
     pub fn append_durable(&self, payload: &[u8]) -> Result<u64> {
+        let _in_flight = Counted::new(&self.inner.in_flight);
         let (offset, era) = self.with_writer(|w| {
             let timestamp = w.now();
             Ok((w.append_unsynced(payload, timestamp)?, self.era()))
         })?;
+        self.inner.fresh.fetch_add(1, Ordering::AcqRel);
         self.wait_durable(offset + 1, era)?;
         Ok(offset)
     }
@@ -132,8 +165,10 @@ impl SharedWriter {
             return self.with_writer(|w| w.append_batch(records));
         }
         // Under `Always`, flush outside the lock, shared with other threads.
+        let _in_flight = Counted::new(&self.inner.in_flight);
         let (range, era) =
             self.with_writer(|w| Ok((w.append_batch_unsynced(records)?, self.era())))?;
+        self.inner.fresh.fetch_add(1, Ordering::AcqRel);
         self.wait_durable(range.end, era)?;
         Ok(range)
     }
@@ -191,13 +226,35 @@ impl SharedWriter {
         }
     }
 
+    /// Before a flush: lets every thread in a durable append get its record
+    /// in since the last flush began (briefly, up to [`GATHER`]), so that
+    /// one flush covers them all instead of each leading its own. No wait
+    /// when this thread is the only one.
+    fn gather(&self) {
+        let inner = &*self.inner;
+        let start = Instant::now();
+        while inner.fresh.load(Ordering::Acquire) < inner.in_flight.load(Ordering::Acquire)
+            && start.elapsed() < GATHER
+        {
+            std::thread::yield_now();
+        }
+        inner.fresh.store(0, Ordering::Release);
+    }
+
     /// Waits until the durable offset reaches `target`, leading a flush when
     /// none is running. `era` is the truncation count when the records up to
     /// `target` were appended: if a truncation discarded them meanwhile,
     /// they will never be durable, and this says so.
+    ///
+    /// The leader is whoever wins a compare-and-swap; the others poll the
+    /// durable offset with short sleeps rather than queueing on a lock, so
+    /// that when a flush completes they all return (and append again) at
+    /// once, and the next flush covers them all.
     fn wait_durable(&self, target: u64, era: u64) -> Result<u64> {
         let inner = &*self.inner;
         let syncer = &inner.shared.syncer;
+        let _waiting = Counted::new(&inner.waiting);
+        let mut polls = 0u32;
         loop {
             let era_now = self.era();
             let durable = syncer.durable();
@@ -210,21 +267,22 @@ impl SharedWriter {
                 return Err(Error::Truncated { offset: target - 1 });
             }
             syncer.poison.check()?;
-            let mut flushing = lock(&inner.flushing);
-            if *flushing {
-                while *flushing {
-                    flushing = inner
-                        .flushed
-                        .wait(flushing)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let lead = inner
+                .flushing
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+            if !lead {
+                polls += 1;
+                if polls % 8 == 0 {
+                    std::thread::sleep(FOLLOWER_POLL);
+                } else {
+                    std::thread::yield_now();
                 }
                 continue;
             }
-            *flushing = true;
-            drop(flushing);
+            self.gather();
             let outcome = inner.shared.sync();
-            *lock(&inner.flushing) = false;
-            inner.flushed.notify_all();
+            inner.flushing.store(false, Ordering::Release);
             outcome?;
         }
     }

@@ -1,0 +1,438 @@
+//! Durability: what making records durable costs, and what many producers
+//! get out of one log.
+//!
+//! - `durable`: 256 B appends through one [`Writer`] with
+//!   `SyncPolicy::EveryRecords(n)`, n = 1 / 10 / 100 / 1000; the figure is
+//!   per append (sync included), as in the Go predecessor's
+//!   `AppendWithSync/EveryN`. In the same group, the floor those syncs stand
+//!   on: one bare `msync(MS_SYNC)` of the range of a freshly written 288-byte
+//!   frame (a 256 B record's frame) in a fallocated file faulted in with
+//!   `MADV_POPULATE_WRITE`, as the library prepares segments
+//!   (`floor/frame`), and the same with 8 bytes of the first page written
+//!   too and the flush started at byte 0 (`floor/header+frame`: what a sync
+//!   covers when it also carries the segment's checkpoint, as the library's
+//!   syncs do). Each append is compared with the floor in
+//!   one run: the sync figures move by 20x when the machine is loaded.
+//! - `interval`: 256 B appends with `SyncPolicy::Interval` (10 / 50 / 100
+//!   ms) against the same appends with `SyncPolicy::Explicit` (nothing ever
+//!   syncs): what the background syncer costs the producer, as in the Go
+//!   predecessor's `AppendWithSync/EveryNms`.
+//! - `writers`: 1 / 4 / 8 / 16 threads append 256 B records through one
+//!   [`SharedWriter`] (`append`, no sync); the figure is wall time over all
+//!   their appends (aggregate), as in the Go predecessor's
+//!   `AppendConcurrent/WritersN`.
+//! - `durable_writers`: 1 / 4 / 16 threads each append 256 B records with
+//!   `SharedWriter::append_durable` (each call returns once its record is
+//!   durable; concurrent calls share flushes): aggregate durable appends per
+//!   second (criterion's `elem/s`) and wall time per append.
+//!
+//! Every log is replaced by a fresh one, outside the timing, once 256 MiB
+//! have been appended to it, which keeps the disk use bounded; opening and
+//! closing logs (closing syncs) is never timed. At the end of each group a
+//! table gives the mean time per operation over every timed call (warm-up
+//! included) and its ratio to the group's baseline, all from this run.
+
+use std::fs::OpenOptions;
+use std::hint::black_box;
+use std::os::fd::AsRawFd;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::{
+    BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group,
+    criterion_main, measurement::WallTime,
+};
+use memmap2::{Advice, MmapOptions, MmapRaw};
+use murakami::{Log, Options, SharedWriter, SyncPolicy};
+use tempfile::TempDir;
+
+mod common;
+use common::{TempLog, frame_len, payload, scale, share, tempdir};
+
+/// Payload length of every record appended here.
+const LEN: usize = 256;
+/// Bytes appended to one log before it is replaced by a fresh one.
+const LOG_BYTES: u64 = 256 << 20;
+/// Fewest appends timed in one call of the `writers` benchmarks: enough
+/// that starting and joining up to 16 threads is noise.
+const MIN_APPENDS: u64 = 100_000;
+/// Fewest durable appends timed in one call of `durable_writers`.
+const MIN_DURABLE: u64 = 256;
+/// Size of the file the msync floor writes into.
+const FLOOR_FILE: usize = 64 << 20;
+
+/// A log that takes appends across criterion's calls and is replaced by a
+/// fresh one (outside the timing) when it has taken [`LOG_BYTES`].
+struct Churn<L> {
+    open: Box<dyn Fn() -> L>,
+    log: Option<L>,
+    written: u64,
+}
+
+impl<L> Churn<L> {
+    fn new(open: impl Fn() -> L + 'static) -> Churn<L> {
+        Churn {
+            open: Box::new(open),
+            log: None,
+            written: 0,
+        }
+    }
+
+    /// Opens the first log now, before criterion's warm-up.
+    fn ready(mut self) -> Churn<L> {
+        self.log = Some((self.open)());
+        self
+    }
+
+    /// Runs `records` appends of `frame` bytes each through `timed`, which
+    /// appends `n` records to the log it is given and returns the time that
+    /// took. A call that fits in one log's budget runs on one log (a fresh
+    /// one if the current one has no room for all of it); a larger one runs
+    /// in chunks of a whole log each.
+    fn run(
+        &mut self,
+        records: u64,
+        frame: u64,
+        mut timed: impl FnMut(&mut L, u64) -> Duration,
+    ) -> Duration {
+        let per_log = LOG_BYTES / frame;
+        let mut elapsed = Duration::ZERO;
+        let mut left = records;
+        while left > 0 {
+            let n = left.min(per_log);
+            if self.log.is_none() || self.written + n * frame > LOG_BYTES {
+                // Close the old log (this syncs it) and free it first.
+                self.log = None;
+                common::drain_epoch_garbage();
+                self.log = Some((self.open)());
+                self.written = 0;
+            }
+            let log = self.log.as_mut().expect("opened above");
+            elapsed += timed(log, n);
+            self.written += n * frame;
+            left -= n;
+        }
+        elapsed
+    }
+}
+
+/// A log written through a [`SharedWriter`]. Fields drop in order: the
+/// writer closes the log before the directory is removed.
+struct SharedLog {
+    writer: SharedWriter,
+    _dir: TempDir,
+}
+
+impl SharedLog {
+    fn open(options: Options) -> SharedLog {
+        let dir = tempdir();
+        let (writer, _) = Log::open(dir.path(), options).expect("open a log");
+        SharedLog {
+            writer: writer.into_shared(),
+            _dir: dir,
+        }
+    }
+}
+
+/// Mean time per operation over every timed call of each benchmark of a
+/// group, printed with ratios to the first one when the group ends.
+#[derive(Default)]
+struct Tally {
+    rows: Vec<(String, Duration, u64)>,
+}
+
+impl Tally {
+    fn row(&mut self, id: &str) -> usize {
+        self.rows.push((id.to_string(), Duration::ZERO, 0));
+        self.rows.len() - 1
+    }
+
+    fn add(&mut self, row: usize, elapsed: Duration, ops: u64) {
+        self.rows[row].1 += elapsed;
+        self.rows[row].2 += ops;
+    }
+
+    fn mean_ns(&self, row: usize) -> f64 {
+        let (_, elapsed, ops) = &self.rows[row];
+        elapsed.as_nanos() as f64 / (*ops).max(1) as f64
+    }
+
+    fn print(&self, group: &str, baseline: usize) {
+        if self.rows[baseline].2 == 0 {
+            return; // filtered out on the command line
+        }
+        println!("\n{group}: mean over every timed call of this run (warm-up included)");
+        println!(
+            "  {:<28} {:>14} {:>12} {:>10}",
+            "benchmark", "ns/op", "ops/s", "ratio"
+        );
+        let base = self.mean_ns(baseline);
+        for (i, (id, _, ops)) in self.rows.iter().enumerate() {
+            if *ops == 0 {
+                continue;
+            }
+            let ns = self.mean_ns(i);
+            println!(
+                "  {:<28} {:>14.1} {:>12.0} {:>9.2}x",
+                id,
+                ns,
+                1e9 / ns,
+                ns / base
+            );
+        }
+        println!();
+    }
+}
+
+/// Writes frames into a prefaulted, fallocated file and msyncs the range of
+/// each one, as a sync after every record does, with nothing else around.
+struct MsyncFloor {
+    map: MmapRaw,
+    _dir: TempDir,
+    pos: usize,
+    frame: Vec<u8>,
+    /// Also write 8 bytes into the first page and flush from byte 0, as a
+    /// sync that carries the segment's checkpoint does.
+    with_header: bool,
+}
+
+impl MsyncFloor {
+    fn new(with_header: bool) -> MsyncFloor {
+        let dir = tempdir();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(dir.path().join("floor"))
+            .expect("create the floor file");
+        // SAFETY: a plain system call on a descriptor `file` owns.
+        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, FLOOR_FILE as libc::off_t) };
+        assert_eq!(rc, 0, "posix_fallocate");
+        let map = MmapOptions::new()
+            .map_raw(&file)
+            .expect("map the floor file");
+        // Left as the library leaves a segment: reserved (unwritten
+        // extents, which each flush of newly written blocks converts) and
+        // faulted in (dirty zero pages ahead of the writer), never synced
+        // whole.
+        map.advise_range(Advice::PopulateWrite, 0, FLOOR_FILE)
+            .expect("MADV_POPULATE_WRITE");
+        MsyncFloor {
+            map,
+            _dir: dir,
+            pos: 4096,
+            frame: payload(frame_len(LEN) as usize),
+            with_header,
+        }
+    }
+
+    /// Writes and flushes `n` frames; returns the time that took.
+    fn run(&mut self, n: u64) -> Duration {
+        let len = self.frame.len();
+        let start = Instant::now();
+        for i in 0..n {
+            if self.pos + len > FLOOR_FILE {
+                self.pos = 4096;
+            }
+            self.frame[..8].copy_from_slice(&i.to_le_bytes());
+            // SAFETY: `pos + len` is within the writable map, which lives as
+            // long as `self`; only this thread touches it.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    self.frame.as_ptr(),
+                    self.map.as_mut_ptr().add(self.pos),
+                    len,
+                );
+            }
+            let flushed = if self.with_header {
+                // SAFETY: bytes 32..40 of the map are within it; as above.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        i.to_le_bytes().as_ptr(),
+                        self.map.as_mut_ptr().add(32),
+                        8,
+                    );
+                }
+                self.map.flush_range(0, self.pos + len)
+            } else {
+                self.map.flush_range(self.pos, len)
+            };
+            flushed.expect("msync");
+            self.pos += len;
+        }
+        start.elapsed()
+    }
+}
+
+/// Appends `n` records of `body`, one `append` call each; returns the time.
+fn append_n(log: &mut TempLog, n: u64, body: &[u8]) -> Duration {
+    let start = Instant::now();
+    for _ in 0..n {
+        black_box(log.writer.append(black_box(body)).expect("append"));
+    }
+    start.elapsed()
+}
+
+/// Runs `n` appends split over `threads` threads through `writer` (durable
+/// ones if `durable`); returns the wall time from the moment the threads are
+/// released until the last one is done.
+fn append_threads(
+    writer: &SharedWriter,
+    threads: usize,
+    n: u64,
+    body: &[u8],
+    durable: bool,
+) -> Duration {
+    let go = std::sync::Barrier::new(threads + 1);
+    thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let (go, writer) = (&go, writer.clone());
+                let mine = share(n, threads, i);
+                s.spawn(move || {
+                    go.wait();
+                    for _ in 0..mine {
+                        let offset = if durable {
+                            writer.append_durable(black_box(body))
+                        } else {
+                            writer.append(black_box(body))
+                        };
+                        black_box(offset.expect("append"));
+                    }
+                })
+            })
+            .collect();
+        go.wait();
+        let start = Instant::now();
+        for handle in handles {
+            handle.join().expect("appending thread");
+        }
+        start.elapsed()
+    })
+}
+
+fn flat_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group.sampling_mode(SamplingMode::Flat);
+    group
+}
+
+fn durable(c: &mut Criterion) {
+    let body = payload(LEN);
+    let frame = frame_len(LEN);
+    let mut tally = Tally::default();
+    let mut group = flat_group(c, "durable");
+    group.throughput(Throughput::Bytes(LEN as u64));
+    for every in [1u64, 10, 100, 1000] {
+        let id = format!("every/{every}");
+        let row = tally.row(&id);
+        let options = Options::default().sync_policy(SyncPolicy::EveryRecords(every));
+        let mut churn = Churn::new(move || TempLog::open(options.clone())).ready();
+        group.bench_function(BenchmarkId::new("every", every), |b| {
+            b.iter_custom(|iters| {
+                let elapsed = churn.run(iters, frame, |log, n| append_n(log, n, &body));
+                tally.add(row, elapsed, iters);
+                elapsed
+            });
+        });
+    }
+    let floor = tally.row("floor/frame");
+    for (name, with_header, row) in [
+        ("frame", false, floor),
+        ("header+frame", true, tally.row("floor/header+frame")),
+    ] {
+        let mut floor = MsyncFloor::new(with_header);
+        group.throughput(Throughput::Bytes(frame));
+        group.bench_function(BenchmarkId::new("floor", name), |b| {
+            b.iter_custom(|iters| {
+                let elapsed = floor.run(iters);
+                tally.add(row, elapsed, iters);
+                elapsed
+            });
+        });
+    }
+    group.finish();
+    tally.print("durable (ratio to floor/frame)", floor);
+}
+
+fn interval(c: &mut Criterion) {
+    let body = payload(LEN);
+    let frame = frame_len(LEN);
+    let mut tally = Tally::default();
+    let mut group = flat_group(c, "interval");
+    group.throughput(Throughput::Bytes(LEN as u64));
+    let policies = [
+        ("explicit", SyncPolicy::Explicit),
+        ("10ms", SyncPolicy::Interval(Duration::from_millis(10))),
+        ("50ms", SyncPolicy::Interval(Duration::from_millis(50))),
+        ("100ms", SyncPolicy::Interval(Duration::from_millis(100))),
+    ];
+    for (name, policy) in policies {
+        let row = tally.row(name);
+        let options = Options::default().sync_policy(policy);
+        let mut churn = Churn::new(move || TempLog::open(options.clone())).ready();
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let elapsed = churn.run(iters, frame, |log, n| append_n(log, n, &body));
+                tally.add(row, elapsed, iters);
+                elapsed
+            });
+        });
+    }
+    group.finish();
+    tally.print("interval (ratio to explicit)", 0);
+}
+
+/// `threads` threads appending through one [`SharedWriter`]: aggregate wall
+/// time per append, each call timing at least `min` appends.
+fn shared_appends(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    tally: &mut Tally,
+    threads: usize,
+    durable: bool,
+    min: u64,
+) {
+    let body = payload(LEN);
+    let frame = frame_len(LEN);
+    let row = tally.row(&threads.to_string());
+    let mut churn = Churn::new(|| SharedLog::open(Options::default())).ready();
+    group.bench_function(BenchmarkId::from_parameter(threads), |b| {
+        b.iter_custom(|iters| {
+            let n = iters.max(min);
+            let elapsed = churn.run(n, frame, |log, n| {
+                append_threads(&log.writer, threads, n, &body, durable)
+            });
+            tally.add(row, elapsed, n);
+            scale(elapsed, n, iters)
+        });
+    });
+}
+
+fn writers(c: &mut Criterion) {
+    let mut tally = Tally::default();
+    let mut group = flat_group(c, "writers");
+    group.throughput(Throughput::Bytes(LEN as u64));
+    for threads in [1usize, 4, 8, 16] {
+        shared_appends(&mut group, &mut tally, threads, false, MIN_APPENDS);
+    }
+    group.finish();
+    tally.print("writers (ratio to 1 thread)", 0);
+}
+
+fn durable_writers(c: &mut Criterion) {
+    let mut tally = Tally::default();
+    let mut group = flat_group(c, "durable_writers");
+    group.throughput(Throughput::Elements(1));
+    for threads in [1usize, 4, 16] {
+        shared_appends(&mut group, &mut tally, threads, true, MIN_DURABLE);
+    }
+    group.finish();
+    tally.print("durable_writers (ratio to 1 thread; ops/s = aggregate)", 0);
+}
+
+criterion_group! {
+    name = benches;
+    config = common::criterion();
+    targets = durable, interval, writers, durable_writers
+}
+criterion_main!(benches);
