@@ -20,6 +20,7 @@ const SEGMENT: u64 = 1 << 20;
 fn log_with_sealed(sealed: usize) -> TempLog {
     let options = Options::default()
         .segment_size(SEGMENT)
+        .max_record_size(64 << 10)
         .prefault(false)
         .retention(Retention::none().max_bytes(0));
     let mut log = TempLog::open(options);
