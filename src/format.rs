@@ -24,9 +24,9 @@
 //! | 60..64 | reserved, zero                             |
 //!
 //! The checkpoint is the only part of a segment rewritten after creation: a
-//! sync stores there the durable offset it reached, and the next sync's flush
-//! (which starts at the header) carries it to disk, so it never gets ahead of
-//! data that is really durable. Recovery uses it, with the durable hints in
+//! sync stores there the durable offset it reached, and a later sync's flush
+//! (at most every 5 ms) carries it to disk, so it never gets ahead of data
+//! that is really durable. Recovery uses it, with the durable hints in
 //! the frames, to tell corruption from a torn tail. A checkpoint whose CRC
 //! fails counts as zero (no evidence).
 //!

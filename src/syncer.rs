@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::fs::Vfs;
 use crate::segments::Segments;
 use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering, lock, pin};
+use std::time::{Duration, Instant};
 
 /// A latched I/O failure: once set, the writer refuses appends and syncs.
 #[derive(Debug, Default)]
@@ -75,6 +76,7 @@ impl SyncPause<'_> {
             segment: base,
             upto: 0,
             header_dirty: false,
+            header_flushed: None,
         };
     }
 }
@@ -88,7 +90,13 @@ struct Flushed {
     upto: usize,
     /// Its header holds a checkpoint that has not been flushed yet.
     header_dirty: bool,
+    /// When a flush last carried the header.
+    header_flushed: Option<Instant>,
 }
+
+/// How often, at most, a sync also flushes the segment header to carry the
+/// checkpoint to disk (the kernel's own write-back may carry it sooner).
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(5);
 
 /// The durable offset and the state of the flushes behind it.
 #[derive(Debug)]
@@ -115,6 +123,7 @@ impl Syncer {
                 segment,
                 upto,
                 header_dirty: false,
+                header_flushed: None,
             }),
             poison: Poison::default(),
         }
@@ -170,6 +179,7 @@ impl Syncer {
                         segment: segment.base(),
                         upto: 0,
                         header_dirty: false,
+                        header_flushed: None,
                     };
                 }
                 let end = if Arc::ptr_eq(segment, active) {
@@ -177,15 +187,22 @@ impl Syncer {
                 } else {
                     segment.published().end()
                 };
-                let start = if flushed.header_dirty {
-                    0
-                } else {
-                    flushed.upto
-                };
+                // The checkpoint in the header costs a second page in the
+                // flush: carry it at most every CHECKPOINT_EVERY, or when
+                // there is nothing else to flush.
+                let nothing_new = end <= flushed.upto;
+                let due = flushed
+                    .header_flushed
+                    .is_none_or(|at| at.elapsed() >= CHECKPOINT_EVERY);
+                let with_header = flushed.header_dirty && (nothing_new || due);
+                let start = if with_header { 0 } else { flushed.upto };
                 if end > start {
                     segment.region().flush(start, end - start)?;
                     flushed.upto = end;
-                    flushed.header_dirty = false;
+                    if with_header {
+                        flushed.header_dirty = false;
+                        flushed.header_flushed = Some(Instant::now());
+                    }
                 }
             }
             if self.dir_dirty.swap(false, Ordering::AcqRel) {
