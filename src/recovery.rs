@@ -663,8 +663,9 @@ fn create_first(
 ) -> Result<(Arc<Segment>, Appender)> {
     let tmp = dir.join(PREPARED_NAME);
     let map = crate::preparer::prepare(vfs, &tmp, options.segment_size, options.prefault)?;
-    let (segment, appender) = crate::writer::install_segment(vfs, dir, &tmp, map, base, sequence)?;
-    segment.region().flush(0, HEADER_LEN)?;
+    let durable = crate::writer::Header::Durable;
+    let (segment, appender) =
+        crate::writer::install_segment(vfs, dir, &tmp, map, (base, sequence), durable)?;
     vfs.sync_dir(dir)?;
     Ok((segment, appender))
 }

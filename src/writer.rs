@@ -92,24 +92,14 @@ fn write_durably(vfs: &dyn Vfs, dir: &Path, path: &Path, bytes: &[u8]) -> io::Re
     vfs.sync_dir(dir)
 }
 
-/// [`install_segment`], with the header made durable before the file gets
-/// its name: for segments that may become the log's first (a truncation).
-fn install_segment_durably(
-    vfs: &dyn Vfs,
-    dir: &Path,
-    prepared: &Path,
-    mut map: Box<dyn Map>,
-    base: u64,
-    sequence: u64,
-) -> io::Result<(Arc<Segment>, Appender)> {
-    let header = SegmentHeader {
-        base_offset: base,
-        capacity: map.len() as u64,
-        sequence,
-    };
-    region::write_header(&mut *map, &header.encode());
-    map.flush_range(0, format::HEADER_LEN)?;
-    install_segment(vfs, dir, prepared, map, base, sequence)
+/// How a new segment's header reaches the disk.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Header {
+    /// With the segment's first sync (a roll: no stall on the append path).
+    Lazy,
+    /// Before the file gets its name: for a segment that may become the
+    /// log's first (a truncation, the log's creation).
+    Durable,
 }
 
 /// Writes the header of segment `base` into a prepared map, gives the file
@@ -120,8 +110,8 @@ pub(crate) fn install_segment(
     dir: &Path,
     prepared: &Path,
     mut map: Box<dyn Map>,
-    base: u64,
-    sequence: u64,
+    (base, sequence): (u64, u64),
+    durability: Header,
 ) -> io::Result<(Arc<Segment>, Appender)> {
     let header = SegmentHeader {
         base_offset: base,
@@ -130,7 +120,12 @@ pub(crate) fn install_segment(
     };
     region::write_header(&mut *map, &header.encode());
     let path = fs::segment_path(dir, base);
-    if let Err(e) = vfs.rename(prepared, &path) {
+    let named = match durability {
+        Header::Durable => map.flush_range(0, format::HEADER_LEN),
+        Header::Lazy => Ok(()),
+    }
+    .and_then(|()| vfs.rename(prepared, &path));
+    if let Err(e) = named {
         drop(map);
         let _ = vfs.remove(prepared);
         return Err(e);
@@ -449,13 +444,13 @@ impl Writer {
         // the rename replaces it (atomically; its readers keep their map).
         // Its header is made durable first: it may become the first segment.
         let preparer = self.preparer.as_ref().ok_or(Error::Closed)?;
-        let (segment, appender) = install_segment_durably(
+        let (segment, appender) = install_segment(
             vfs,
             &shared.dir,
             preparer.path(),
             map,
-            offset,
-            self.next_sequence,
+            (offset, self.next_sequence),
+            Header::Durable,
         )?;
         self.next_sequence += 1;
         vfs.sync_dir(&shared.dir)?;
@@ -573,8 +568,8 @@ impl Writer {
             &shared.dir,
             preparer.path(),
             map,
-            self.next_offset,
-            self.next_sequence,
+            (self.next_offset, self.next_sequence),
+            Header::Lazy,
         )?;
         self.next_sequence += 1;
         preparer.request_next();
