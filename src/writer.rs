@@ -92,6 +92,21 @@ fn write_durably(vfs: &dyn Vfs, dir: &Path, path: &Path, bytes: &[u8]) -> io::Re
     vfs.sync_dir(dir)
 }
 
+/// A committed truncation, as `finish_truncation` carries it out.
+#[derive(Clone, Copy)]
+struct Truncation<'a> {
+    /// The first offset cut away.
+    offset: u64,
+    /// Index in the segment list of the segment holding `offset`.
+    index: usize,
+    /// That segment.
+    cut: &'a Arc<Segment>,
+    /// The segments after it, all discarded.
+    later: &'a [Arc<Segment>],
+    /// The commit marker.
+    marker: &'a Path,
+}
+
 /// How a new segment's header reaches the disk.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Header {
@@ -409,7 +424,14 @@ impl Writer {
         let outcome = write_durably(&*shared.vfs, &shared.dir, &marker_path, &marker.encode())
             .map_err(Error::Io)
             .and_then(|()| {
-                self.finish_truncation(offset, index, &cut, &later, &marker_path, map, pause)
+                let plan = Truncation {
+                    offset,
+                    index,
+                    cut: &cut,
+                    later: &later,
+                    marker: &marker_path,
+                };
+                self.finish_truncation(&plan, map, pause)
             });
         outcome.map_err(|e| match e {
             Error::Io(io) => shared.syncer.poison.latch(io),
@@ -422,17 +444,20 @@ impl Writer {
         self.truncate_from(offset.saturating_add(1))
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Everything after the commit point of a truncation.
     fn finish_truncation(
         &mut self,
-        offset: u64,
-        index: usize,
-        cut: &Arc<Segment>,
-        later: &[Arc<Segment>],
-        marker_path: &Path,
+        plan: &Truncation<'_>,
         map: Box<dyn Map>,
         pause: SyncPause<'_>,
     ) -> Result<()> {
+        let Truncation {
+            offset,
+            index,
+            cut,
+            later,
+            marker: marker_path,
+        } = *plan;
         let shared = Arc::clone(&self.shared);
         let vfs = &*shared.vfs;
         for segment in later.iter().rev() {
