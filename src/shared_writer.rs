@@ -70,6 +70,8 @@ struct Inner {
     waiting: AtomicUsize,
     /// Durable appends made since the current (or last) flush began.
     fresh: AtomicUsize,
+    /// Followers asleep until the running flush ends.
+    parked: Mutex<Vec<std::thread::Thread>>,
 }
 
 /// Counts a thread in `counter` while it lives.
@@ -90,8 +92,9 @@ impl Drop for Counted<'_> {
 
 /// The longest a flush leader waits for other threads' appends to land.
 const GATHER: Duration = Duration::from_micros(200);
-/// How often a thread waiting for someone else's flush looks again.
-const FOLLOWER_POLL: Duration = Duration::from_micros(20);
+/// The longest a follower sleeps before it looks again on its own (a
+/// safety net: the leader wakes it).
+const FOLLOWER_PATIENCE: Duration = Duration::from_millis(10);
 
 impl fmt::Debug for SharedWriter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -115,6 +118,7 @@ impl Writer {
                 in_flight: AtomicUsize::new(0),
                 waiting: AtomicUsize::new(0),
                 fresh: AtomicUsize::new(0),
+                parked: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -241,6 +245,20 @@ impl SharedWriter {
         inner.fresh.store(0, Ordering::Release);
     }
 
+    /// Sleeps until the running flush ends (the leader unparks every thread
+    /// registered here), unless it ended already or covers `target`.
+    fn park_until_flushed(&self, target: u64) {
+        let inner = &*self.inner;
+        lock(&inner.parked).push(std::thread::current());
+        // Registered: a leader finishing from now on unparks this thread (a
+        // token, so an unpark before the park is not lost). Look again in
+        // case the flush ended before the registration.
+        let flushing = inner.flushing.load(Ordering::Acquire);
+        if flushing && inner.shared.syncer.durable() < target {
+            std::thread::park_timeout(FOLLOWER_PATIENCE);
+        }
+    }
+
     /// Waits until the durable offset reaches `target`, leading a flush when
     /// none is running. `era` is the truncation count when the records up to
     /// `target` were appended: if a truncation discarded them meanwhile,
@@ -254,7 +272,6 @@ impl SharedWriter {
         let inner = &*self.inner;
         let syncer = &inner.shared.syncer;
         let _waiting = Counted::new(&inner.waiting);
-        let mut polls = 0u32;
         loop {
             let era_now = self.era();
             let durable = syncer.durable();
@@ -272,17 +289,17 @@ impl SharedWriter {
                 .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok();
             if !lead {
-                polls += 1;
-                if polls % 8 == 0 {
-                    std::thread::sleep(FOLLOWER_POLL);
-                } else {
-                    std::thread::yield_now();
-                }
+                self.park_until_flushed(target);
                 continue;
             }
             self.gather();
             let outcome = inner.shared.sync();
             inner.flushing.store(false, Ordering::Release);
+            // Wake every parked follower: those covered return, one of the
+            // others leads the next flush.
+            for thread in lock(&inner.parked).drain(..) {
+                thread.unpark();
+            }
             outcome?;
         }
     }
