@@ -30,7 +30,7 @@ pub(crate) fn now(kind: Timestamps) -> u64 {
         .saturating_add(ts.tv_nsec as u64)
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
     use std::time::{SystemTime, UNIX_EPOCH};

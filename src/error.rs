@@ -256,7 +256,7 @@ impl From<io::Error> for Error {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
     use std::error::Error as _;

@@ -292,7 +292,7 @@ pub(crate) const CLEAN_NAME: &str = "murakami.clean";
 /// The lock file.
 pub(crate) const LOCK_NAME: &str = "murakami.lock";
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
 
@@ -324,7 +324,7 @@ mod tests {
 
 /// A file system that fails on command, for tests: wraps [`OsFs`] and fails
 /// flushes, directory syncs or file creation once the matching switch is on.
-#[cfg(test)]
+#[cfg(all(test, not(feature = "loom")))]
 pub(crate) mod faulty {
     use super::*;
     use crate::sync::{Arc, AtomicBool, Ordering};

@@ -11,6 +11,8 @@
 //! after a crash repairs a torn tail.
 //!
 //! ```
+//! # #[cfg(feature = "loom")] fn main() {} // loom builds run only the models
+//! # #[cfg(not(feature = "loom"))]
 //! # fn main() -> murakami::Result<()> {
 //! # let dir = tempfile::tempdir()?;
 //! use murakami::{Log, Options};
@@ -83,6 +85,9 @@ mod error;
 mod format;
 mod fs;
 mod log;
+#[cfg(feature = "loom")]
+#[doc(hidden)]
+pub mod loom_api;
 mod notify;
 mod options;
 mod periodic;
@@ -113,7 +118,7 @@ pub use crate::retention::{Removed, Retention};
 pub use crate::shared_writer::SharedWriter;
 pub use crate::writer::Writer;
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
 

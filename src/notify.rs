@@ -43,6 +43,10 @@ pub(crate) struct Notify {
 /// Registers for expedited process-wide barriers; `false` if the kernel
 /// refuses (old kernel, seccomp).
 fn register_membarrier() -> bool {
+    if cfg!(feature = "loom") {
+        // The model stands membarrier in for a SeqCst fence on both sides.
+        return false;
+    }
     const REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
     // SAFETY: a plain system call with integer arguments.
     let rc = unsafe { libc::syscall(libc::SYS_membarrier, REGISTER_PRIVATE_EXPEDITED, 0, 0) };
@@ -84,13 +88,53 @@ impl Notify {
     /// [`Notify::producer_fence`] says so): wakes the waiters, if any. One
     /// `Relaxed` load when there are none.
     #[inline]
-    pub(crate) fn wake(&self) {
+    pub(crate) fn wake(&self) -> bool {
         // Keep the compiler from hoisting this load above the publication
-        // store; the CPU side is the waiter's barrier.
+        // store; the CPU side is the waiter's barrier. Under loom, which
+        // cannot model membarrier, both sides use a SeqCst fence instead.
         compiler_fence(Ordering::SeqCst);
-        if self.waiters.load(Ordering::Relaxed) != 0 {
+        #[cfg(not(feature = "loom"))]
+        return self.wake_without_fence();
+        // Loom cannot model membarrier, and treats SeqCst fences as AcqRel,
+        // which does not order a store before a later load. The model pairs
+        // the two sides with read-modify-writes on `waiters` instead (each
+        // reads the latest value, so one of the two sees the other): the
+        // same guarantee the real barrier gives, in a form loom can check.
+        #[cfg(feature = "loom")]
+        {
+            let waiting = self.waiters.fetch_add(0, Ordering::AcqRel) != 0;
+            if waiting {
+                self.wake_all();
+            }
+            waiting
+        }
+    }
+
+    /// The load and wake-up of [`Notify::wake`], without its fences (the
+    /// loom models' mutant uses it to check that the fence is needed).
+    /// Returns whether it saw a waiter (and woke them).
+    #[inline]
+    pub(crate) fn wake_without_fence(&self) -> bool {
+        let waiting = self.waiters.load(Ordering::Relaxed) != 0;
+        if waiting {
             self.wake_all();
         }
+        waiting
+    }
+
+    /// Registers the calling thread as about to sleep, with the barrier that
+    /// pairs with the producer's: after it, either the caller's next check
+    /// sees the producer's publication, or the producer's next `wake` sees
+    /// the registration. Returns whether the barrier was had (otherwise the
+    /// caller must not sleep long). Undo with [`Notify::unregister`].
+    pub(crate) fn register(&self) -> bool {
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        heavy_barrier(!self.producer_fence)
+    }
+
+    /// Undoes [`Notify::register`].
+    pub(crate) fn unregister(&self) {
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Wakes every waiter, whatever the count says (closing, syncing).
@@ -103,10 +147,9 @@ impl Notify {
     /// Sleeps until `ready()` or the deadline; returns the last `ready()`.
     /// The caller has spun already; this is the slow path.
     pub(crate) fn wait(&self, deadline: Instant, ready: impl Fn() -> bool) -> bool {
-        self.waiters.fetch_add(1, Ordering::SeqCst);
         // Registered but refused now (should not happen): sleep in short
         // slices and look again, so a missed wake-up costs at most one.
-        let slice = if heavy_barrier(!self.producer_fence) {
+        let slice = if self.register() {
             Duration::from_secs(3600)
         } else {
             Duration::from_millis(1)
@@ -127,7 +170,7 @@ impl Notify {
             };
         };
         drop(guard);
-        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        self.unregister();
         outcome
     }
 }

@@ -64,7 +64,7 @@ impl Drop for Periodic {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
     use crate::sync::{AtomicU64, Ordering};

@@ -61,7 +61,8 @@ struct State {
 struct Inner {
     state: Mutex<State>,
     changed: Condvar,
-    vfs: Arc<dyn Vfs>,
+    /// A std `Arc`: the file seam is outside the modelled protocol.
+    vfs: std::sync::Arc<dyn Vfs>,
     path: PathBuf,
     capacity: u64,
     prefault: bool,
@@ -115,7 +116,7 @@ impl Preparer {
     /// Starts the thread, asks it for the next segment and points it at the
     /// active one, whose producer stands at `end`.
     pub(crate) fn start(
-        vfs: Arc<dyn Vfs>,
+        vfs: std::sync::Arc<dyn Vfs>,
         dir: &Path,
         capacity: u64,
         prefault: bool,
@@ -290,7 +291,7 @@ impl Drop for Preparer {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
     use crate::fs::OsFs;
@@ -304,8 +305,15 @@ mod tests {
     fn prepares_a_reserved_file_and_cleans_up_on_drop() {
         let dir = tempfile::tempdir().unwrap();
         let region = active(dir.path());
-        let preparer =
-            Preparer::start(Arc::new(OsFs), dir.path(), 8192, true, &region, 64).unwrap();
+        let preparer = Preparer::start(
+            std::sync::Arc::new(OsFs),
+            dir.path(),
+            8192,
+            true,
+            &region,
+            64,
+        )
+        .unwrap();
         let map = preparer.take().unwrap();
         assert_eq!(map.len(), 8192);
         assert_eq!(

@@ -220,7 +220,7 @@ impl Reader {
             if spins % 64 == 0 && Instant::now() >= spin_until {
                 break;
             }
-            std::hint::spin_loop();
+            crate::sync::spin_loop();
         }
         let shared = &self.shared;
         let woken = shared

@@ -625,7 +625,7 @@ fn reopen_active(
     let count = found.scan.count as u32;
     region.set_recovered(count, end);
     let region = Arc::new(region);
-    let mut appender = region.appender().expect("fresh writable region");
+    let mut appender = Region::appender(&region).expect("fresh writable region");
     appender.zero(end, garbage_end);
     if repair {
         // Everything kept is durable once this flush returns; a checkpoint
@@ -670,7 +670,7 @@ fn create_first(
     Ok((segment, appender))
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
 

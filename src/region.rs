@@ -34,7 +34,6 @@
 //!    read only during recovery, through `&mut`; readers never read header
 //!    bytes ([`Region::bytes`] refuses them).
 
-use std::alloc::{Layout, alloc_zeroed, handle_alloc_error};
 use std::fmt;
 use std::io;
 use std::ptr;
@@ -100,6 +99,11 @@ pub(crate) struct Region {
     index: Box<[AtomicU32]>,
     /// Set once the appender has been handed out.
     appender_taken: AtomicBool,
+    /// Under loom: one tracked cell per 8-byte word of the map, touched by
+    /// every write and read of those bytes, so the model checker sees the
+    /// accesses to the record bytes themselves, not only to the tail.
+    #[cfg(feature = "loom")]
+    track: Box<[loom::cell::UnsafeCell<()>]>,
 }
 
 // SAFETY: the raw pointer is only dereferenced under the protocol in the
@@ -125,6 +129,15 @@ impl fmt::Debug for Region {
 /// mapped lazily by the kernel, so an index sized for the most records a
 /// segment could hold costs memory only for the entries really written.
 fn zeroed_index(n: usize) -> Box<[AtomicU32]> {
+    #[cfg(feature = "loom")]
+    return (0..n).map(|_| AtomicU32::new(0)).collect();
+    #[cfg(not(feature = "loom"))]
+    zeroed_std_index(n)
+}
+
+#[cfg(not(feature = "loom"))]
+fn zeroed_std_index(n: usize) -> Box<[AtomicU32]> {
+    use std::alloc::{Layout, alloc_zeroed, handle_alloc_error};
     if n == 0 {
         return Box::new([]);
     }
@@ -173,6 +186,28 @@ impl Region {
             )),
             index: zeroed_index(slots),
             appender_taken: AtomicBool::new(false),
+            #[cfg(feature = "loom")]
+            track: (0..len.div_ceil(8))
+                .map(|_| loom::cell::UnsafeCell::new(()))
+                .collect(),
+        }
+    }
+
+    /// Tells the model checker that `[start, start + len)` is read.
+    #[inline]
+    fn touch(&self, _start: usize, _len: usize) {
+        #[cfg(feature = "loom")]
+        for word in &self.track[_start / 8..(_start + _len).div_ceil(8)] {
+            word.with(|_| ());
+        }
+    }
+
+    /// Tells the model checker that `[start, start + len)` is written.
+    #[inline]
+    fn touch_mut(&self, _start: usize, _len: usize) {
+        #[cfg(feature = "loom")]
+        for word in &self.track[_start / 8..(_start + _len).div_ceil(8)] {
+            word.with_mut(|_| ());
         }
     }
 
@@ -192,28 +227,28 @@ impl Region {
 
     /// Records, during recovery, that record `i` starts at `pos`.
     pub(crate) fn recover_record(&mut self, i: usize, pos: usize) {
-        *self.index[i].get_mut() = pos as u32;
+        self.index[i].store(pos as u32, Ordering::Relaxed);
     }
 
     /// Sets, during recovery, the published tail found by the scan.
     pub(crate) fn set_recovered(&mut self, count: u32, end: usize) {
         debug_assert!(end <= self.len && (count as usize) <= self.index.len());
-        *self.published.get_mut() = Published {
+        let published = Published {
             count,
             end: end as u32,
-        }
-        .pack();
+        };
+        self.published.store(published.pack(), Ordering::Relaxed);
     }
 
     /// Hands out the region's one appender; `None` if it was handed out
     /// before or the map is read-only.
-    pub(crate) fn appender(self: &Arc<Region>) -> Option<Appender> {
-        if !self.writable || self.appender_taken.swap(true, Ordering::AcqRel) {
+    pub(crate) fn appender(region: &Arc<Region>) -> Option<Appender> {
+        if !region.writable || region.appender_taken.swap(true, Ordering::AcqRel) {
             return None;
         }
-        let published = self.published();
+        let published = region.published();
         Some(Appender {
-            region: Arc::clone(self),
+            region: Arc::clone(region),
             count: published.count,
             end: published.end,
         })
@@ -242,6 +277,7 @@ impl Region {
         if start < HEADER_LEN || end > published.end() || end > self.len {
             return None;
         }
+        self.touch(start, len);
         // SAFETY: `[start, end)` lies inside the map (published.end <= len)
         // and below a tail loaded with Acquire, so it was fully written before
         // and is never written again (protocol facts 1 and 2); the slice
@@ -277,7 +313,9 @@ impl Region {
     /// It reaches the disk with the next flush that starts at the header.
     pub(crate) fn store_checkpoint(&self, checkpoint: u64, crc: u32) {
         const { assert!(CHECKPOINT_AT % 8 == 0) };
-        if !self.writable {
+        // Under loom the atomics are the model's, not the map's memory; the
+        // checkpoint is a disk artefact outside the modelled protocol.
+        if !self.writable || cfg!(feature = "loom") {
             return;
         }
         // SAFETY: the map is page-aligned and at least HEADER_LEN long, so
@@ -354,6 +392,7 @@ impl Appender {
         }
         let head = FrameHeader::new(offset, timestamp, hint, payload.len()).encode();
         let written = FRAME_HEADER_LEN + payload.len();
+        region.touch_mut(pos, frame_len);
         // SAFETY: `[pos, pos + frame_len)` lies inside the map (checked
         // above) and the map is writable (only writable regions hand out an
         // appender). `pos` is this appender's private end, at or past the
@@ -380,13 +419,18 @@ impl Appender {
     /// Publishes every record written so far with one `Release` store.
     #[inline]
     pub(crate) fn publish(&self) {
+        self.publish_with(Ordering::Release);
+    }
+
+    /// [`Appender::publish`] with a chosen ordering: the loom models make a
+    /// deliberately wrong (`Relaxed`) one to check that loom catches it.
+    #[inline]
+    pub(crate) fn publish_with(&self, order: Ordering) {
         let published = Published {
             count: self.count,
             end: self.end,
         };
-        self.region
-            .published
-            .store(published.pack(), Ordering::Release);
+        self.region.published.store(published.pack(), order);
     }
 
     /// Zeroes `[from, to)`, garbage past the written frames found during
@@ -397,13 +441,14 @@ impl Appender {
             return;
         }
         assert!(from >= self.end as usize, "zeroing written frames");
+        self.region.touch_mut(from, to - from);
         // SAFETY: `[from, to)` lies inside the writable map, at or past this
         // unique appender's end, so no reader can reach it (protocol fact 1).
         unsafe { ptr::write_bytes(self.region.ptr.add(from), 0, to - from) };
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
 
@@ -434,8 +479,8 @@ mod tests {
     #[test]
     fn nothing_is_visible_until_published() {
         let region = region(4096);
-        let mut app = region.appender().unwrap();
-        assert!(region.appender().is_none(), "a second appender");
+        let mut app = Region::appender(&region).unwrap();
+        assert!(Region::appender(&region).is_none(), "a second appender");
         assert!(app.write(0, 1, 0, b"hello"));
         assert_eq!(region.published().count(), 0);
         assert!(region.record(region.published(), 0).is_none());
@@ -450,7 +495,7 @@ mod tests {
     #[test]
     fn a_full_region_refuses_the_frame_that_does_not_fit() {
         let region = region(4096);
-        let mut app = region.appender().unwrap();
+        let mut app = Region::appender(&region).unwrap();
         let payload = [7u8; 1000];
         let mut written = 0;
         while app.write(written, 0, 0, &payload) {
@@ -463,7 +508,7 @@ mod tests {
     #[test]
     fn slices_beyond_the_published_end_are_refused() {
         let region = region(4096);
-        let mut app = region.appender().unwrap();
+        let mut app = Region::appender(&region).unwrap();
         app.write(0, 0, 0, b"abc");
         app.publish();
         let p = region.published();

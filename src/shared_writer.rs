@@ -25,7 +25,7 @@ use crate::log::Shared;
 use crate::options::SyncPolicy;
 use crate::reader::Reader;
 use crate::retention::Removed;
-use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering, lock};
+use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering, lock, thread};
 use crate::writer::Writer;
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,8 @@ use std::time::{Duration, Instant};
 /// [`SharedWriter::sync`] share flushes between threads (group commit).
 ///
 /// ```
+/// # #[cfg(feature = "loom")] fn main() {} // loom builds run only the models
+/// # #[cfg(not(feature = "loom"))]
 /// # fn main() -> murakami::Result<()> {
 /// # let dir = tempfile::tempdir()?;
 /// let (writer, reader) = murakami::Log::open(dir.path(), Default::default())?;
@@ -71,7 +73,7 @@ struct Inner {
     /// Durable appends made since the current (or last) flush began.
     fresh: AtomicUsize,
     /// Followers asleep until the running flush ends.
-    parked: Mutex<Vec<std::thread::Thread>>,
+    parked: Mutex<Vec<thread::Thread>>,
 }
 
 /// Counts a thread in `counter` while it lives.
@@ -94,6 +96,7 @@ impl Drop for Counted<'_> {
 const GATHER: Duration = Duration::from_micros(200);
 /// The longest a follower sleeps before it looks again on its own (a
 /// safety net: the leader wakes it).
+#[cfg(not(feature = "loom"))]
 const FOLLOWER_PATIENCE: Duration = Duration::from_millis(10);
 
 impl fmt::Debug for SharedWriter {
@@ -240,7 +243,7 @@ impl SharedWriter {
         while inner.fresh.load(Ordering::Acquire) < inner.in_flight.load(Ordering::Acquire)
             && start.elapsed() < GATHER
         {
-            std::thread::yield_now();
+            thread::yield_now();
         }
         inner.fresh.store(0, Ordering::Release);
     }
@@ -249,13 +252,16 @@ impl SharedWriter {
     /// registered here), unless it ended already or covers `target`.
     fn park_until_flushed(&self, target: u64) {
         let inner = &*self.inner;
-        lock(&inner.parked).push(std::thread::current());
+        lock(&inner.parked).push(thread::current());
         // Registered: a leader finishing from now on unparks this thread (a
         // token, so an unpark before the park is not lost). Look again in
         // case the flush ended before the registration.
         let flushing = inner.flushing.load(Ordering::Acquire);
         if flushing && inner.shared.syncer.durable() < target {
-            std::thread::park_timeout(FOLLOWER_PATIENCE);
+            #[cfg(not(feature = "loom"))]
+            thread::park_timeout(FOLLOWER_PATIENCE);
+            #[cfg(feature = "loom")]
+            thread::park();
         }
     }
 

@@ -1,15 +1,28 @@
 //! The one door for atomics, locks and threads.
 //!
 //! Every atomic, `Arc`, lock, condition variable and thread the library uses
-//! comes from here, so that a model checker can be put behind this door
-//! without touching the code that uses it.
+//! comes from here. With the `loom` feature they are loom's, so that
+//! `cargo test --features loom` model-checks the real code (`loom-tests/`);
+//! otherwise they are std's.
 #![forbid(unsafe_code)]
 
+#[cfg(not(feature = "loom"))]
 pub(crate) use std::sync::atomic::{
     AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering, compiler_fence, fence,
 };
+#[cfg(not(feature = "loom"))]
 pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+#[cfg(not(feature = "loom"))]
 pub(crate) use std::thread;
+
+#[cfg(feature = "loom")]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, fence};
+#[cfg(feature = "loom")]
+pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
+#[cfg(feature = "loom")]
+pub(crate) use loom::thread;
+#[cfg(feature = "loom")]
+pub(crate) use std::sync::atomic::{Ordering, compiler_fence};
 
 pub(crate) use crossbeam_epoch::{Atomic, Guard, Owned};
 
@@ -27,4 +40,14 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One turn of a spin-wait: a CPU hint, or under loom a yield so that the
+/// model checker can run the thread being waited for.
+#[inline]
+pub(crate) fn spin_loop() {
+    #[cfg(not(feature = "loom"))]
+    std::hint::spin_loop();
+    #[cfg(feature = "loom")]
+    loom::thread::yield_now();
 }

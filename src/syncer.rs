@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Default)]
 pub(crate) struct Poison {
     set: AtomicBool,
-    cause: Mutex<Option<Arc<io::Error>>>,
+    /// A std `Arc`: it goes out in `Error::Poisoned`, whatever the build.
+    cause: Mutex<Option<std::sync::Arc<io::Error>>>,
 }
 
 impl Poison {
@@ -34,7 +35,9 @@ impl Poison {
     /// get from now on.
     pub(crate) fn latch(&self, error: io::Error) -> Error {
         let mut cause = lock(&self.cause);
-        let cause = cause.get_or_insert_with(|| Arc::new(error)).clone();
+        let cause = cause
+            .get_or_insert_with(|| std::sync::Arc::new(error))
+            .clone();
         self.set.store(true, Ordering::Release);
         Error::Poisoned { cause }
     }
@@ -52,7 +55,7 @@ impl Poison {
     fn error(&self) -> Error {
         let cause = lock(&self.cause)
             .clone()
-            .unwrap_or_else(|| Arc::new(io::Error::other("poisoned")));
+            .unwrap_or_else(|| std::sync::Arc::new(io::Error::other("poisoned")));
         Error::Poisoned { cause }
     }
 }
@@ -222,7 +225,7 @@ impl Syncer {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
 

@@ -146,7 +146,7 @@ pub(crate) fn install_segment(
         return Err(e);
     }
     let region = Arc::new(Region::new(map, true));
-    let appender = region.appender().expect("a fresh region has its appender");
+    let appender = Region::appender(&region).expect("a fresh region has its appender");
     Ok((
         Arc::new(Segment::new(base, sequence, path, region)),
         appender,
@@ -164,7 +164,7 @@ impl Writer {
     ) -> Result<Writer> {
         let opts = &shared.options;
         let preparer = Preparer::start(
-            Arc::clone(&shared.vfs),
+            std::sync::Arc::clone(&shared.vfs),
             &shared.dir,
             opts.segment_size,
             opts.prefault,

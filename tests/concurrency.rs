@@ -1,6 +1,7 @@
 //! Readers on other threads while the producer appends and rolls: every
 //! record a reader sees is byte-exact, and cursors see every offset once, in
 //! order.
+#![cfg(not(feature = "loom"))]
 
 mod common;
 

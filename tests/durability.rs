@@ -1,4 +1,5 @@
 //! Sync policies, durable readers, tailing waits and many producers.
+#![cfg(not(feature = "loom"))]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! The log's API end to end: offsets, reads, rolls, sync, close and reopen.
+#![cfg(not(feature = "loom"))]
 
 mod common;
 

@@ -7,6 +7,7 @@
 //! least as long as the durable offset acknowledged before the crash.
 //!
 //! `PROPTEST_CASES` sets the number of cases (default 64).
+#![cfg(not(feature = "loom"))]
 
 mod common;
 

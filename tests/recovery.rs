@@ -3,6 +3,7 @@
 //! A crash is simulated by copying the log's files while the writer is still
 //! open (no clean-close marker), then damaging the copy the way a power loss
 //! or a failing disk could.
+#![cfg(not(feature = "loom"))]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Retention, prefix purge and lookups by time, also while readers read.
+#![cfg(not(feature = "loom"))]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Suffix truncation: semantics, crash states, and readers racing it.
+#![cfg(not(feature = "loom"))]
 
 mod common;
 
