@@ -7,11 +7,12 @@
 //! broken variant of the code — that loom must catch.
 //!
 //! What is modelled so far: the tail publication (a reader never sees a
-//! record before its bytes; the bytes themselves are loom-tracked cells) and
-//! the tailing wake-up (no lost wake-up). Not yet: the epoch-protected
-//! segment swap and reclamation (crossbeam-epoch only exposes its internals
-//! to loom under `RUSTFLAGS="--cfg crossbeam_loom"`), the durable offset,
-//! group commit and the background syncer.
+//! record before its bytes; the bytes themselves are loom-tracked cells),
+//! the durable offset (never past the tail or the flush; a durable reader
+//! reads whole records) and the tailing wake-up (no lost wake-up). Not yet:
+//! the epoch-protected segment swap and reclamation (crossbeam-epoch only
+//! exposes its internals to loom under `RUSTFLAGS="--cfg crossbeam_loom"`),
+//! rolls, group commit and the background syncer.
 #![cfg(feature = "loom")]
 
 use std::collections::BTreeSet;
@@ -91,6 +92,61 @@ fn a_reader_never_sees_a_record_before_its_bytes() {
 #[should_panic]
 fn mutant_relaxed_publish_is_caught() {
     publication(true);
+}
+
+/// A producer appends a record; a syncer syncs; a durable reader reads. The
+/// durable offset never passes the tail, never passes what was flushed, and
+/// a durable record read has its bytes.
+fn durable_offset(durable_first: bool) -> BTreeSet<u64> {
+    let seen = std::sync::Arc::new(Mutex::new(BTreeSet::new()));
+    let outcomes = std::sync::Arc::clone(&seen);
+    explore("durable offset", move || {
+        let (mut producer, log) = loom_api::durable(256);
+        let syncer = {
+            let log = Arc::clone(&log);
+            thread::spawn(move || {
+                if durable_first {
+                    log.sync_durable_first()
+                } else {
+                    log.sync()
+                }
+            })
+        };
+        let reader = {
+            let log = Arc::clone(&log);
+            thread::spawn(move || {
+                let durable = log.durable_offset();
+                if durable >= 1 {
+                    let end = log.frame_end(0).expect("durable, so published");
+                    assert!(log.flushed() >= end, "durable before flushed");
+                    assert_eq!(log.read_durable(0), Some(payload(0)));
+                }
+                durable
+            })
+        };
+        assert!(producer.write(&payload(0)));
+        producer.publish();
+        syncer.join().unwrap();
+        let durable = reader.join().unwrap();
+        assert!(log.durable_offset() <= 1, "durable past the tail");
+        outcomes.lock().unwrap().insert(durable);
+    });
+    seen.lock().unwrap().clone()
+}
+
+#[test]
+fn the_durable_offset_never_passes_the_flush_or_the_tail() {
+    assert_eq!(
+        durable_offset(false),
+        BTreeSet::from([0, 1]),
+        "outcomes reached"
+    );
+}
+
+#[test]
+#[should_panic]
+fn mutant_durable_offset_before_the_flush_is_caught() {
+    durable_offset(true);
 }
 
 /// A waiter about to sleep and a producer publishing: either the waiter's

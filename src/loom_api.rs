@@ -6,17 +6,23 @@
 //! anonymous map instead of a file.
 #![allow(missing_docs, missing_debug_implementations)]
 
+use std::any::Any;
 use std::io;
+use std::path::{Path, PathBuf};
 
 use crate::format::HEADER_LEN;
-use crate::fs::Map;
+use crate::fs::{Map, SegmentFile, Vfs};
 use crate::notify::Notify;
 use crate::region::{Appender, Region};
-use crate::sync::{Arc, Ordering};
+use crate::segment::Segment;
+use crate::segments::{SegmentList, Segments};
+use crate::sync::{Arc, AtomicUsize, Ordering};
+use crate::syncer::Syncer;
 
-/// An anonymous map standing in for a segment file.
+/// An anonymous map standing in for a segment file; it remembers how far
+/// it was flushed (what a crash would keep).
 #[derive(Debug)]
-struct Memory(memmap2::MmapRaw);
+struct Memory(memmap2::MmapRaw, Arc<AtomicUsize>);
 
 impl Map for Memory {
     fn as_ptr(&self) -> *mut u8 {
@@ -25,7 +31,8 @@ impl Map for Memory {
     fn len(&self) -> usize {
         self.0.len()
     }
-    fn flush_range(&self, _: usize, _: usize) -> io::Result<()> {
+    fn flush_range(&self, offset: usize, len: usize) -> io::Result<()> {
+        self.1.fetch_max(offset + len, Ordering::Release);
         Ok(())
     }
     fn populate_write(&self, _: usize, _: usize) -> io::Result<()> {
@@ -47,13 +54,134 @@ pub struct Consumer {
 
 /// A fresh region and its two sides.
 pub fn region(len: usize) -> (Producer, Consumer) {
+    let (region, _) = memory_region(len);
+    let appender = Region::appender(&region).expect("fresh region");
+    (Producer { appender, next: 0 }, Consumer { region })
+}
+
+fn memory_region(len: usize) -> (Arc<Region>, Arc<AtomicUsize>) {
     let map = memmap2::MmapOptions::new()
         .len(len.max(HEADER_LEN))
         .map_anon()
         .expect("anonymous map");
-    let region = Arc::new(Region::new(Box::new(Memory(map.into())), true));
+    let flushed = Arc::new(AtomicUsize::new(0));
+    let memory = Memory(map.into(), Arc::clone(&flushed));
+    (Arc::new(Region::new(Box::new(memory), true)), flushed)
+}
+
+/// A one-segment log with the real syncer: the durable offset.
+pub struct Durable {
+    segments: Segments,
+    syncer: Syncer,
+    flushed: Arc<AtomicUsize>,
+    region: Arc<Region>,
+}
+
+/// No file system: the models never create, rename or remove files.
+#[derive(Debug)]
+struct NoFiles;
+
+fn no_files<T>() -> io::Result<T> {
+    Err(io::Error::other("no files in a loom model"))
+}
+
+impl Vfs for NoFiles {
+    fn create_dir_all(&self, _: &Path) -> io::Result<()> {
+        no_files()
+    }
+    fn lock(&self, _: &Path) -> io::Result<Option<Box<dyn Any + Send>>> {
+        no_files()
+    }
+    fn list(&self, _: &Path) -> io::Result<Vec<String>> {
+        no_files()
+    }
+    fn create(&self, _: &Path) -> io::Result<Box<dyn SegmentFile>> {
+        no_files()
+    }
+    fn open(&self, _: &Path, _: bool) -> io::Result<Box<dyn SegmentFile>> {
+        no_files()
+    }
+    fn rename(&self, _: &Path, _: &Path) -> io::Result<()> {
+        no_files()
+    }
+    fn remove(&self, _: &Path) -> io::Result<()> {
+        no_files()
+    }
+    fn sync_dir(&self, _: &Path) -> io::Result<()> {
+        no_files()
+    }
+    fn read_small(&self, _: &Path) -> io::Result<Option<Vec<u8>>> {
+        no_files()
+    }
+    fn write_small(&self, _: &Path, _: &[u8]) -> io::Result<()> {
+        no_files()
+    }
+}
+
+/// A log of one segment of `len` bytes, its producer, and its syncer.
+pub fn durable(len: usize) -> (Producer, Arc<Durable>) {
+    let (region, flushed) = memory_region(len);
     let appender = Region::appender(&region).expect("fresh region");
-    (Producer { appender, next: 0 }, Consumer { region })
+    let segment = Arc::new(Segment::new(
+        0,
+        0,
+        PathBuf::from("model"),
+        Arc::clone(&region),
+    ));
+    let durable = Durable {
+        segments: Segments::new(SegmentList::new(vec![segment])),
+        syncer: Syncer::new(0, 0, HEADER_LEN),
+        flushed,
+        region,
+    };
+    (Producer { appender, next: 0 }, Arc::new(durable))
+}
+
+impl Durable {
+    /// A sync, as the writer or the background syncer runs it.
+    pub fn sync(&self) -> u64 {
+        self.sync_ordered(false)
+    }
+
+    /// The mutant: the durable offset advanced before the flush.
+    pub fn sync_durable_first(&self) -> u64 {
+        self.sync_ordered(true)
+    }
+
+    fn sync_ordered(&self, durable_first: bool) -> u64 {
+        self.syncer
+            .sync_ordered(&self.segments, &NoFiles, Path::new("model"), durable_first)
+            .expect("a model's sync")
+    }
+
+    /// The durable offset (`Acquire`).
+    pub fn durable_offset(&self) -> u64 {
+        self.syncer.durable()
+    }
+
+    /// How far the segment was flushed.
+    pub fn flushed(&self) -> usize {
+        self.flushed.load(Ordering::Acquire)
+    }
+
+    /// End of record `i`'s frame, reading only what is published.
+    pub fn frame_end(&self, i: u64) -> Option<usize> {
+        let published = self.region.published();
+        let (header, payload) = self.region.record(published, i)?;
+        let _ = payload;
+        let start = self.region.position(published, i)?;
+        Some(start + header.frame_len())
+    }
+
+    /// Record `i`, read as a durable reader would: only below the durable
+    /// offset.
+    pub fn read_durable(&self, i: u64) -> Option<Vec<u8>> {
+        if i >= self.durable_offset() {
+            return None;
+        }
+        let published = self.region.published();
+        self.region.record(published, i).map(|(_, p)| p.to_vec())
+    }
 }
 
 impl Producer {

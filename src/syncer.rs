@@ -165,6 +165,19 @@ impl Syncer {
     /// checkpoint, which the next sync's flush carries to disk: on disk, a
     /// checkpoint never claims more than a completed flush made durable.
     pub(crate) fn sync(&self, segments: &Segments, vfs: &dyn Vfs, dir: &Path) -> Result<u64> {
+        self.sync_ordered(segments, vfs, dir, false)
+    }
+
+    /// [`Syncer::sync`]; with `durable_first`, the durable offset is advanced
+    /// before the flushes instead of after them — wrong, and only the loom
+    /// models' mutant asks for it, to check that the models notice.
+    pub(crate) fn sync_ordered(
+        &self,
+        segments: &Segments,
+        vfs: &dyn Vfs,
+        dir: &Path,
+        durable_first: bool,
+    ) -> Result<u64> {
         let mut flushed = lock(&self.state);
         self.poison.check()?;
         let guard = pin();
@@ -172,6 +185,9 @@ impl Syncer {
         let active = list.active();
         let tail = active.published();
         let target = active.base() + u64::from(tail.count());
+        if durable_first {
+            self.durable.fetch_max(target, Ordering::Release);
+        }
         let outcome = (|| {
             for segment in list.segments() {
                 if segment.base() < flushed.segment {
