@@ -12,11 +12,15 @@ use std::path::{Path, PathBuf};
 
 use crate::format::HEADER_LEN;
 use crate::fs::{Map, SegmentFile, Vfs};
+use crate::log::Shared;
 use crate::notify::Notify;
+use crate::options::Options;
+use crate::reader::Reader;
+use crate::recovery::RecoveryReport;
 use crate::region::{Appender, Region};
 use crate::segment::Segment;
 use crate::segments::{SegmentList, Segments};
-use crate::sync::{Arc, AtomicUsize, Ordering};
+use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
 use crate::syncer::Syncer;
 
 /// An anonymous map standing in for a segment file; it remembers how far
@@ -253,5 +257,74 @@ impl Waker {
     pub fn wait(&self, ready: impl Fn() -> bool) -> bool {
         let far = std::time::Instant::now() + std::time::Duration::from_secs(3600);
         self.0.wait(far, ready)
+    }
+}
+
+/// A producer that rolls, and a real [`Reader`] over the same log.
+pub struct Rolling {
+    shared: Arc<Shared>,
+    appender: Appender,
+    next: u64,
+    sequence: u64,
+}
+
+/// A log of `len`-byte segments with no files: a rolling producer and a
+/// reader (whose cursors are the real ones).
+pub fn rolling(len: usize) -> (Rolling, Reader) {
+    let (region, _) = memory_region(len);
+    let appender = Region::appender(&region).expect("fresh region");
+    let segment = Arc::new(Segment::new(0, 0, PathBuf::from("model-0"), region));
+    let shared = Arc::new(Shared {
+        dir: PathBuf::from("model"),
+        options: Options::default(),
+        vfs: std::sync::Arc::new(NoFiles),
+        segments: Segments::new(SegmentList::new(vec![segment])),
+        syncer: Syncer::new(0, 0, HEADER_LEN),
+        closed: AtomicBool::new(false),
+        notify: Notify::new(),
+        report: RecoveryReport::default(),
+        maintenance: Mutex::new(()),
+        truncations: AtomicU64::new(0),
+    });
+    let reader = Reader::new(Arc::clone(&shared));
+    let producer = Rolling {
+        shared,
+        appender,
+        next: 0,
+        sequence: 1,
+    };
+    (producer, reader)
+}
+
+impl Rolling {
+    /// Writes and publishes a record in the active segment.
+    pub fn append(&mut self, payload: &[u8]) {
+        assert!(self.appender.write(self.next, 0, 0, payload), "room");
+        self.next += 1;
+        self.appender.publish();
+    }
+
+    /// Rolls to a new segment starting at the next offset, the way the
+    /// writer does: everything published first, then the list swap.
+    pub fn roll(&mut self) {
+        self.roll_at(self.next);
+    }
+
+    /// The mutant: a roll whose new segment starts one offset too far.
+    pub fn roll_with_a_gap(&mut self) {
+        self.next += 1;
+        self.roll_at(self.next);
+    }
+
+    fn roll_at(&mut self, base: u64) {
+        self.appender.publish();
+        let len = self.appender.region().len();
+        let (region, _) = memory_region(len);
+        let appender = Region::appender(&region).expect("fresh region");
+        let path = PathBuf::from(format!("model-{base}"));
+        let segment = Arc::new(Segment::new(base, self.sequence, path, region));
+        self.sequence += 1;
+        self.shared.segments.roll(0, segment);
+        self.appender = appender;
     }
 }

@@ -142,6 +142,17 @@ impl Segments {
         unsafe { shared.deref() }
     }
 
+    /// A roll: seals the active segment (its newest record at
+    /// `sealed_max_timestamp`) and makes `segment` the active one. The
+    /// caller has published everything in the old active segment first, so
+    /// anyone who sees the new list sees the old segment's final tail.
+    pub(crate) fn roll(&self, sealed_max_timestamp: u64, segment: Arc<Segment>) {
+        self.update(|list| {
+            list.active().seal(sealed_max_timestamp);
+            (Some(list.with_active(segment)), ())
+        });
+    }
+
     /// Collects the garbage of replaced lists now, where possible, so that
     /// segments they keep mapped are released on this thread rather than
     /// inside some later, unrelated pin (which could then pay for unmapping

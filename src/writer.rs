@@ -602,10 +602,7 @@ impl Writer {
         self.next_report = appender.end() + KICK_EVERY;
         shared.syncer.mark_dir_dirty();
         let max_timestamp = std::mem::take(&mut self.active_max_timestamp);
-        shared.segments.update(|list| {
-            list.active().seal(max_timestamp);
-            (Some(list.with_active(segment)), ())
-        });
+        shared.segments.roll(max_timestamp, segment);
         self.active = appender;
         Ok(())
     }
