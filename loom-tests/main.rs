@@ -92,6 +92,7 @@ fn a_reader_never_sees_a_record_before_its_bytes() {
 
 #[test]
 #[should_panic]
+#[cfg_attr(crossbeam_loom, ignore = "a failing model aborts under crossbeam_loom")]
 fn mutant_relaxed_publish_is_caught() {
     publication(true);
 }
@@ -129,12 +130,21 @@ fn durable_offset(durable_first: bool) -> BTreeSet<u64> {
         // Checked once every thread is done: a panic while another thread
         // is inside the epoch would abort the run under crossbeam_loom.
         let (durable, flushed, record) = reader.join().unwrap();
+        let mut problem = None;
         if let Some((end, bytes)) = record {
-            let end = end.expect("durable, so published");
-            assert!(flushed >= end, "durable before flushed");
-            assert_eq!(bytes, Some(payload(0)));
+            if end.is_none_or(|end| flushed < end) {
+                problem = Some("durable before flushed");
+            } else if bytes != Some(payload(0)) {
+                problem = Some("a durable record read wrong");
+            }
         }
-        assert!(log.durable_offset() <= 1, "durable past the tail");
+        if log.durable_offset() > 1 {
+            problem = Some("durable past the tail");
+        }
+        // Drop every loom object before a failed check panics: unwinding
+        // through them (the epoch's, under crossbeam_loom) aborts the run.
+        drop((log, producer));
+        assert_eq!(problem, None);
         outcomes.lock().unwrap().insert(durable);
     });
     seen.lock().unwrap().clone()
@@ -151,6 +161,10 @@ fn the_durable_offset_never_passes_the_flush_or_the_tail() {
 
 #[test]
 #[should_panic]
+// A model that fails inside loom aborts the process under crossbeam_loom
+// (the epoch's global collector is then touched outside the model); this
+// mutant is caught in the default run.
+#[cfg_attr(crossbeam_loom, ignore = "a failing model aborts under crossbeam_loom")]
 fn mutant_durable_offset_before_the_flush_is_caught() {
     durable_offset(true);
 }
@@ -268,6 +282,7 @@ fn no_wake_up_is_lost() {
 
 #[test]
 #[should_panic]
+#[cfg_attr(crossbeam_loom, ignore = "a failing model aborts under crossbeam_loom")]
 fn mutant_unfenced_wake_up_is_caught() {
     wake_up(false);
 }
