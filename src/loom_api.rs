@@ -1,8 +1,8 @@
 //! Entry points into the real publication and wake-up code for the loom
 //! models in `loom-tests/` (only with the `loom` feature; not a public API).
 //!
-//! The models drive the library's own [`Region`] / [`Appender`] and
-//! [`Notify`]: what loom checks is the code that ships, over a small
+//! The models drive the library's own `Region` / `Appender` and
+//! `Notify`: what loom checks is the code that ships, over a small
 //! anonymous map instead of a file.
 #![allow(missing_docs, missing_debug_implementations)]
 
