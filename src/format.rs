@@ -458,25 +458,42 @@ pub struct CleanMarker {
     pub active_base: u64,
 }
 
+/// Starts a small marker file: magic in bytes 0..8.
+fn marker<const N: usize>(magic: &[u8; 8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    out[0..8].copy_from_slice(magic);
+    out
+}
+
+/// Ends a small marker file: the CRC32 of everything before its last four
+/// bytes, in those bytes.
+fn seal_marker<const N: usize>(mut out: [u8; N]) -> [u8; N] {
+    let crc = crc32fast::hash(&out[..N - 4]);
+    out[N - 4..].copy_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Whether `bytes` is a whole marker of `N` bytes with `magic` and a
+/// matching CRC in its last four bytes.
+fn is_marker<const N: usize>(bytes: &[u8], magic: &[u8; 8]) -> bool {
+    bytes.len() == N
+        && bytes[0..8] == *magic
+        && crc32fast::hash(&bytes[..N - 4]) == u32_at(bytes, N - 4)
+}
+
 impl CleanMarker {
     /// Encodes the marker.
     pub fn encode(&self) -> [u8; CLEAN_LEN] {
-        let mut out = [0u8; CLEAN_LEN];
-        out[0..8].copy_from_slice(&CLEAN_MAGIC);
+        let mut out = marker::<CLEAN_LEN>(&CLEAN_MAGIC);
         out[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
         out[16..24].copy_from_slice(&self.next_offset.to_le_bytes());
         out[24..32].copy_from_slice(&self.active_base.to_le_bytes());
-        let crc = crc32fast::hash(&out[0..36]);
-        out[36..40].copy_from_slice(&crc.to_le_bytes());
-        out
+        seal_marker(out)
     }
 
     /// Decodes a marker; `None` if it is not a valid one.
     pub fn decode(bytes: &[u8]) -> Option<CleanMarker> {
-        if bytes.len() != CLEAN_LEN || bytes[0..8] != CLEAN_MAGIC {
-            return None;
-        }
-        if crc32fast::hash(&bytes[0..36]) != u32_at(bytes, 36) {
+        if !is_marker::<CLEAN_LEN>(bytes, &CLEAN_MAGIC) {
             return None;
         }
         if u32_at(bytes, 8) != FORMAT_VERSION {
@@ -515,22 +532,16 @@ pub struct CutMarker {
 impl CutMarker {
     /// Encodes the marker.
     pub fn encode(&self) -> [u8; CUT_LEN] {
-        let mut out = [0u8; CUT_LEN];
-        out[0..8].copy_from_slice(&CUT_MAGIC);
+        let mut out = marker::<CUT_LEN>(&CUT_MAGIC);
         out[8..16].copy_from_slice(&self.at.to_le_bytes());
         out[16..24].copy_from_slice(&self.segment.to_le_bytes());
         out[24..32].copy_from_slice(&self.created_after.to_le_bytes());
-        let crc = crc32fast::hash(&out[0..32]);
-        out[32..36].copy_from_slice(&crc.to_le_bytes());
-        out
+        seal_marker(out)
     }
 
     /// Decodes a marker; `None` if it is not a valid one.
     pub fn decode(bytes: &[u8]) -> Option<CutMarker> {
-        if bytes.len() != CUT_LEN || bytes[0..8] != CUT_MAGIC {
-            return None;
-        }
-        if crc32fast::hash(&bytes[0..32]) != u32_at(bytes, 32) {
+        if !is_marker::<CUT_LEN>(bytes, &CUT_MAGIC) {
             return None;
         }
         Some(CutMarker {

@@ -312,17 +312,20 @@ impl Region {
     /// Stores a checkpoint (a durable offset, with its CRC) in the header.
     /// It reaches the disk with the next flush that starts at the header.
     pub(crate) fn store_checkpoint(&self, checkpoint: u64, crc: u32) {
+        // std's atomics, not the facade's: these words live in the mapped
+        // file (a disk artefact outside the modelled protocol), so they are
+        // the map's own memory even under loom.
+        use std::sync::atomic::{AtomicU32, AtomicU64};
         const { assert!(CHECKPOINT_AT % 8 == 0) };
-        // Under loom the atomics are the model's, not the map's memory; the
-        // checkpoint is a disk artefact outside the modelled protocol.
-        if !self.writable || cfg!(feature = "loom") {
+        if !self.writable {
             return;
         }
         // SAFETY: the map is page-aligned and at least HEADER_LEN long, so
-        // both words are in bounds and aligned for their atomic types, and
-        // the map is writable. These bytes are only ever accessed through
-        // atomics while the region is shared (readers never read the header;
-        // recovery reads it with `&mut`), so there is no data race.
+        // both words are in bounds and aligned for `AtomicU64`/`AtomicU32`
+        // (which have the layout of `u64`/`u32`), and the map is writable.
+        // These bytes are only ever accessed through atomics while the
+        // region is shared (readers never read the header; recovery reads it
+        // with `&mut`), so there is no data race.
         let (word, guard) = unsafe {
             (
                 &*self.ptr.add(CHECKPOINT_AT).cast::<AtomicU64>(),
