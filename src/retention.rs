@@ -2,9 +2,9 @@
 //!
 //! # Synchronization
 //!
-//! Removal never touches bytes: it swaps in a segment list without the old
-//! segments (under the list's replacing lock, like a roll) and then unlinks
-//! their files. A reader that loaded the old list holds an epoch guard, and a
+//! Removal never touches bytes: it unlinks the old segments' files, oldest
+//! first, and then swaps in a segment list without those that went (under
+//! the list's replacing lock, like a roll). A reader that loaded the old list holds an epoch guard, and a
 //! cursor holds an `Arc` on its segment, so a removed segment stays mapped
 //! until the last of them lets go; unlinking a mapped file is safe (the pages
 //! stay valid; only truncating a mapped file would raise SIGBUS, and nothing
@@ -17,9 +17,8 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::format::HEADER_LEN;
 use crate::log::Shared;
-use crate::segment::Segment;
 use crate::segments::SegmentList;
-use crate::sync::{Arc, lock};
+use crate::sync::{Arc, lock, pin};
 
 /// Which sealed segments retention removes. The active segment is never
 /// removed. Build with [`Retention::none`] and the setters; both limits may
@@ -102,16 +101,17 @@ fn count_expired(list: &SegmentList, retention: &Retention, now_ns: u64) -> usiz
 /// Removes the first segments `choose` picks (never the active one).
 fn remove_first(shared: &Shared, choose: impl FnOnce(&SegmentList) -> usize) -> Result<Removed> {
     let _maintenance = lock(&shared.maintenance);
-    let (gone, first) = shared.segments.update(|list| {
+    // Only rolls change the list while the maintenance lock is held, and
+    // they only add segments at its end: the front chosen here stays put.
+    let (gone, first) = {
+        let guard = pin();
+        let list = shared.segments.load(&guard);
         let n = choose(list).min(list.segments().len() - 1);
-        if n == 0 {
-            return (None, (Vec::new(), Arc::clone(&list.segments()[0])));
-        }
-        let gone: Vec<Arc<Segment>> = list.segments()[..n].to_vec();
-        let rest = list.without_first(n);
-        let first = Arc::clone(&rest.segments()[0]);
-        (Some(rest), (gone, first))
-    });
+        (
+            list.segments()[..n].to_vec(),
+            Arc::clone(&list.segments()[n]),
+        )
+    };
     let mut removed = Removed {
         first_offset: first.base(),
         ..Removed::default()
@@ -132,21 +132,32 @@ fn remove_first(shared: &Shared, choose: impl FnOnce(&SegmentList) -> usize) -> 
             .and_then(|()| {
                 remove_if_present(shared, &crate::fs::cut_path(&shared.dir, segment.base()))
             });
-        match outcome {
-            Ok(()) => {
-                removed.segments += 1;
-                removed.records += u64::from(segment.published().count());
-                removed.bytes += segment.file_size();
-            }
-            // Keep going: a file left behind is only disk space, and the
-            // directory must still be synced for those that went.
-            Err(e) => failed = failed.or(Some(e)),
+        if let Err(e) = outcome {
+            // Stop at the first file that stays: removing a newer one after
+            // it would leave a gap, which the next open must take for lost
+            // records. The segment stays in the list, whole.
+            failed = Some(e);
+            break;
         }
+        removed.segments += 1;
+        removed.records += u64::from(segment.published().count());
+        removed.bytes += segment.file_size();
     }
-    shared.vfs.sync_dir(&shared.dir)?;
+    // Readers still find the unlinked segments until the list goes (their
+    // maps stay valid): the list follows the files, not the other way.
+    let kept = removed.segments;
+    if kept > 0 {
+        shared
+            .segments
+            .update(|list| (Some(list.without_first(kept)), ()));
+    }
+    if kept < gone.len() {
+        removed.first_offset = gone[kept].base();
+    }
+    let synced = shared.vfs.sync_dir(&shared.dir);
     match failed {
         Some(e) => Err(e),
-        None => Ok(removed),
+        None => synced.map(|()| removed).map_err(Error::from),
     }
 }
 
