@@ -73,6 +73,12 @@ pub(crate) trait Vfs: Send + Sync + fmt::Debug {
     /// Writes a small file whole and makes its contents durable (not its
     /// directory entry: call `sync_dir`).
     fn write_small(&self, path: &Path, bytes: &[u8]) -> io::Result<()>;
+    /// The deliberate bug a crash test asks the log to carry, to check that
+    /// the test catches it. Test builds only.
+    #[cfg(all(test, not(feature = "loom")))]
+    fn mutant(&self) -> crate::sim::Mutant {
+        crate::sim::Mutant::None
+    }
 }
 
 /// The real file system.

@@ -81,6 +81,8 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 mod clock;
+#[cfg(all(test, not(feature = "loom")))]
+mod crash;
 mod error;
 mod format;
 mod fs;
@@ -100,6 +102,8 @@ mod retention;
 mod segment;
 mod segments;
 mod shared_writer;
+#[cfg(all(test, not(feature = "loom")))]
+mod sim;
 mod sync;
 mod syncer;
 mod writer;

@@ -165,12 +165,17 @@ impl Syncer {
     /// checkpoint, which the next sync's flush carries to disk: on disk, a
     /// checkpoint never claims more than a completed flush made durable.
     pub(crate) fn sync(&self, segments: &Segments, vfs: &dyn Vfs, dir: &Path) -> Result<u64> {
-        self.sync_ordered(segments, vfs, dir, false)
+        #[cfg(all(test, not(feature = "loom")))]
+        let durable_first = vfs.mutant() == crate::sim::Mutant::DurableBeforeFlush;
+        #[cfg(not(all(test, not(feature = "loom"))))]
+        let durable_first = false;
+        self.sync_ordered(segments, vfs, dir, durable_first)
     }
 
     /// [`Syncer::sync`]; with `durable_first`, the durable offset is advanced
     /// before the flushes instead of after them — wrong, and only the loom
-    /// models' mutant asks for it, to check that the models notice.
+    /// models' and the crash tests' mutants ask for it, to check that they
+    /// notice.
     pub(crate) fn sync_ordered(
         &self,
         segments: &Segments,

@@ -1,0 +1,562 @@
+//! Crash consistency, proven over simulated files (`sim.rs`): random
+//! workloads (appends, batches, syncs, rolls, purges, retention, truncations)
+//! crash at every storage operation k = 1..K, for many seeds; the image the
+//! power loss leaves is reopened and checked against what was acknowledged,
+//! then the recovered log takes another workload and another crash.
+//!
+//! The oracle, after every crash:
+//! - the log opens (in strict mode: a crash is never corruption);
+//! - every record below the durable offset that was acknowledged (the most
+//!   a reader was told) is back, byte-exact;
+//! - every record it returns is one that was appended at that offset, in a
+//!   history that makes sense (truncations only ever go forward), so no
+//!   corrupt record is returned and the log is a prefix of what was written;
+//! - records are missing at the front only where a purge or retention asked.
+//!
+//! Two mutants (a roll that forgets the directory fsync; a sync that stores
+//! the durable offset before its flushes return) must make it fail.
+//!
+//! `MURAKAMI_SOAK=N` runs N times more seeds.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::log::Log;
+use crate::options::{Options, SyncPolicy};
+use crate::reader::Reader;
+use crate::retention::Retention;
+use crate::sim::{Image, Mutant, Plan, Rng, SimFs};
+use crate::writer::Writer;
+
+const SEGMENT: u64 = 4096;
+const STEPS: usize = 40;
+
+fn dir() -> PathBuf {
+    PathBuf::from("/sim/log")
+}
+
+/// `MURAKAMI_SIM_TRACE=1`: print every step and storage operation.
+fn tracing() -> bool {
+    std::env::var_os("MURAKAMI_SIM_TRACE").is_some()
+}
+
+fn soak() -> u64 {
+    std::env::var("MURAKAMI_SOAK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// A payload that names itself: offset, generation (truncations so far) and
+/// a nonce, then bytes derived from them.
+fn payload(offset: u64, gen_: u32, nonce: u32, len: usize) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(len);
+    bytes.extend_from_slice(&offset.to_le_bytes());
+    bytes.extend_from_slice(&gen_.to_le_bytes());
+    bytes.extend_from_slice(&nonce.to_le_bytes());
+    let mut rng = Rng::new(offset ^ (u64::from(gen_) << 40) ^ (u64::from(nonce) << 20));
+    while bytes.len() < len {
+        bytes.push(rng.next() as u8);
+    }
+    bytes
+}
+
+/// The generation of a payload, if it is one made by `payload` for `offset`.
+fn decode(offset: u64, bytes: &[u8]) -> Option<u32> {
+    if bytes.len() < 16 || bytes[..8] != offset.to_le_bytes() {
+        return None;
+    }
+    let gen_ = u32::from_le_bytes(bytes[8..12].try_into().ok()?);
+    let nonce = u32::from_le_bytes(bytes[12..16].try_into().ok()?);
+    (payload(offset, gen_, nonce, bytes.len()) == bytes).then_some(gen_)
+}
+
+/// What the test knows about the log.
+#[derive(Clone, Debug, Default)]
+struct Model {
+    /// Every record the log holds as far as the test knows, by offset.
+    records: BTreeMap<u64, Vec<u8>>,
+    /// One past the last record appended.
+    next: u64,
+    /// The first offset when the log was last opened.
+    first: u64,
+    /// Records below this must come back: the largest durable offset a
+    /// reader was told, lowered by truncations.
+    required: u64,
+    /// The highest point a purge or retention may have removed records to.
+    purged_to: u64,
+    /// Truncations so far.
+    gen_: u32,
+    nonce: u32,
+}
+
+/// What one round of workload did.
+#[derive(Debug, Default)]
+struct Tally {
+    runs: u64,
+    records_checked: u64,
+    recovered_after_crash: u64,
+    refused_after_failure: u64,
+    /// Faults injected, by operation and errno: (cases, surfaced as `Err`).
+    classes: BTreeMap<(&'static str, i32), (u64, u64)>,
+    /// Scenarios run.
+    scenarios: u64,
+}
+
+fn options(rng: &mut Rng) -> Options {
+    let policy = match rng.below(8) {
+        0 | 1 => SyncPolicy::EveryRecords(1 + rng.below(4)),
+        2 => SyncPolicy::Always,
+        3 => SyncPolicy::Interval(Duration::from_millis(1)),
+        _ => SyncPolicy::Explicit,
+    };
+    Options::default()
+        .segment_size(SEGMENT)
+        .max_record_size(1024)
+        .sync_policy(policy)
+        .retention(Retention::none().max_bytes(4 * SEGMENT))
+}
+
+fn open(fs: &SimFs, options: &Options) -> crate::Result<(Writer, Reader)> {
+    Log::open_with(std::sync::Arc::new(fs.clone()), &dir(), options.clone())
+}
+
+/// Runs `STEPS` random steps on an open log, updating the model. Stops at
+/// the first error (returned).
+fn workload(
+    writer: &mut Writer,
+    reader: &Reader,
+    model: &mut Model,
+    rng: &mut Rng,
+) -> Option<Error> {
+    for _ in 0..STEPS {
+        let mut attempted = Vec::new();
+        let step = rng.below(100);
+        let result = match step {
+            0..50 => {
+                let len = 16 + rng.below(600) as usize;
+                model.nonce += 1;
+                attempted.push(payload(model.next, model.gen_, model.nonce, len));
+                writer.append(&attempted[0]).map(drop)
+            }
+            50..62 => {
+                let n = 1 + rng.below(6);
+                for i in 0..n {
+                    model.nonce += 1;
+                    let len = 16 + rng.below(200) as usize;
+                    attempted.push(payload(model.next + i, model.gen_, model.nonce, len));
+                }
+                writer.append_batch(&attempted).map(drop)
+            }
+            62..80 => writer.sync().map(drop),
+            80..85 => {
+                let first = reader.first_offset();
+                let to = first + rng.below(model.next - first + 1);
+                model.purged_to = model.purged_to.max(to);
+                writer.purge_before(to).map(drop)
+            }
+            85..89 => {
+                model.purged_to = model.next;
+                writer.cleanup().map(drop)
+            }
+            89..92 if model.next > reader.first_offset() => {
+                let first = reader.first_offset();
+                let at = first + 1 + rng.below(model.next - first);
+                model.required = model.required.min(at);
+                let done = writer.truncate_from(at);
+                if done.is_ok() {
+                    model.records.split_off(&at);
+                    model.next = at;
+                    model.gen_ += 1;
+                }
+                done
+            }
+            _ => {
+                // A read in the middle: what readers see is what was written.
+                if model.next > reader.first_offset() {
+                    let first = reader.first_offset();
+                    let at = first + rng.below(model.next - first);
+                    match reader.read(at) {
+                        Ok(bytes) => assert_eq!(Some(&bytes), model.records.get(&at), "read {at}"),
+                        Err(Error::Purged { .. }) => {}
+                        Err(e) => panic!("read {at}: {e}"),
+                    }
+                }
+                Ok(())
+            }
+        };
+        if tracing() {
+            eprintln!(
+                "step {step}: {result:?}, next {} durable {}",
+                reader.next_offset(),
+                reader.durable_offset()
+            );
+        }
+        // What was published (even by an append whose sync then failed)
+        // is in the log.
+        let published = reader.next_offset();
+        for bytes in attempted {
+            if model.next < published {
+                model.records.insert(model.next, bytes);
+                model.next += 1;
+            }
+        }
+        // What readers were told is durable must survive.
+        model.required = model.required.max(reader.durable_offset());
+        if let Err(e) = result {
+            return Some(e);
+        }
+    }
+    None
+}
+
+/// Reopens `fs` (no faults) and checks it against the model; returns the
+/// model of the recovered log.
+fn check(fs: &SimFs, options: &Options, model: &Model, tally: &mut Tally) -> Result<Model, String> {
+    let (writer, reader) = open(fs, options).map_err(|e| format!("reopen failed: {e}"))?;
+    let first = reader.first_offset();
+    let end = reader.next_offset();
+    if first > model.first.max(model.purged_to) {
+        return Err(format!(
+            "records from {} to {first} vanished (no purge asked past {})",
+            model.first, model.purged_to
+        ));
+    }
+    if end < model.required {
+        return Err(format!(
+            "durable records lost: log ends at {end}, {} were durable",
+            model.required
+        ));
+    }
+    let mut recovered = Model {
+        next: end,
+        first,
+        // Not this reopen's durable offset: it repaired a copy; the next
+        // round repairs its own files again.
+        required: model.required,
+        purged_to: model.purged_to.max(first),
+        gen_: model.gen_,
+        nonce: model.nonce,
+        ..Model::default()
+    };
+    // Records purged but not yet forgotten by the disk (a removal whose
+    // directory change did not last) may come back later: remember them.
+    recovered.records = model
+        .records
+        .range(..first)
+        .map(|(&o, b)| (o, b.clone()))
+        .collect();
+    let mut last_gen = 0;
+    let mut cursor = reader
+        .cursor(first)
+        .map_err(|e| format!("cursor at {first}: {e}"))?;
+    for offset in first..end {
+        let bytes = reader
+            .read(offset)
+            .map_err(|e| format!("read {offset}: {e}"))?;
+        let Some(gen_) = decode(offset, &bytes) else {
+            return Err(format!("record {offset} is not one that was written"));
+        };
+        if gen_ < last_gen {
+            return Err(format!(
+                "record {offset} is from before a truncation it follows"
+            ));
+        }
+        last_gen = gen_;
+        if offset < model.required && model.records.get(&offset) != Some(&bytes) {
+            let want = model
+                .records
+                .get(&offset)
+                .map(|b| (decode(offset, b), b.len()));
+            return Err(format!(
+                "durable record {offset} came back different: (gen, len) {:?}, want {want:?}",
+                (gen_, bytes.len())
+            ));
+        }
+        match cursor.next_ref() {
+            Ok(Some(r)) if r.offset == offset && r.payload == bytes.as_slice() => {}
+            other => return Err(format!("cursor disagrees at {offset}: {other:?}")),
+        }
+        recovered.records.insert(offset, bytes);
+        tally.records_checked += 1;
+    }
+    drop(cursor);
+    drop(writer);
+    Ok(recovered)
+}
+
+/// Where a round starts: the files, and whether the machine lost power or
+/// only the process died.
+enum Start {
+    Power(Image),
+    Process(SimFs),
+}
+
+impl Start {
+    fn fs(&self, plan: Plan, mutant: Mutant) -> SimFs {
+        match self {
+            Start::Power(image) => SimFs::new(image, plan, mutant),
+            Start::Process(fs) => fs.after_process_crash(plan),
+        }
+    }
+}
+
+/// One round: open `start` with the power going at operation `k` (or never),
+/// run a workload, stop; returns how the disk was left and the model.
+fn round(
+    start: &Start,
+    plan: Plan,
+    mutant: Mutant,
+    options: &Options,
+    model: &mut Model,
+    rng: &mut Rng,
+) -> Start {
+    let fs = start.fs(plan, mutant);
+    if let Ok((mut writer, reader)) = open(&fs, options) {
+        model.required = model.required.max(reader.durable_offset());
+        workload(&mut writer, &reader, model, rng);
+        if plan == Plan::Nothing {
+            fs.cut_power();
+        }
+        drop(writer);
+        if tracing() {
+            eprintln!(
+                "after close: next {} durable {}",
+                reader.next_offset(),
+                reader.durable_offset()
+            );
+        }
+        model.required = model.required.max(reader.durable_offset());
+    }
+    if tracing() {
+        eprintln!("round with {plan:?}:\n{}", fs.trace());
+    }
+    if rng.one_in(3) {
+        Start::Process(fs)
+    } else {
+        Start::Power(fs.crash_image(rng))
+    }
+}
+
+/// Runs a seed's scenario crashing at operation `k` of its first round;
+/// later rounds crash at random operations. Returns the first violation.
+fn scenario(seed: u64, k: u64, mutant: Mutant, tally: &mut Tally) -> Result<(), String> {
+    let mut rng = Rng::new(seed);
+    let options = options(&mut rng);
+    let mut model = Model::default();
+    let mut start = Start::Power(Image::new());
+    let mut plan = Plan::CrashAt(k);
+    for _ in 0..3 {
+        start = round(&start, plan, mutant, &options, &mut model, &mut rng);
+        tally.runs += 1;
+        let verify = start.fs(Plan::Nothing, Mutant::None);
+        if tracing() {
+            eprintln!(
+                "model: next {} required {} purged to {} gen {}",
+                model.next, model.required, model.purged_to, model.gen_
+            );
+        }
+        model = check(&verify, &options, &model, tally)?;
+        tally.recovered_after_crash += 1;
+        plan = Plan::CrashAt(1 + rng.below(80));
+    }
+    Ok(())
+}
+
+/// Operations a seed's first round performs when nothing fails.
+fn operations(seed: u64) -> u64 {
+    let mut rng = Rng::new(seed);
+    let options = options(&mut rng);
+    let fs = SimFs::new(&Image::new(), Plan::Nothing, Mutant::None);
+    let (mut writer, reader) = open(&fs, &options).expect("open");
+    let error = workload(&mut writer, &reader, &mut Model::default(), &mut rng);
+    assert!(
+        error.is_none(),
+        "seed {seed} fails with nothing failing: {error:?}"
+    );
+    drop(writer);
+    fs.ops()
+}
+
+/// Crashes every seed at every operation; returns the violations.
+fn sweep(seeds: std::ops::Range<u64>, mutant: Mutant, tally: &mut Tally) -> Vec<String> {
+    let mut failures = Vec::new();
+    for seed in seeds {
+        let ops = operations(seed);
+        for k in 1..=ops + 1 {
+            tally.scenarios += 1;
+            if let Err(e) = scenario(seed, k, mutant, tally) {
+                failures.push(format!("seed {seed}, crash at operation {k}: {e}"));
+            }
+        }
+    }
+    failures
+}
+
+#[test]
+#[ignore = "for debugging: MURAKAMI_SIM_CASE=seed,k[,errno] MURAKAMI_SIM_TRACE=1"]
+fn one_case() {
+    let case = std::env::var("MURAKAMI_SIM_CASE").unwrap_or_default();
+    let numbers: Vec<u64> = case.split(',').map(|n| n.parse().unwrap()).collect();
+    let mut tally = Tally::default();
+    match numbers[..] {
+        [seed, k] => scenario(seed, k, Mutant::None, &mut tally).unwrap(),
+        [seed, k, 0, 1] => scenario(seed, k, Mutant::NoDirSyncAfterRoll, &mut tally).unwrap(),
+        [seed, k, code] => fault(seed, k, code as i32, &mut tally).unwrap(),
+        _ => panic!("MURAKAMI_SIM_CASE=seed,k[,errno]"),
+    }
+}
+
+#[test]
+fn every_crash_point_keeps_what_was_acknowledged() {
+    let mut tally = Tally::default();
+    let failures = sweep(0..16 * soak(), Mutant::None, &mut tally);
+    eprintln!(
+        "crash sweep: {} seeds x every operation = {} scenarios, {} crashed rounds, {} recoveries checked, {} records checked",
+        16 * soak(),
+        tally.scenarios,
+        tally.runs,
+        tally.recovered_after_crash,
+        tally.records_checked
+    );
+    assert!(
+        failures.is_empty(),
+        "{} violations, first: {}",
+        failures.len(),
+        failures[0]
+    );
+    assert!(
+        tally.records_checked > 1000,
+        "the workloads wrote too little to prove anything"
+    );
+}
+
+fn caught(mutant: Mutant) -> usize {
+    let mut tally = Tally::default();
+    let failures = sweep(100..106, mutant, &mut tally);
+    eprintln!(
+        "{mutant:?}: caught in {} of {} crash scenarios",
+        failures.len(),
+        tally.scenarios
+    );
+    if let Some(first) = failures.first() {
+        eprintln!("  e.g. {first}");
+    }
+    failures.len()
+}
+
+#[test]
+fn a_roll_without_a_directory_fsync_is_caught() {
+    assert!(caught(Mutant::NoDirSyncAfterRoll) > 0);
+}
+
+#[test]
+fn a_durable_offset_stored_before_the_flush_is_caught() {
+    assert!(caught(Mutant::DurableBeforeFlush) > 0);
+}
+
+/// Runs a seed with operation `k` failing with `errno` (no crash); checks
+/// that the error surfaces, that a failed flush latches the writer and
+/// never lets the durable offset pass it, and that reopening recovers.
+fn fault(seed: u64, k: u64, code: i32, tally: &mut Tally) -> Result<(), String> {
+    let mut rng = Rng::new(seed);
+    let options = options(&mut rng);
+    let fs = SimFs::new(&Image::new(), Plan::FailAt(k, code), Mutant::None);
+    let mut model = Model::default();
+    let surfaced = match open(&fs, &options) {
+        Ok((mut writer, reader)) => {
+            let error = workload(&mut writer, &reader, &mut model, &mut rng);
+            match &error {
+                Some(Error::Poisoned { .. }) => {
+                    let durable = reader.durable_offset();
+                    let next = reader.next_offset();
+                    if writer
+                        .append(&payload(model.next, model.gen_, 0, 16))
+                        .is_ok()
+                    {
+                        return Err("a poisoned writer took an append".into());
+                    }
+                    if writer.sync().is_ok() || reader.durable_offset() != durable {
+                        return Err("a poisoned writer synced".into());
+                    }
+                    if reader.next_offset() != next {
+                        return Err("a poisoned writer published a record".into());
+                    }
+                    tally.refused_after_failure += 1;
+                }
+                Some(Error::Io(_)) => {
+                    // Not latched (the failure lost nothing durable): the
+                    // writer goes on, or fails again, cleanly.
+                    workload(&mut writer, &reader, &mut model, &mut rng);
+                }
+                Some(other) => return Err(format!("unexpected error: {other}")),
+                None => {}
+            }
+            // Closing syncs and writes the clean marker: its failure is
+            // reported too.
+            let closed = writer.close();
+            error.is_some() || closed.is_err()
+        }
+        Err(Error::Io(_) | Error::Poisoned { .. }) => true,
+        Err(e) => return Err(format!("open failed with an unexpected error: {e}")),
+    };
+    tally.runs += 1;
+    if let Some(op) = fs.hit() {
+        let class = tally.classes.entry((op, code)).or_default();
+        class.0 += 1;
+        class.1 += u64::from(surfaced);
+    }
+    if tracing() {
+        eprintln!("faulty run:\n{}", fs.trace());
+    }
+    // Whatever failed, the files are a log: reopening with nothing failing
+    // (a process restart) recovers it, and so does a power loss now.
+    check(
+        &fs.after_process_crash(Plan::Nothing),
+        &options,
+        &model,
+        tally,
+    )?;
+    let image = fs.crash_image(&mut rng);
+    check(
+        &SimFs::new(&image, Plan::Nothing, Mutant::None),
+        &options,
+        &model,
+        tally,
+    )?;
+    tally.recovered_after_crash += 1;
+    Ok(())
+}
+
+#[test]
+fn an_io_error_at_any_operation_surfaces_and_is_recovered_from() {
+    let mut tally = Tally::default();
+    let mut failures = Vec::new();
+    for seed in 200..200 + 8 * soak() {
+        let ops = operations(seed);
+        for k in 1..=ops {
+            for code in [libc::EIO, libc::ENOSPC] {
+                if let Err(e) = fault(seed, k, code, &mut tally) {
+                    failures.push(format!("seed {seed}, errno {code} at operation {k}: {e}"));
+                }
+            }
+        }
+    }
+    eprintln!(
+        "I/O faults: {} cases, {} writers refused appends after a failed flush, {} records checked",
+        tally.runs, tally.refused_after_failure, tally.records_checked
+    );
+    for ((op, code), (cases, surfaced)) in &tally.classes {
+        eprintln!("  {op}, errno {code}: {cases} cases, {surfaced} surfaced as Err");
+    }
+    assert!(
+        failures.is_empty(),
+        "{} violations, first: {}",
+        failures.len(),
+        failures[0]
+    );
+    assert!(tally.refused_after_failure > 0);
+}
