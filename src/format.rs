@@ -130,6 +130,12 @@ pub enum HeaderError {
     /// The header is all zeros: the file was created but its header never
     /// reached the disk.
     Blank,
+    /// The header was being written when the power went: a prefix of it
+    /// (in murakami's magic) followed by the zeros the file was created
+    /// with. Nothing in such a segment was ever durable (a sync flushes a
+    /// segment's header before its first record), so recovery treats it as
+    /// a torn tail, like a blank header.
+    Torn,
     /// The magic bytes are not murakami's.
     BadMagic,
     /// The header checksum does not match.
@@ -148,6 +154,7 @@ impl std::fmt::Display for HeaderError {
         match self {
             HeaderError::TooShort => f.write_str("file is shorter than a segment header"),
             HeaderError::Blank => f.write_str("segment header is all zeros"),
+            HeaderError::Torn => f.write_str("segment header was torn by a crash"),
             HeaderError::BadMagic => f.write_str("not a murakami segment (bad magic)"),
             HeaderError::BadChecksum => f.write_str("segment header checksum mismatch"),
             HeaderError::UnsupportedVersion(v) => write!(f, "unsupported format version {v}"),
@@ -180,11 +187,34 @@ impl SegmentHeader {
         if bytes.iter().all(|&b| b == 0) {
             return Err(HeaderError::Blank);
         }
+        let torn = || {
+            // The written prefix ends at the last nonzero byte; past it, the
+            // zeros of a fresh file. The prefix must be murakami's as far as
+            // the magic goes.
+            let written = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+            let magic = written.min(SEGMENT_MAGIC.len());
+            bytes[..magic] == SEGMENT_MAGIC[..magic]
+        };
         if bytes[0..8] != SEGMENT_MAGIC {
-            return Err(HeaderError::BadMagic);
+            return Err(if torn() {
+                HeaderError::Torn
+            } else {
+                HeaderError::BadMagic
+            });
         }
         if crc32fast::hash(&bytes[0..40]) != u32_at(bytes, 40) {
-            return Err(HeaderError::BadChecksum);
+            // The checksum is the last field written: a prefix that stops
+            // before its end is a torn write, anything else is damage.
+            let written = bytes[..44]
+                .iter()
+                .rposition(|&b| b != 0)
+                .map_or(0, |i| i + 1);
+            let rest_zero = bytes[written.max(40)..].iter().all(|&b| b == 0);
+            return Err(if written < 44 && rest_zero && torn() {
+                HeaderError::Torn
+            } else {
+                HeaderError::BadChecksum
+            });
         }
         let version = u32_at(bytes, 8);
         if version != FORMAT_VERSION {
@@ -609,6 +639,45 @@ mod tests {
             SegmentHeader::decode(&bytes[..10]),
             Err(HeaderError::TooShort)
         );
+    }
+
+    #[test]
+    fn a_header_cut_short_over_zeros_is_torn_and_damage_is_not() {
+        let header = SegmentHeader {
+            base_offset: 77,
+            capacity: 1 << 20,
+            sequence: 3,
+        };
+        let bytes = header.encode();
+        for written in 1..44 {
+            let mut torn = [0u8; HEADER_LEN];
+            torn[..written].copy_from_slice(&bytes[..written]);
+            let decoded = SegmentHeader::decode(&torn);
+            // A prefix ending in zeros reads as a shorter one.
+            if torn.iter().all(|&b| b == 0) {
+                assert_eq!(decoded, Err(HeaderError::Blank));
+            } else {
+                assert_eq!(decoded, Err(HeaderError::Torn), "prefix of {written}");
+            }
+        }
+        // Damage inside a whole header, or garbage after a prefix, is not a
+        // tear.
+        let mut flipped = bytes;
+        flipped[20] ^= 0x10;
+        assert_eq!(
+            SegmentHeader::decode(&flipped),
+            Err(HeaderError::BadChecksum)
+        );
+        let mut garbage = [0u8; HEADER_LEN];
+        garbage[..20].copy_from_slice(&bytes[..20]);
+        garbage[50] = 1;
+        assert_eq!(
+            SegmentHeader::decode(&garbage),
+            Err(HeaderError::BadChecksum)
+        );
+        let mut foreign = [0u8; HEADER_LEN];
+        foreign[..4].copy_from_slice(b"MURX");
+        assert_eq!(SegmentHeader::decode(&foreign), Err(HeaderError::BadMagic));
     }
 
     #[test]

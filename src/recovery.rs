@@ -352,17 +352,15 @@ fn load(vfs: &dyn Vfs, dir: &Path, base: u64, options: &Options) -> Result<Found
     let bytes = region.exclusive_bytes();
     let header = match SegmentHeader::decode(bytes) {
         Ok(header) => header,
-        Err(HeaderError::Blank) => {
-            found.header = Some(HeaderError::Blank);
+        Err(reason @ (HeaderError::Blank | HeaderError::Torn)) => {
+            found.header = Some(reason);
             return Ok(found);
         }
         Err(reason) => return refuse(found, reason, options),
     };
-    // Offsets must not overflow however many records the segment holds.
-    let most = header.capacity / format::MIN_FRAME_LEN as u64;
     let sane = (HEADER_LEN as u64..=MAX_SEGMENT_SIZE).contains(&header.capacity)
         && header.base_offset == base
-        && base.checked_add(most).is_some();
+        && offsets_fit(base, header.capacity.max(len));
     if !sane {
         return refuse(found, HeaderError::Inconsistent, options);
     }
@@ -386,6 +384,15 @@ fn load(vfs: &dyn Vfs, dir: &Path, base: u64, options: &Options) -> Result<Found
     found.sequence = header.sequence;
     found.positions = positions;
     Ok(found)
+}
+
+/// Whether every record a segment of `len` bytes (file or capacity, the
+/// larger) could hold starting at `base` has an offset below `u64::MAX`: the
+/// scan counts records up from `base`, and a file may be longer than the
+/// capacity its header claims.
+pub(crate) fn offsets_fit(base: u64, len: u64) -> bool {
+    base.checked_add(len / format::MIN_FRAME_LEN as u64)
+        .is_some()
 }
 
 /// A segment whose header is not murakami's: an error naming the file, or
@@ -440,7 +447,7 @@ fn find_fault(found: &[Found], marker: Option<CleanMarker>, garbage_end: usize) 
         }
         if let Some(reason) = seg.header {
             let kind = match reason {
-                HeaderError::Blank | HeaderError::TooShort => {
+                HeaderError::Blank | HeaderError::Torn | HeaderError::TooShort => {
                     Corruption::MissingRecords { expected }
                 }
                 other => Corruption::BadHeader(other),
