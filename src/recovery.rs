@@ -108,8 +108,11 @@ struct Found {
     /// Largest durable hint and number of valid records chained after the
     /// frame that stopped the scan (zero when it stopped cleanly).
     beyond_fault: (u64, u64),
-    /// The durable offset a past sync recorded in the header.
+    /// The durable offset a past sync recorded in the header, lowered by a
+    /// truncation marker that cuts below it.
     checkpoint: u64,
+    /// The checkpoint as the header on disk holds it.
+    stored_checkpoint: u64,
     /// End of the nonzero bytes past the last valid frame, once computed.
     garbage_end: Option<usize>,
 }
@@ -340,6 +343,7 @@ fn load(vfs: &dyn Vfs, dir: &Path, base: u64, options: &Options) -> Result<Found
         positions: Vec::new(),
         beyond_fault: (0, 0),
         checkpoint: 0,
+        stored_checkpoint: 0,
         garbage_end: None,
     };
     if len > MAX_SEGMENT_SIZE {
@@ -365,6 +369,7 @@ fn load(vfs: &dyn Vfs, dir: &Path, base: u64, options: &Options) -> Result<Found
         return refuse(found, HeaderError::Inconsistent, options);
     }
     found.checkpoint = format::decode_checkpoint(bytes, base);
+    found.stored_checkpoint = found.checkpoint;
     let mut positions = Vec::new();
     found.scan = format::scan(bytes, base, format::MAX_PAYLOAD_LEN, |pos, _| {
         positions.push(pos as u32)
@@ -633,13 +638,30 @@ fn reopen_active(
     region.set_recovered(count, end);
     let region = Arc::new(region);
     let mut appender = Region::appender(&region).expect("fresh writable region");
+    if !repair {
+        return Ok((
+            Arc::new(Segment::new(found.base, found.sequence, found.path, region)),
+            appender,
+        ));
+    }
+    // Everything kept is durable once the data flush returns, and the
+    // checkpoint says so then. On disk a checkpoint must never claim more
+    // than the records there, at any moment: the header shares its page
+    // (and its first sector) with records, and a crash may cut a flush
+    // short between sectors. So a checkpoint left from before a cut is
+    // lowered before any byte past the cut changes, and the new one is
+    // stored only once the records it covers are on disk.
+    let next = found.base + u64::from(count);
+    let checkpoint = |at: u64| region.store_checkpoint(at, format::checkpoint_crc(found.base, at));
+    if found.stored_checkpoint > next {
+        checkpoint(next);
+        region.flush(0, HEADER_LEN)?;
+    }
     appender.zero(end, garbage_end);
-    if repair {
-        // Everything kept is durable once this flush returns; a checkpoint
-        // left from before a cut must not claim more than that.
-        let next = found.base + u64::from(count);
-        region.store_checkpoint(next, format::checkpoint_crc(found.base, next));
-        region.flush(0, garbage_end.max(end))?;
+    region.flush(0, garbage_end.max(end))?;
+    if found.stored_checkpoint < next {
+        checkpoint(next);
+        region.flush(0, HEADER_LEN)?;
     }
     let segment = Arc::new(Segment::new(found.base, found.sequence, found.path, region));
     Ok((segment, appender))
