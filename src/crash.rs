@@ -335,9 +335,20 @@ fn round(
         eprintln!("round with {plan:?}:\n{}", fs.trace());
     }
     if rng.one_in(3) {
+        if tracing() {
+            eprintln!("process crash");
+        }
         Start::Process(fs)
     } else {
-        Start::Power(fs.crash_image(rng))
+        let image = fs.crash_image(rng);
+        if tracing() {
+            let files: Vec<_> = image
+                .iter()
+                .map(|(name, bytes)| (name.file_name(), bytes.len()))
+                .collect();
+            eprintln!("power loss leaves {files:?}");
+        }
+        Start::Power(image)
     }
 }
 

@@ -135,6 +135,10 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &Options) -> Result<Re
         .ok_or_else(|| Error::Locked {
             dir: dir.to_path_buf(),
         })?;
+    // Recovery acts on what it finds (a truncation marker, above all, makes
+    // it zero records for good), so what it finds must outlive a crash
+    // during it: entries a crashed process created may not be durable yet.
+    vfs.sync_dir(dir)?;
     let names = vfs.list(dir)?;
     if names.iter().any(|n| n == PREPARED_NAME) {
         vfs.remove(&dir.join(PREPARED_NAME))?;
