@@ -154,6 +154,12 @@ fn remove_first(shared: &Shared, choose: impl FnOnce(&SegmentList) -> usize) -> 
     if kept < gone.len() {
         removed.first_offset = gone[kept].base();
     }
+    // An unlinked file keeps its blocks while it is mapped: release the
+    // maps of the removed segments now (unless a reader still holds them),
+    // not at some later, unrelated pin. On a full disk this is what makes
+    // room for the next roll.
+    drop(gone);
+    crate::segments::Segments::collect_garbage();
     let synced = shared.vfs.sync_dir(&shared.dir);
     match failed {
         Some(e) => Err(e),

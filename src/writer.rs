@@ -433,6 +433,10 @@ impl Writer {
                 };
                 self.finish_truncation(&plan, map, pause)
             });
+        // Discarded segments keep their disk blocks while mapped: release
+        // them now (unless a reader still holds them), as a purge does.
+        drop((cut, later));
+        crate::segments::Segments::collect_garbage();
         outcome.map_err(|e| match e {
             Error::Io(io) => shared.syncer.poison.latch(io),
             other => other,
