@@ -86,6 +86,9 @@ mod crash;
 mod error;
 mod format;
 mod fs;
+#[cfg(not(feature = "loom"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod log;
 #[cfg(feature = "loom")]
 #[doc(hidden)]

@@ -35,6 +35,8 @@
 //! round count under `MURAKAMI_SOAK=1`).
 #![cfg(not(feature = "loom"))]
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::ExitStatusExt;
@@ -44,6 +46,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::Rng;
 use murakami::{Log, Options, SyncPolicy};
 
 /// Directory of the log, for the child.
@@ -69,23 +72,6 @@ fn options() -> Options {
     Options::default()
         .segment_size(SEGMENT_SIZE)
         .max_record_size(MAX_PAYLOAD)
-}
-
-/// splitmix64: a small, seeded generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// The payload with key `key`: the key, then bytes drawn from it and the

@@ -133,3 +133,44 @@ pub fn lose_after(dir: &Path, durable: u64, loss: Loss, drop_new_segments: bool)
         fs::write(path, &bytes).unwrap();
     }
 }
+
+/// splitmix64: a small, seeded generator for reproducible tests.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// A generator whose stream depends on every bit of `seed`.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    pub fn index(&mut self, n: usize) -> usize {
+        self.below(n as u64) as usize
+    }
+
+    /// Uniform in `lo..hi`.
+    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + self.index(hi - lo)
+    }
+}
+
+/// How many times longer a soak runs: `MURAKAMI_SOAK` (default 1).
+pub fn soak() -> u64 {
+    std::env::var("MURAKAMI_SOAK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1)
+}

@@ -1,0 +1,304 @@
+//! Entry points for the fuzz targets in `fuzz/` (not part of the API: no
+//! stability promise, hidden from the docs).
+//!
+//! [`scan_segment`] runs the library's own segment scanner (header decode,
+//! checkpoint, frame scan, the look past a bad frame) over arbitrary bytes
+//! and checks what it says against the bytes; [`open_dir`] writes an
+//! arbitrary set of files as a log directory and opens it as a user would.
+//! Both panic only when the library breaks a promise.
+#![forbid(unsafe_code)]
+
+use std::path::Path;
+
+use crate::error::Corruption;
+use crate::format::{
+    self, CLEAN_LEN, CUT_LEN, FRAME_HEADER_LEN, Frame, HEADER_LEN, HeaderError, MAX_PAYLOAD_LEN,
+    SegmentHeader,
+};
+use crate::log::Log;
+use crate::options::{Options, Recovery};
+
+/// What [`scan_segment`] found in a segment image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScanReport {
+    /// Why the header was refused, if it was.
+    pub header: Option<HeaderError>,
+    /// The base offset the frames were read against (the header's, or the
+    /// bytes where it would be when the header is refused).
+    pub base: u64,
+    /// Valid records, read with the largest payload the format allows.
+    pub records: u64,
+    /// Position just past the last valid frame.
+    pub end: usize,
+    /// What stopped the scan, when it was not a clean end.
+    pub fault: Option<Corruption>,
+    /// Largest durable hint and number of valid records chained after the
+    /// bad frame (zeros without one).
+    pub after_fault: (u64, u64),
+    /// The checkpoint in the header (0 when missing or damaged).
+    pub checkpoint: u64,
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    bytes
+        .get(at..at + 8)
+        .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+}
+
+/// Scans `bytes` as a segment file through the library's scanner, twice
+/// (with the format's payload limit and with a small one), and checks that
+/// every record it reports is a frame that fits, in order, at the offset it
+/// should hold, and that the fault it reports is the one at its end.
+///
+/// # Panics
+///
+/// When the scanner contradicts itself or the bytes: that is a bug.
+pub fn scan_segment(bytes: &[u8]) -> ScanReport {
+    let header = SegmentHeader::decode(bytes);
+    let base = match header {
+        Ok(h) => h.base_offset,
+        Err(_) => u64_at(bytes, 16),
+    };
+    // The same rule `Log::open` applies before it scans a segment.
+    let base = if crate::recovery::offsets_fit(base, bytes.len() as u64) {
+        base
+    } else {
+        0
+    };
+    let mut report = None;
+    for max_payload in [MAX_PAYLOAD_LEN, 256] {
+        let scanned = check_scan(bytes, base, max_payload);
+        report.get_or_insert(scanned);
+    }
+    let (records, end, fault, after_fault) = report.expect("scanned");
+    ScanReport {
+        header: header.err(),
+        base,
+        records,
+        end,
+        fault: fault.map(Corruption::from),
+        after_fault,
+        checkpoint: format::decode_checkpoint(bytes, base),
+    }
+}
+
+type Scanned = (u64, usize, Option<format::FrameFault>, (u64, u64));
+
+fn check_scan(bytes: &[u8], base: u64, max_payload: u32) -> Scanned {
+    let mut seen = Vec::new();
+    let scan = format::scan(bytes, base, max_payload, |pos, header| {
+        seen.push((pos, *header))
+    });
+    assert_eq!(seen.len() as u64, scan.count, "count and callbacks agree");
+    let mut at = HEADER_LEN;
+    let mut max_hint = 0;
+    for (i, &(pos, header)) in seen.iter().enumerate() {
+        assert_eq!(pos, at, "frames follow each other");
+        assert_eq!(pos % format::FRAME_ALIGN, 0, "frames are aligned");
+        assert!(header.len <= max_payload, "payload within the limit");
+        assert!(pos + header.frame_len() <= bytes.len(), "frame fits");
+        let offset = base + i as u64;
+        assert_eq!(header.offset, offset, "record {i} holds its offset");
+        let frame = &bytes[pos..pos + FRAME_HEADER_LEN + header.len as usize];
+        assert_eq!(format::frame_crc(frame), header.crc, "CRC matches");
+        max_hint = max_hint.max(header.hint);
+        at += header.frame_len();
+    }
+    assert_eq!(scan.end, at, "the scan ends after its last record");
+    assert_eq!(scan.max_hint, max_hint);
+    let next = base + scan.count;
+    let stop = format::check_frame(bytes, scan.end, next, max_payload);
+    let after = match scan.fault {
+        None => {
+            assert_eq!(stop, Frame::End, "a clean stop is the end of data");
+            (0, 0)
+        }
+        Some(fault) => {
+            assert_eq!(stop, Frame::Fault(fault), "the fault is the one at the end");
+            let (hint, chained) = format::after_fault(bytes, scan.end, next, max_payload);
+            let room = bytes.len().saturating_sub(scan.end) / format::MIN_FRAME_LEN;
+            assert!(
+                chained as usize <= room,
+                "chained records fit after the fault"
+            );
+            (hint, chained)
+        }
+    };
+    (scan.count, scan.end, scan.fault, after)
+}
+
+/// What [`open_dir`] saw.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenReport {
+    /// Opens that succeeded, out of two (strict, then truncating).
+    pub opened: u32,
+    /// Records read back, over both opens.
+    pub records: u64,
+}
+
+/// A file of a directory image built by [`image`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageFile {
+    /// File name.
+    pub name: String,
+    /// Contents.
+    pub bytes: Vec<u8>,
+}
+
+/// Largest segment capacity an image may claim: opening reserves that much
+/// disk, which is not what a fuzzer should spend its time on.
+const MAX_IMAGE_CAPACITY: u64 = 1 << 20;
+
+/// Turns arbitrary bytes into up to six files of a log directory.
+///
+/// Each file is a selector byte, a flags byte, a two-byte length, then that
+/// many bytes (fewer at the end of the input). The selector picks a name: a
+/// segment or a truncation marker (`.cut`) at one of a few base offsets,
+/// the clean-close marker, the prepared segment or a stray `.tmp`. The
+/// flags let the input skip what a fuzzer cannot guess: bit 0 writes a
+/// valid segment header in front of a segment's bytes, bit 1 recomputes the
+/// CRC of every frame whose length fits, bit 2 seals a marker with its CRC.
+pub fn image(data: &[u8]) -> Vec<ImageFile> {
+    const BASES: [u64; 8] = [0, 1, 2, 5, 8, 10, 13, 1000];
+    let mut files: Vec<ImageFile> = Vec::new();
+    let mut rest = data;
+    while files.len() < 6 && rest.len() >= 4 {
+        let (select, flags) = (rest[0], rest[1]);
+        let len = usize::from(u16::from_le_bytes([rest[2], rest[3]]));
+        let take = len.min(rest.len() - 4);
+        let mut bytes = rest[4..4 + take].to_vec();
+        rest = &rest[4 + take..];
+        let base = BASES[usize::from(select >> 3) % BASES.len()];
+        let name = match select & 7 {
+            0..=3 => {
+                if flags & 1 != 0 {
+                    let header = SegmentHeader {
+                        base_offset: base,
+                        capacity: (HEADER_LEN + bytes.len()).max(4096) as u64,
+                        sequence: u64::from(select & 3),
+                    };
+                    let mut full = header.encode().to_vec();
+                    full.extend_from_slice(&bytes);
+                    bytes = full;
+                }
+                if flags & 2 != 0 {
+                    seal_frames(&mut bytes);
+                }
+                format!("{base:020}.seg")
+            }
+            4 => {
+                if flags & 4 != 0 && bytes.len() >= CLEAN_LEN {
+                    seal(&mut bytes[..CLEAN_LEN]);
+                }
+                crate::fs::CLEAN_NAME.to_string()
+            }
+            5 => {
+                if flags & 4 != 0 && bytes.len() >= CUT_LEN {
+                    seal(&mut bytes[..CUT_LEN]);
+                }
+                format!("{base:020}.cut")
+            }
+            6 => crate::fs::PREPARED_NAME.to_string(),
+            _ => format!("{base:020}.tmp"),
+        };
+        match files.iter_mut().find(|f| f.name == name) {
+            Some(file) => file.bytes = bytes,
+            None => files.push(ImageFile { name, bytes }),
+        }
+    }
+    files
+}
+
+/// Stores in a marker's last four bytes the CRC of the rest.
+fn seal(marker: &mut [u8]) {
+    let n = marker.len() - 4;
+    let crc = crc32fast::hash(&marker[..n]);
+    marker[n..].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Recomputes the CRC of each frame that fits, from the first one on.
+fn seal_frames(bytes: &mut [u8]) {
+    let mut pos = HEADER_LEN;
+    while let Some(head) = bytes.get(pos..pos + FRAME_HEADER_LEN) {
+        let word = u32::from_le_bytes(head[4..8].try_into().expect("4 bytes"));
+        let len = (word & MAX_PAYLOAD_LEN) as usize;
+        let end = pos + FRAME_HEADER_LEN + len;
+        if word & !MAX_PAYLOAD_LEN == 0 || end > bytes.len() {
+            return;
+        }
+        let crc = format::frame_crc(&bytes[pos..end]);
+        bytes[pos..pos + 4].copy_from_slice(&crc.to_le_bytes());
+        pos += format::frame_len(len);
+    }
+}
+
+/// Writes `files` into `dir` (emptied first) and opens it, strictly and
+/// then (on a fresh copy) truncating. Every open that succeeds must read
+/// back each record from the first to the last, by offset and through a
+/// cursor, identically; accept an append; close; and reopen strictly with
+/// the same records. Errors are fine; panics are not.
+///
+/// Images whose segment headers claim more than 1 MiB are skipped.
+///
+/// # Panics
+///
+/// When the library breaks one of those promises.
+pub fn open_dir(dir: &Path, files: &[ImageFile]) -> OpenReport {
+    let mut report = OpenReport::default();
+    let oversized = files.iter().any(|f| {
+        f.name.ends_with(".seg")
+            && SegmentHeader::decode(&f.bytes).is_ok_and(|h| h.capacity > MAX_IMAGE_CAPACITY)
+    });
+    if oversized {
+        return report;
+    }
+    for mode in [Recovery::Strict, Recovery::TruncateCorrupt] {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).expect("fuzz directory");
+        for file in files {
+            std::fs::write(dir.join(&file.name), &file.bytes).expect("fuzz file");
+        }
+        let options = Options::default()
+            .segment_size(4096)
+            .max_record_size(1024)
+            .recovery(mode);
+        let Ok((mut writer, reader)) = Log::open(dir, options) else {
+            continue;
+        };
+        report.opened += 1;
+        let (first, next) = (reader.first_offset(), reader.next_offset());
+        assert!(first <= next);
+        let mut cursor = reader.cursor(first).expect("a cursor at the first record");
+        for offset in first..next {
+            let read = reader.read_record(offset).expect("every record reads");
+            assert_eq!(read.offset, offset);
+            let walked = cursor
+                .next()
+                .expect("the cursor reaches it")
+                .expect("reads");
+            assert_eq!(walked, read, "by offset and by cursor alike");
+            report.records += 1;
+        }
+        assert!(cursor.next().is_none(), "the cursor stops at the end");
+        if let Some(cut) = &writer.recovery_report().cut {
+            assert_eq!(cut.offset, next, "the cut is where the log ends");
+        }
+        let appended = writer
+            .append(b"after recovery")
+            .expect("appends after a repair");
+        assert_eq!(appended, next);
+        writer.close().expect("closes");
+        let strict = Options::default().segment_size(4096).max_record_size(1024);
+        let (writer, reader) = Log::open(dir, strict).expect("a recovered log reopens strictly");
+        assert_eq!(
+            (reader.first_offset(), reader.next_offset()),
+            (first, next + 1)
+        );
+        assert_eq!(
+            reader.read(next).expect("the new record"),
+            b"after recovery"
+        );
+        drop(writer);
+    }
+    report
+}
