@@ -361,6 +361,14 @@ fn load(vfs: &dyn Vfs, dir: &Path, base: u64, options: &Options) -> Result<Found
     let header = match SegmentHeader::decode(bytes) {
         Ok(header) => header,
         Err(reason @ (HeaderError::Blank | HeaderError::Torn)) => {
+            // The frames may still be there. If one says records of this
+            // segment had been made durable (a durable hint past its base),
+            // its header had been too (a sync flushes it first): losing it
+            // is damage, not a tear. `decide` weighs that evidence.
+            if offsets_fit(base, len) {
+                let scan = format::scan(bytes, base, format::MAX_PAYLOAD_LEN, |_, _| {});
+                found.beyond_fault = (scan.max_hint, scan.count);
+            }
             found.header = Some(reason);
             return Ok(found);
         }

@@ -506,14 +506,40 @@ fn check_case(t: &Template, case: &Case, tally: &mut Tally) {
 
 /// A segment whose header is gone (all zeros, or the file shorter than a
 /// header): recovery cannot read it, so the log ends at its base.
-fn headless(t: &Template, s: usize) -> Expect {
+///
+/// Its frames may still prove it held durable records (see
+/// [`hints_prove_durable`]); `bytes` is the damaged image, if any is left.
+fn headless(t: &Template, s: usize, bytes: Option<&[u8]>) -> Expect {
+    let base = t.segs[s].base;
+    let proven = bytes.is_some_and(|b| hints_prove_durable(b, base));
     Expect::Damage {
-        f: t.segs[s].base,
+        f: base,
         seg: t.segs[s].name.clone(),
         pos: 0,
-        evidence_lost: s == t.last() && t.last_holds_durable(),
+        evidence_lost: s == t.last() && t.last_holds_durable() && !proven,
         forced: false,
     }
+}
+
+/// Whether the frames of a segment image, read from its start as recovery
+/// reads them (valid CRCs, consecutive offsets), carry a durable hint past
+/// the segment's base: records of it had been made durable, so its header
+/// had been too.
+fn hints_prove_durable(bytes: &[u8], base: u64) -> bool {
+    let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+    let mut expected = base;
+    for (pos, len) in frames(bytes) {
+        let stored = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap());
+        let end = pos + common::FRAME_HEADER + len;
+        if crc32fast::hash(&bytes[pos + 4..end]) != stored || u64_at(pos + 8) != expected {
+            return false;
+        }
+        if u64_at(pos + 24) > base {
+            return true;
+        }
+        expected += 1;
+    }
+    false
 }
 
 /// The expectation for segment `s` of `t` rewritten to `new` (same length).
@@ -526,7 +552,7 @@ fn classify(t: &Template, s: usize, new: &[u8]) -> Expect {
         return Expect::Intact { first: 0 };
     }
     if new[..HEADER].iter().all(|&b| b == 0) {
-        return headless(t, s);
+        return headless(t, s, Some(new));
     }
     if changed.iter().any(|&i| i < 44) {
         let reason = if new[0..8] != *b"MURAKAMI" {
@@ -582,7 +608,7 @@ fn classify(t: &Template, s: usize, new: &[u8]) -> Expect {
 fn classify_truncation(t: &Template, s: usize, len: usize) -> Expect {
     let seg = &t.segs[s];
     if len < HEADER {
-        return headless(t, s);
+        return headless(t, s, None);
     }
     match seg
         .frames

@@ -171,6 +171,30 @@ fn a_segment_whose_header_was_torn_by_the_crash_is_dropped() {
 }
 
 #[test]
+fn a_lost_header_over_records_that_were_durable_is_corruption() {
+    // Records after the sync carry its durable offset as their hint: the
+    // last segment's records had been made durable, so its header had been
+    // flushed; zeros there now are damage, not a crash.
+    let (_tmp, dir) = crashed(200, 190);
+    let files = segment_files(&dir);
+    let last = files.last().unwrap();
+    let base = common::base_of(last);
+    assert!(base < 190, "the sync covered records of the last segment");
+    let mut bytes = fs::read(last).unwrap();
+    bytes[..64].fill(0);
+    fs::write(last, bytes).unwrap();
+    match Log::open(&dir, small()) {
+        Err(Error::Corrupt {
+            segment, offset, ..
+        }) => {
+            assert_eq!(&segment, last);
+            assert_eq!(offset, base);
+        }
+        other => panic!("expected corruption, got {other:?}"),
+    }
+}
+
+#[test]
 fn a_segment_whose_header_never_reached_the_disk_is_dropped() {
     let (_tmp, dir) = crashed(200, 10);
     let files = segment_files(&dir);
