@@ -527,8 +527,7 @@ fn headless(t: &Template, s: usize, bytes: Option<&[u8]>) -> Expect {
 /// had been too.
 fn hints_prove_durable(bytes: &[u8], base: u64) -> bool {
     let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
-    let mut expected = base;
-    for (pos, len) in frames(bytes) {
+    for (expected, (pos, len)) in (base..).zip(frames(bytes)) {
         let stored = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap());
         let end = pos + common::FRAME_HEADER + len;
         if crc32fast::hash(&bytes[pos + 4..end]) != stored || u64_at(pos + 8) != expected {
@@ -537,7 +536,6 @@ fn hints_prove_durable(bytes: &[u8], base: u64) -> bool {
         if u64_at(pos + 24) > base {
             return true;
         }
-        expected += 1;
     }
     false
 }
