@@ -217,6 +217,9 @@ fn workload(
 /// model of the recovered log.
 fn check(fs: &SimFs, options: &Options, model: &Model, tally: &mut Tally) -> Result<Model, String> {
     let (writer, reader) = open(fs, options).map_err(|e| format!("reopen failed: {e}"))?;
+    if tracing() {
+        eprintln!("check: {:?}", writer.recovery_report());
+    }
     let first = reader.first_offset();
     let end = reader.next_offset();
     if first > model.first.max(model.purged_to) {
@@ -266,6 +269,20 @@ fn check(fs: &SimFs, options: &Options, model: &Model, tally: &mut Tally) -> Res
             ));
         }
         last_gen = gen_;
+        // A record the current history does not have at that offset, or
+        // has differently, is one from a history a crash or a truncation
+        // discarded coming back.
+        let known = model.records.get(&offset);
+        if known.is_none() && offset >= model.next {
+            return Err(format!(
+                "record {offset} was never appended in this history"
+            ));
+        }
+        if known.is_some_and(|want| want != &bytes) {
+            return Err(format!(
+                "record {offset} is not the one this history appended"
+            ));
+        }
         if offset < model.required && model.records.get(&offset) != Some(&bytes) {
             let want = model
                 .records

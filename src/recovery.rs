@@ -670,7 +670,14 @@ fn reopen_active(
         region.flush(0, HEADER_LEN)?;
     }
     appender.zero(end, garbage_end);
-    region.flush(0, garbage_end.max(end))?;
+    // The whole segment, not only up to the garbage this scan saw: a
+    // recovery interrupted by a process crash may have zeroed garbage in
+    // the page cache without flushing it, and the disk still holds what was
+    // there (stale frames, which must never chain onto records appended
+    // from here on). After a power loss only the pages zeroed here are
+    // dirty; after a process crash, also the pages the dead producer had
+    // faulted in ahead (zeros, up to the preparer's lead).
+    region.flush(0, region.len())?;
     if found.stored_checkpoint < next {
         checkpoint(next);
         region.flush(0, HEADER_LEN)?;
