@@ -330,9 +330,11 @@ fn round(
     options: &Options,
     model: &mut Model,
     rng: &mut Rng,
-) -> Start {
+) -> (Start, bool) {
     let fs = start.fs(plan, mutant);
-    if let Ok((mut writer, reader)) = open(&fs, options) {
+    let opened = open(&fs, options);
+    let recovered = opened.is_ok();
+    if let Ok((mut writer, reader)) = opened {
         model.required = model.required.max(reader.durable_offset());
         workload(&mut writer, &reader, model, rng);
         if plan == Plan::Nothing {
@@ -351,7 +353,7 @@ fn round(
     if tracing() {
         eprintln!("round with {plan:?}:\n{}", fs.trace());
     }
-    if rng.one_in(3) {
+    let start = if rng.one_in(3) {
         if tracing() {
             eprintln!("process crash");
         }
@@ -366,7 +368,8 @@ fn round(
             eprintln!("power loss leaves {files:?}");
         }
         Start::Power(image)
-    }
+    };
+    (start, recovered)
 }
 
 /// Runs a seed's scenario crashing at operation `k` of its first round;
@@ -374,11 +377,20 @@ fn round(
 fn scenario(seed: u64, k: u64, mutant: Mutant, tally: &mut Tally) -> Result<(), String> {
     let mut rng = Rng::new(seed);
     let options = options(&mut rng);
+    // `history`: what the files of `start` hold as far as the test knows
+    // (before recovery); `model`: what recovering them gives.
+    let mut history = Model::default();
     let mut model = Model::default();
     let mut start = Start::Power(Image::new());
     let mut plan = Plan::CrashAt(k);
     for _ in 0..3 {
-        start = round(&start, plan, mutant, &options, &mut model, &mut rng);
+        let (next, opened) = round(&start, plan, mutant, &options, &mut model, &mut rng);
+        start = next;
+        if !opened {
+            // The recovery that would have given `model` never finished:
+            // what it did may or may not have lasted.
+            model = history;
+        }
         tally.runs += 1;
         let verify = start.fs(Plan::Nothing, Mutant::None);
         if tracing() {
@@ -387,7 +399,8 @@ fn scenario(seed: u64, k: u64, mutant: Mutant, tally: &mut Tally) -> Result<(), 
                 model.next, model.required, model.purged_to, model.gen_
             );
         }
-        model = check(&verify, &options, &model, tally)?;
+        history = model;
+        model = check(&verify, &options, &history, tally)?;
         tally.recovered_after_crash += 1;
         plan = Plan::CrashAt(1 + rng.below(80));
     }
