@@ -1,32 +1,48 @@
-//! Entry points into the real publication and wake-up code for the loom
-//! models in `loom-tests/` (only with the `loom` feature; not a public API).
+//! Entry points into the real publication, reclamation, sync and wake-up
+//! code for the loom models in `loom-tests/` (only with the `loom` feature;
+//! not a public API).
 //!
-//! The models drive the library's own `Region` / `Appender` and
-//! `Notify`: what loom checks is the code that ships, over a small
-//! anonymous map instead of a file.
+//! The models drive the library's own `Region` / `Appender`, segment list,
+//! retention, syncer, background thread, group commit and `Notify`: what
+//! loom checks is the code that ships, over small anonymous maps instead of
+//! files. What stands in for the parts that need files (the `Writer`
+//! itself, with its preparing thread) is marked as such below.
 #![allow(missing_docs, missing_debug_implementations)]
 
 use std::any::Any;
 use std::io;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use crate::error::{Error, Result};
 use crate::format::HEADER_LEN;
 use crate::fs::{Map, SegmentFile, Vfs};
 use crate::log::Shared;
 use crate::notify::Notify;
 use crate::options::Options;
+use crate::periodic::Periodic;
 use crate::reader::Reader;
 use crate::recovery::RecoveryReport;
 use crate::region::{Appender, Region};
+use crate::retention::{self, Removed};
 use crate::segment::Segment;
 use crate::segments::{SegmentList, Segments};
-use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::shared_writer::SharedWriter;
+use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, fence};
 use crate::syncer::Syncer;
+use crate::writer::Writer;
 
 /// An anonymous map standing in for a segment file; it remembers how far
-/// it was flushed (what a crash would keep).
+/// it was flushed (what a crash would keep) and, outside the model's view
+/// (a std counter: a statistic, not part of the protocol), how many flushes
+/// reached it.
 #[derive(Debug)]
-struct Memory(memmap2::MmapRaw, Arc<AtomicUsize>);
+struct Memory(
+    memmap2::MmapRaw,
+    Arc<AtomicUsize>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+);
 
 impl Map for Memory {
     fn as_ptr(&self) -> *mut u8 {
@@ -37,6 +53,7 @@ impl Map for Memory {
     }
     fn flush_range(&self, offset: usize, len: usize) -> io::Result<()> {
         self.1.fetch_max(offset + len, Ordering::Release);
+        self.2.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
     fn populate_write(&self, _: usize, _: usize) -> io::Result<()> {
@@ -64,13 +81,39 @@ pub fn region(len: usize) -> (Producer, Consumer) {
 }
 
 fn memory_region(len: usize) -> (Arc<Region>, Arc<AtomicUsize>) {
-    let map = memmap2::MmapOptions::new()
+    let (region, flushed, _) = counted_region(len);
+    (region, flushed)
+}
+
+/// A region over [`Memory`], with how far it was flushed and how many
+/// flushes reached it.
+fn counted_region(
+    len: usize,
+) -> (
+    Arc<Region>,
+    Arc<AtomicUsize>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let flushed = Arc::new(AtomicUsize::new(0));
+    let flushes = std::sync::Arc::default();
+    let memory = Memory(
+        anonymous(len),
+        Arc::clone(&flushed),
+        std::sync::Arc::clone(&flushes),
+    );
+    (
+        Arc::new(Region::new(Box::new(memory), true)),
+        flushed,
+        flushes,
+    )
+}
+
+fn anonymous(len: usize) -> memmap2::MmapRaw {
+    memmap2::MmapOptions::new()
         .len(len.max(HEADER_LEN))
         .map_anon()
-        .expect("anonymous map");
-    let flushed = Arc::new(AtomicUsize::new(0));
-    let memory = Memory(map.into(), Arc::clone(&flushed));
-    (Arc::new(Region::new(Box::new(memory), true)), flushed)
+        .expect("anonymous map")
+        .into()
 }
 
 /// A one-segment log with the real syncer: the durable offset.
@@ -81,7 +124,8 @@ pub struct Durable {
     region: Arc<Region>,
 }
 
-/// No file system: the models never create, rename or remove files.
+/// No file system: creating, opening or renaming a file fails; removing
+/// one (retention) and syncing the directory succeed and do nothing.
 #[derive(Debug)]
 struct NoFiles;
 
@@ -109,10 +153,10 @@ impl Vfs for NoFiles {
         no_files()
     }
     fn remove(&self, _: &Path) -> io::Result<()> {
-        no_files()
+        Ok(())
     }
     fn sync_dir(&self, _: &Path) -> io::Result<()> {
-        no_files()
+        Ok(())
     }
     fn read_small(&self, _: &Path) -> io::Result<Option<Vec<u8>>> {
         no_files()
@@ -274,18 +318,7 @@ pub fn rolling(len: usize) -> (Rolling, Reader) {
     let (region, _) = memory_region(len);
     let appender = Region::appender(&region).expect("fresh region");
     let segment = Arc::new(Segment::new(0, 0, PathBuf::from("model-0"), region));
-    let shared = Arc::new(Shared {
-        dir: PathBuf::from("model"),
-        options: Options::default(),
-        vfs: std::sync::Arc::new(NoFiles),
-        segments: Segments::new(SegmentList::new(vec![segment])),
-        syncer: Syncer::new(0, 0, HEADER_LEN),
-        closed: AtomicBool::new(false),
-        notify: Notify::new(),
-        report: RecoveryReport::default(),
-        maintenance: Mutex::new(()),
-        truncations: AtomicU64::new(0),
-    });
+    let shared = model_shared(vec![segment], 0);
     let reader = Reader::new(Arc::clone(&shared));
     let producer = Rolling {
         shared,
@@ -326,5 +359,539 @@ impl Rolling {
         self.sequence += 1;
         self.shared.segments.roll(0, segment);
         self.appender = appender;
+    }
+}
+
+/// The state a writer and its readers share, for a log of `segments` with
+/// no files, whose records below `durable` are durable (the active
+/// segment's flushes start after its header).
+fn model_shared(segments: Vec<Arc<Segment>>, durable: u64) -> Arc<Shared> {
+    let active = segments.last().expect("an active segment").base();
+    Arc::new(Shared {
+        dir: PathBuf::from("model"),
+        options: Options::default(),
+        vfs: std::sync::Arc::new(NoFiles),
+        segments: Segments::new(SegmentList::new(segments)),
+        syncer: Syncer::new(durable, active, HEADER_LEN),
+        closed: AtomicBool::new(false),
+        notify: Notify::new(),
+        report: RecoveryReport::default(),
+        maintenance: Mutex::new(()),
+        truncations: AtomicU64::new(0),
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Retention while readers read: the unmap made observable.
+
+/// The bytes of a segment in the retention model, and whether the segment
+/// was unmapped.
+///
+/// Unmapping (dropping the region's map, which is what the library does
+/// when the last list or cursor holding a removed segment goes) is a write
+/// to `unmapped` that loom tracks, and every use of a record's slice in the
+/// model reads it. So a use that is not ordered before the unmap is a
+/// causality violation loom reports, and one ordered after it reads `true`.
+/// The bytes themselves stay mapped until the model ends, so even a wrong
+/// variant of the code never touches unmapped memory for real.
+#[derive(Debug)]
+struct Mapping {
+    bytes: memmap2::MmapRaw,
+    unmapped: loom::cell::UnsafeCell<bool>,
+}
+
+// SAFETY: `bytes` is a plain mapping (Send + Sync); `unmapped` is only
+// accessed through loom's `with`/`with_mut`, which report any pair of
+// accesses not ordered by happens-before before they touch the value.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    fn unmap(&self) {
+        self.unmapped.with_mut(|unmapped| {
+            // SAFETY: loom checked, before this closure runs, that every
+            // other access to the cell happens-before this one.
+            unsafe { *unmapped = true }
+        });
+    }
+
+    fn is_unmapped(&self) -> bool {
+        self.unmapped.with(|unmapped| {
+            // SAFETY: loom checked, before this closure runs, that the last
+            // write to the cell happens-before this read.
+            unsafe { *unmapped }
+        })
+    }
+
+    fn holds(&self, bytes: &[u8]) -> bool {
+        let start = self.bytes.as_ptr() as usize;
+        let at = bytes.as_ptr() as usize;
+        at >= start && at + bytes.len() <= start + self.bytes.len()
+    }
+}
+
+/// The map of a segment in the retention model: dropping it is the unmap.
+#[derive(Debug)]
+struct Lasting(std::sync::Arc<Mapping>);
+
+impl Map for Lasting {
+    fn as_ptr(&self) -> *mut u8 {
+        self.0.bytes.as_mut_ptr()
+    }
+    fn len(&self) -> usize {
+        self.0.bytes.len()
+    }
+    fn flush_range(&self, _: usize, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+    fn populate_write(&self, _: usize, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for Lasting {
+    fn drop(&mut self) {
+        self.0.unmap();
+    }
+}
+
+/// A log of two `len`-byte segments, record 0 in the first (sealed) and
+/// record 1 in the second (active), whose first segment retention removes
+/// while readers read.
+pub struct Retiring {
+    shared: Arc<Shared>,
+    mappings: Vec<std::sync::Arc<Mapping>>,
+}
+
+/// The retention model's log and a real reader of it.
+pub fn retiring(len: usize, payloads: [&[u8]; 2]) -> (Retiring, Reader) {
+    let mut segments = Vec::new();
+    let mut mappings = Vec::new();
+    for (base, payload) in (0u64..).zip(payloads) {
+        let mapping = std::sync::Arc::new(Mapping {
+            bytes: anonymous(len),
+            unmapped: loom::cell::UnsafeCell::new(false),
+        });
+        let map = Lasting(std::sync::Arc::clone(&mapping));
+        let region = Arc::new(Region::new(Box::new(map), true));
+        let mut appender = Region::appender(&region).expect("fresh region");
+        assert!(appender.write(base, 0, 0, payload), "room");
+        appender.publish();
+        let path = PathBuf::from(format!("model-{base}"));
+        segments.push(Arc::new(Segment::new(base, base, path, region)));
+        mappings.push(mapping);
+    }
+    segments[0].seal(0);
+    let shared = model_shared(segments, 0);
+    let reader = Reader::new(Arc::clone(&shared));
+    (Retiring { shared, mappings }, reader)
+}
+
+impl Retiring {
+    /// A prefix purge, as `Writer::purge_before` runs it: the removed
+    /// segments' files removed, the segment list swapped under the epoch,
+    /// garbage collected. Returns how many segments it removed.
+    pub fn purge_before(&self, offset: u64) -> usize {
+        retention::purge_before(&self.shared, offset)
+            .expect("a model's purge")
+            .segments
+    }
+
+    /// The mutant: the same purge, and then the removed segments unmapped
+    /// at once instead of when the epoch lets their list go.
+    pub fn purge_unmapping_at_once(&self, offset: u64) -> usize {
+        let removed = self.purge_before(offset);
+        for mapping in &self.mappings[..removed] {
+            mapping.unmap();
+        }
+        removed
+    }
+
+    /// A use of a record's slice: whether its segment was unmapped (a use
+    /// that races the unmap, loom reports).
+    pub fn is_unmapped_under(&self, bytes: &[u8]) -> bool {
+        let mapping = self
+            .mappings
+            .iter()
+            .find(|m| m.holds(bytes))
+            .expect("a slice of a model segment");
+        mapping.is_unmapped()
+    }
+
+    /// Whether segment `i` was unmapped (call once the readers are done).
+    pub fn unmapped(&self, i: usize) -> bool {
+        self.mappings[i].is_unmapped()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Group commit and the background syncer: a producer without files.
+
+/// What a `SharedWriter` serializes appends on under loom: a real
+/// [`Writer`] (never made inside a model: it needs files and a preparing
+/// thread), or a model's producer.
+pub enum SharedProducer {
+    Writer(Box<Writer>),
+    Model(ModelProducer),
+}
+
+impl From<Writer> for SharedProducer {
+    fn from(writer: Writer) -> SharedProducer {
+        SharedProducer::Writer(Box::new(writer))
+    }
+}
+
+impl SharedProducer {
+    pub(crate) fn acknowledges_any_flush(&self) -> bool {
+        matches!(self, SharedProducer::Model(m) if m.acknowledge_any_flush)
+    }
+
+    pub(crate) fn now(&self) -> u64 {
+        match self {
+            SharedProducer::Writer(w) => w.now(),
+            SharedProducer::Model(_) => 0,
+        }
+    }
+
+    pub(crate) fn append(&mut self, payload: &[u8]) -> Result<u64> {
+        match self {
+            SharedProducer::Writer(w) => w.append(payload),
+            // The model's policy is `Explicit`: nothing to sync here.
+            SharedProducer::Model(m) => m.append(payload),
+        }
+    }
+
+    pub(crate) fn append_batch<B: AsRef<[u8]>>(&mut self, records: &[B]) -> Result<Range<u64>> {
+        match self {
+            SharedProducer::Writer(w) => w.append_batch(records),
+            SharedProducer::Model(m) => m.append_batch(records),
+        }
+    }
+
+    pub(crate) fn append_unsynced(&mut self, payload: &[u8], timestamp: u64) -> Result<u64> {
+        match self {
+            SharedProducer::Writer(w) => w.append_unsynced(payload, timestamp),
+            SharedProducer::Model(m) => m.append(payload),
+        }
+    }
+
+    pub(crate) fn append_batch_unsynced<B: AsRef<[u8]>>(
+        &mut self,
+        records: &[B],
+    ) -> Result<Range<u64>> {
+        match self {
+            SharedProducer::Writer(w) => w.append_batch_unsynced(records),
+            SharedProducer::Model(m) => m.append_batch(records),
+        }
+    }
+
+    pub(crate) fn next_offset(&self) -> u64 {
+        match self {
+            SharedProducer::Writer(w) => w.next_offset(),
+            SharedProducer::Model(m) => m.next,
+        }
+    }
+
+    pub(crate) fn purge_before(&mut self, offset: u64) -> Result<Removed> {
+        match self {
+            SharedProducer::Writer(w) => w.purge_before(offset),
+            SharedProducer::Model(m) => retention::purge_before(&m.shared, offset),
+        }
+    }
+
+    pub(crate) fn truncate_from(&mut self, offset: u64) -> Result<()> {
+        match self {
+            SharedProducer::Writer(w) => w.truncate_from(offset),
+            SharedProducer::Model(_) => Err(Error::Io(io::Error::other(
+                "no truncation in a loom model (it needs files)",
+            ))),
+        }
+    }
+
+    pub(crate) fn truncate_after(&mut self, offset: u64) -> Result<()> {
+        self.truncate_from(offset.saturating_add(1))
+    }
+
+    pub(crate) fn cleanup(&mut self) -> Result<Removed> {
+        match self {
+            SharedProducer::Writer(w) => w.cleanup(),
+            SharedProducer::Model(m) => retention::cleanup(&m.shared, 0),
+        }
+    }
+
+    pub(crate) fn close(self) -> Result<()> {
+        match self {
+            SharedProducer::Writer(w) => w.close(),
+            SharedProducer::Model(m) => m.close(),
+        }
+    }
+}
+
+/// The producer of a one-segment log without files. Its append is the
+/// writer's (`Writer::append_unsynced`: the poison check, the frame with
+/// the durable hint, the `Release` publication, the fence and the wake-up
+/// of waiting readers) minus the roll, which needs files.
+pub struct ModelProducer {
+    shared: Arc<Shared>,
+    appender: Appender,
+    next: u64,
+    acknowledge_any_flush: bool,
+}
+
+impl ModelProducer {
+    fn append(&mut self, payload: &[u8]) -> Result<u64> {
+        self.shared.syncer.poison.check()?;
+        let offset = self.next;
+        let hint = self.shared.syncer.durable_hint();
+        if !self.appender.write(offset, 0, hint, payload) {
+            return Err(Error::RecordTooLarge {
+                len: payload.len(),
+                max: self.appender.region().len(),
+            });
+        }
+        self.next += 1;
+        self.publish();
+        Ok(offset)
+    }
+
+    fn append_batch<B: AsRef<[u8]>>(&mut self, records: &[B]) -> Result<Range<u64>> {
+        self.shared.syncer.poison.check()?;
+        let first = self.next;
+        let hint = self.shared.syncer.durable_hint();
+        for record in records {
+            if !self.appender.write(self.next, 0, hint, record.as_ref()) {
+                break;
+            }
+            self.next += 1;
+        }
+        self.publish();
+        Ok(first..self.next)
+    }
+
+    /// As `Writer::publish`.
+    fn publish(&self) {
+        self.appender.publish();
+        if self.shared.notify.producer_fence() {
+            fence(Ordering::SeqCst);
+        }
+        self.shared.notify.wake();
+    }
+
+    /// As the writer's close: a last sync, then the log marked closed and
+    /// every waiter woken.
+    fn close(self) -> Result<()> {
+        let synced = self.shared.sync().map(|_| ());
+        self.shared.close();
+        synced
+    }
+}
+
+/// What the models check a log against: its durable offset, how far its
+/// one segment was flushed, how many flushes reached it, and where each
+/// published record ends.
+#[derive(Clone)]
+pub struct Flushes {
+    shared: Arc<Shared>,
+    region: Arc<Region>,
+    flushed: Arc<AtomicUsize>,
+    flushes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Flushes {
+    /// The durable offset (`Acquire`).
+    pub fn durable_offset(&self) -> u64 {
+        self.shared.syncer.durable()
+    }
+
+    /// How far the segment was flushed (`Acquire`).
+    pub fn flushed(&self) -> usize {
+        self.flushed.load(Ordering::Acquire)
+    }
+
+    /// How many flushes reached the segment (a statistic, outside the model).
+    pub fn flushes(&self) -> usize {
+        self.flushes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// End of record `i`'s frame, reading only what is published.
+    pub fn frame_end(&self, i: u64) -> Option<usize> {
+        let published = self.region.published();
+        let (header, _) = self.region.record(published, i)?;
+        let start = self.region.position(published, i)?;
+        Some(start + header.frame_len())
+    }
+
+    /// Whether every record below the durable offset was flushed (and
+    /// published): what a crash right now would keep.
+    pub fn durable_is_flushed(&self) -> bool {
+        let durable = self.durable_offset();
+        durable == 0
+            || self
+                .frame_end(durable - 1)
+                .is_some_and(|end| self.flushed() >= end)
+    }
+}
+
+/// A one-segment log without files: the producer, the checks.
+fn one_segment(len: usize) -> (Arc<Shared>, Appender, Flushes) {
+    let (region, flushed, flushes) = counted_region(len);
+    let appender = Region::appender(&region).expect("fresh region");
+    let segment = Arc::new(Segment::new(
+        0,
+        0,
+        PathBuf::from("model-0"),
+        Arc::clone(&region),
+    ));
+    let shared = model_shared(vec![segment], 0);
+    let checks = Flushes {
+        shared: Arc::clone(&shared),
+        region,
+        flushed,
+        flushes,
+    };
+    (shared, appender, checks)
+}
+
+/// A [`SharedWriter`] (the real one: leader by compare-and-swap, gather,
+/// followers parked and unparked) over a one-segment log without files;
+/// with `acknowledge_any_flush`, the mutant whose followers return when the
+/// flush they waited for ends, covered or not.
+pub fn group_commit(len: usize, acknowledge_any_flush: bool) -> (SharedWriter, Flushes) {
+    let (shared, appender, checks) = one_segment(len);
+    let producer = ModelProducer {
+        shared: Arc::clone(&shared),
+        appender,
+        next: 0,
+        acknowledge_any_flush,
+    };
+    let writer = SharedWriter::serializing(shared, SharedProducer::Model(producer));
+    (writer, checks)
+}
+
+/// How the background syncer's model closes, and which sync its thread
+/// runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Background {
+    /// As `SyncPolicy::Interval` does: the thread runs `Shared::sync`; the
+    /// close stops it and then syncs.
+    Real,
+    /// The mutant: the thread's sync advances the durable offset before it
+    /// flushes.
+    DurableFirst,
+    /// The mutant: the close stops the thread and does not sync.
+    CloseWithoutSync,
+}
+
+/// A producer with a background syncer (the real `Periodic` thread
+/// running the real sync), over a one-segment log without files.
+pub struct Syncing {
+    producer: ModelProducer,
+    thread: Option<Periodic>,
+    runs: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    variant: Background,
+}
+
+/// Starts the background syncer of a one-segment log.
+pub fn background(len: usize, variant: Background) -> (Syncing, Flushes) {
+    let (shared, appender, checks) = one_segment(len);
+    let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // The task the writer gives `Periodic` under `SyncPolicy::Interval`
+    // (`shared.sync().is_ok()`), counting its runs.
+    let task = {
+        let shared = Arc::clone(&shared);
+        let runs = std::sync::Arc::clone(&runs);
+        move || {
+            runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            match variant {
+                Background::DurableFirst => shared
+                    .syncer
+                    .sync_ordered(&shared.segments, &*shared.vfs, &shared.dir, true)
+                    .is_ok(),
+                _ => shared.sync().is_ok(),
+            }
+        }
+    };
+    let thread =
+        Periodic::start("murakami-sync", Duration::from_millis(1), task).expect("a model's thread");
+    let producer = ModelProducer {
+        shared,
+        appender,
+        next: 0,
+        acknowledge_any_flush: false,
+    };
+    let syncing = Syncing {
+        producer,
+        thread: Some(thread),
+        runs,
+        variant,
+    };
+    (syncing, checks)
+}
+
+impl Syncing {
+    /// Appends a record, as the writer does (no sync of its own: the
+    /// interval policy leaves that to the thread).
+    pub fn append(&mut self, payload: &[u8]) -> u64 {
+        self.producer.append(payload).expect("a model's append")
+    }
+
+    /// Closes as the writer does: stops the thread (waking and joining it),
+    /// then syncs everything and marks the log closed. Returns how many
+    /// times the thread synced.
+    pub fn close(mut self) -> usize {
+        drop(self.thread.take());
+        let runs = self.runs.load(std::sync::atomic::Ordering::Relaxed);
+        if self.variant == Background::CloseWithoutSync {
+            self.producer.shared.close();
+        } else {
+            self.producer.close().expect("a model's close");
+        }
+        runs
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Close wakes every waiter.
+
+/// A log whose readers wait at the tail (in the slow path of
+/// `Reader::wait_for`: asleep until woken) while the writer closes.
+#[derive(Clone)]
+pub struct Closing {
+    shared: Arc<Shared>,
+}
+
+/// An empty log without files, for the close model.
+pub fn closing(len: usize) -> Closing {
+    let (region, _) = memory_region(len);
+    let segment = Arc::new(Segment::new(0, 0, PathBuf::from("model-0"), region));
+    Closing {
+        shared: model_shared(vec![segment], 0),
+    }
+}
+
+impl Closing {
+    /// Waits as `Reader::wait_for` does once it has spun: asleep until the
+    /// log is closed (nothing is appended in this model, so the record
+    /// waited for never comes). Returns whether it saw the close, and
+    /// whether it went to sleep before it did.
+    pub fn wait_for_close(&self) -> (bool, bool) {
+        let shared = &self.shared;
+        let far = std::time::Instant::now() + Duration::from_secs(3600);
+        let checks = std::cell::Cell::new(0);
+        let ready = || {
+            checks.set(checks.get() + 1);
+            shared.is_closed()
+        };
+        let closed = shared.notify.wait(far, ready);
+        (closed, checks.get() > 1)
+    }
+
+    /// The writer's close (`Shared::close`: marked closed, everyone woken).
+    pub fn close(&self) {
+        self.shared.close();
+    }
+
+    /// The mutant: marked closed, nobody woken.
+    pub fn close_without_waking(&self) {
+        self.shared.closed.store(true, Ordering::SeqCst);
     }
 }

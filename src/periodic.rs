@@ -3,7 +3,9 @@
 #![forbid(unsafe_code)]
 
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(not(feature = "loom"))]
+use std::time::Instant;
 
 use crate::sync::{Arc, Condvar, Mutex, lock, thread};
 
@@ -25,26 +27,12 @@ impl Periodic {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let flag = Arc::clone(&stop);
         let thread = thread::Builder::new().name(name.into()).spawn(move || {
-            let (stopped, changed) = &*flag;
-            let mut next = Instant::now() + interval;
-            loop {
-                let mut guard = lock(stopped);
-                while !*guard && Instant::now() < next {
-                    let left = next.saturating_duration_since(Instant::now());
-                    guard = match changed.wait_timeout(guard, left) {
-                        Ok((guard, _)) => guard,
-                        Err(poisoned) => poisoned.into_inner().0,
-                    };
-                }
-                if *guard {
-                    return;
-                }
-                drop(guard);
+            let mut schedule = Schedule::new(interval);
+            while schedule.wait(&flag) {
                 if !task() {
                     return;
                 }
-                // Never catch up on missed ticks in a burst.
-                next = (next + interval).max(Instant::now());
+                schedule.advance();
             }
         })?;
         Ok(Periodic {
@@ -52,6 +40,83 @@ impl Periodic {
             thread: Some(thread),
         })
     }
+}
+
+/// When the task runs next.
+#[cfg(not(feature = "loom"))]
+struct Schedule {
+    next: Instant,
+    interval: Duration,
+}
+
+#[cfg(not(feature = "loom"))]
+impl Schedule {
+    /// First run one `interval` from now.
+    fn new(interval: Duration) -> Schedule {
+        Schedule {
+            next: Instant::now() + interval,
+            interval,
+        }
+    }
+
+    /// Waits until the next run is due (`true`), or until the thread is
+    /// told to stop (`false`).
+    fn wait(&self, stop: &(Mutex<bool>, Condvar)) -> bool {
+        let (stopped, changed) = stop;
+        let mut guard = lock(stopped);
+        while !*guard && Instant::now() < self.next {
+            let left = self.next.saturating_duration_since(Instant::now());
+            guard = match changed.wait_timeout(guard, left) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        !*guard
+    }
+
+    /// After a run: the next one interval later, never catching up on
+    /// missed runs in a burst.
+    fn advance(&mut self) {
+        self.next = (self.next + self.interval).max(Instant::now());
+    }
+}
+
+/// Under loom there is no clock, and an execution must be finite and
+/// deterministic: the interval is over [`LOOM_RUNS`] times (wherever the
+/// model checker schedules the thread), and after that the thread waits
+/// for the stop, as the real one does through a long interval. Stopping is
+/// seen as in the real wait, under the lock.
+#[cfg(feature = "loom")]
+struct Schedule {
+    left: u32,
+}
+
+/// Runs of the task a loom model may see.
+#[cfg(feature = "loom")]
+const LOOM_RUNS: u32 = 2;
+
+#[cfg(feature = "loom")]
+impl Schedule {
+    fn new(_interval: Duration) -> Schedule {
+        Schedule { left: LOOM_RUNS }
+    }
+
+    fn wait(&mut self, stop: &(Mutex<bool>, Condvar)) -> bool {
+        let (stopped, changed) = stop;
+        let mut guard = lock(stopped);
+        if !*guard && self.left > 0 {
+            self.left -= 1;
+            return true;
+        }
+        while !*guard {
+            guard = changed
+                .wait(guard)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        false
+    }
+
+    fn advance(&mut self) {}
 }
 
 impl Drop for Periodic {

@@ -27,6 +27,7 @@ use crate::reader::Reader;
 use crate::retention::Removed;
 use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering, lock, thread};
 use crate::writer::Writer;
+#[cfg(not(feature = "loom"))]
 use std::time::{Duration, Instant};
 
 /// A writer for many threads: `Clone + Send + Sync`.
@@ -60,8 +61,20 @@ pub struct SharedWriter {
     inner: Arc<Inner>,
 }
 
+/// What the appends serialize on: the log's [`Writer`], or in the loom
+/// models a producer without files (`loom_api`), since a real writer needs
+/// files and a preparing thread.
+#[cfg(not(feature = "loom"))]
+type Producer = Writer;
+#[cfg(feature = "loom")]
+type Producer = crate::loom_api::SharedProducer;
+
 struct Inner {
-    writer: Mutex<Option<Writer>>,
+    /// Loom models only: the mutant whose followers take the end of the
+    /// flush they waited for as their acknowledgement, covered or not.
+    #[cfg(feature = "loom")]
+    acknowledge_any_flush: bool,
+    writer: Mutex<Option<Producer>>,
     shared: Arc<Shared>,
     /// A flush is running; its leader set this.
     flushing: AtomicBool,
@@ -93,7 +106,12 @@ impl Drop for Counted<'_> {
 }
 
 /// The longest a flush leader waits for other threads' appends to land.
+#[cfg(not(feature = "loom"))]
 const GATHER: Duration = Duration::from_micros(200);
+/// Under loom (no clock; a model must be deterministic), how many turns a
+/// flush leader yields to other threads' appends at most.
+#[cfg(feature = "loom")]
+const GATHER_TURNS: u32 = 2;
 /// The longest a follower sleeps before it looks again on its own (a
 /// safety net: the leader wakes it).
 #[cfg(not(feature = "loom"))]
@@ -111,10 +129,24 @@ impl Writer {
     /// Turns the writer into one that many threads can share.
     pub fn into_shared(self) -> SharedWriter {
         let shared = Arc::clone(self.shared());
+        #[cfg(not(feature = "loom"))]
+        let producer = self;
+        #[cfg(feature = "loom")]
+        let producer = Producer::from(self);
+        SharedWriter::serializing(shared, producer)
+    }
+}
+
+impl SharedWriter {
+    /// A shared writer whose appends go through `producer`, the one writer
+    /// of `shared`'s log.
+    pub(crate) fn serializing(shared: Arc<Shared>, producer: Producer) -> SharedWriter {
         let always = shared.options.sync == SyncPolicy::Always;
         SharedWriter {
             inner: Arc::new(Inner {
-                writer: Mutex::new(Some(self)),
+                #[cfg(feature = "loom")]
+                acknowledge_any_flush: producer.acknowledges_any_flush(),
+                writer: Mutex::new(Some(producer)),
                 shared,
                 flushing: AtomicBool::new(false),
                 always,
@@ -125,10 +157,8 @@ impl Writer {
             }),
         }
     }
-}
 
-impl SharedWriter {
-    fn with_writer<R>(&self, f: impl FnOnce(&mut Writer) -> Result<R>) -> Result<R> {
+    fn with_writer<R>(&self, f: impl FnOnce(&mut Producer) -> Result<R>) -> Result<R> {
         let mut writer = lock(&self.inner.writer);
         f(writer.as_mut().ok_or(Error::Closed)?)
     }
@@ -239,10 +269,22 @@ impl SharedWriter {
     /// when this thread is the only one.
     fn gather(&self) {
         let inner = &*self.inner;
+        #[cfg(not(feature = "loom"))]
         let start = Instant::now();
-        while inner.fresh.load(Ordering::Acquire) < inner.in_flight.load(Ordering::Acquire)
-            && start.elapsed() < GATHER
-        {
+        #[cfg(feature = "loom")]
+        let mut turns = 0;
+        while inner.fresh.load(Ordering::Acquire) < inner.in_flight.load(Ordering::Acquire) {
+            #[cfg(not(feature = "loom"))]
+            if start.elapsed() >= GATHER {
+                break;
+            }
+            #[cfg(feature = "loom")]
+            {
+                if turns == GATHER_TURNS {
+                    break;
+                }
+                turns += 1;
+            }
             thread::yield_now();
         }
         inner.fresh.store(0, Ordering::Release);
@@ -262,6 +304,17 @@ impl SharedWriter {
             thread::park_timeout(FOLLOWER_PATIENCE);
             #[cfg(feature = "loom")]
             thread::park();
+        } else {
+            // A registration left behind only costs a later, spurious unpark,
+            // which std turns into a token that `park` may take as a
+            // spurious wake-up. Loom's unpark instead wakes a thread blocked
+            // on anything (a lock, a join), which it cannot model: so under
+            // loom a thread that does not park takes its registration back.
+            #[cfg(feature = "loom")]
+            {
+                let me = thread::current().id();
+                lock(&inner.parked).retain(|t| t.id() != me);
+            }
         }
     }
 
@@ -296,6 +349,10 @@ impl SharedWriter {
                 .is_ok();
             if !lead {
                 self.park_until_flushed(target);
+                #[cfg(feature = "loom")]
+                if inner.acknowledge_any_flush {
+                    return Ok(syncer.durable());
+                }
                 continue;
             }
             self.gather();
