@@ -429,6 +429,74 @@ fn mutant_immediate_unmap_is_caught() {
     });
 }
 
+/// A reader pins and reads record 1 in place while the producer's side
+/// truncates from offset 1 (the real list swap of a committed truncation:
+/// the segment holding record 1 starts there, so it is dropped whole and a
+/// new active segment starts at 1; then it is released and garbage
+/// collected). The dropped segment must stay mapped while the guard lives,
+/// as in the retention model. Outcomes: (the reader read the record rather
+/// than finding it gone, the segment was unmapped before the model ended).
+fn truncation(unmap_at_once: bool) -> BTreeSet<(bool, bool)> {
+    let seen = std::sync::Arc::new(Mutex::new(BTreeSet::new()));
+    let outcomes = std::sync::Arc::clone(&seen);
+    explore("truncation", move || {
+        let (first, second) = (payload(0), payload(1));
+        let (log, reader) = loom_api::retiring(256, [&first, &second]);
+        let log = Arc::new(log);
+        let reading = {
+            let log = Arc::clone(&log);
+            thread::spawn(move || {
+                let guard = reader.pin();
+                let read = match reader.get(1, &guard) {
+                    Ok(record) => {
+                        assert!(!log.is_unmapped_under(record.payload), "use after unmap");
+                        assert_eq!(record.payload, payload(1));
+                        true
+                    }
+                    Err(murakami::Error::OffsetOutOfRange { .. }) => false,
+                    Err(e) => panic!("{e}"),
+                };
+                drop(guard);
+                read
+            })
+        };
+        let dropped = log.truncate_from(1, unmap_at_once);
+        assert_eq!(dropped, 1, "the segment holding record 1 is dropped");
+        let read = reading.join().unwrap();
+        let unmapped = log.unmapped(1);
+        outcomes.lock().unwrap().insert((read, unmapped));
+    });
+    seen.lock().unwrap().clone()
+}
+
+// Like the purge, the truncation retires segments through crossbeam-epoch.
+#[test]
+#[cfg_attr(
+    not(crossbeam_loom),
+    ignore = "needs RUSTFLAGS=\"--cfg crossbeam_loom\""
+)]
+fn a_truncated_segment_is_unmapped_only_after_its_readers_let_go() {
+    let seen = truncation(false);
+    for outcome in [(true, true), (false, true)] {
+        assert!(
+            seen.contains(&outcome),
+            "{outcome:?} never explored: {seen:?}"
+        );
+    }
+}
+
+#[test]
+#[should_panic]
+#[cfg_attr(
+    not(crossbeam_loom),
+    ignore = "needs RUSTFLAGS=\"--cfg crossbeam_loom\""
+)]
+fn mutant_truncation_unmapping_at_once_is_caught() {
+    mutant("mutant_truncation_unmapping_at_once_is_caught", || {
+        truncation(true);
+    });
+}
+
 /// Why an acknowledged durable append is wrong, if it is.
 fn unacknowledgeable(log: &loom_api::Flushes, offset: u64) -> Option<&'static str> {
     if log.durable_offset() <= offset {

@@ -506,6 +506,53 @@ impl Retiring {
         removed
     }
 
+    /// A truncation from `offset`, as `Writer::truncate_from` commits it
+    /// once its marker is durable: the real list swap (the segments from
+    /// `offset` on dropped, a new active segment starting there), then the
+    /// dropped segments released and garbage collected. With
+    /// `unmap_at_once`, the mutant: the dropped segments unmapped at once.
+    /// Returns how many segments it dropped.
+    pub fn truncate_from(&self, offset: u64, unmap_at_once: bool) -> usize {
+        let (index, cut, later) = {
+            let guard = crate::sync::pin();
+            let list = self.shared.segments.load(&guard);
+            let index = list.position_of(offset).expect("an offset of the log");
+            let segments = list.segments();
+            (
+                index,
+                Arc::clone(&segments[index]),
+                segments[index + 1..].to_vec(),
+            )
+        };
+        let len = cut.region().len();
+        let mapping = std::sync::Arc::new(Mapping {
+            bytes: anonymous(len),
+            unmapped: loom::cell::UnsafeCell::new(false),
+        });
+        let region = Arc::new(Region::new(Box::new(Lasting(mapping)), true));
+        let path = PathBuf::from(format!("model-{offset}-new"));
+        let segment = Arc::new(Segment::new(offset, 100, path, region));
+        let dropped = (index..index + 1 + later.len())
+            .filter(|&i| i > index || offset == cut.base())
+            .collect::<Vec<_>>();
+        crate::writer::swap_truncated(
+            &self.shared.segments,
+            (offset, index),
+            &cut,
+            &later,
+            segment,
+        );
+        self.shared.truncations.fetch_add(1, Ordering::AcqRel);
+        drop((cut, later));
+        crate::segments::Segments::collect_garbage();
+        if unmap_at_once {
+            for &i in &dropped {
+                self.mappings[i].unmap();
+            }
+        }
+        dropped.len()
+    }
+
     /// A use of a record's slice: whether its segment was unmapped (a use
     /// that races the unmap, loom reports).
     pub fn is_unmapped_under(&self, bytes: &[u8]) -> bool {

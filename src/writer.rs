@@ -107,6 +107,35 @@ struct Truncation<'a> {
     marker: &'a Path,
 }
 
+/// Swaps in the segment list a committed truncation at `offset` leaves: the
+/// segments before `index` (the one holding `offset`, `cut`), `cut` itself
+/// with its records from `offset` on hidden if it keeps any below, and the
+/// new active `segment`. The segments it drops (`later`, and `cut` when it
+/// starts at `offset`) are retired through the epoch like any replaced
+/// list: unmapped only once no reader can still hold them.
+pub(crate) fn swap_truncated(
+    segments: &crate::segments::Segments,
+    (offset, index): (u64, usize),
+    cut: &Arc<Segment>,
+    later: &[Arc<Segment>],
+    segment: Arc<Segment>,
+) {
+    segments.update(|list| {
+        let mut kept = list.segments()[..index].to_vec();
+        if offset > cut.base() {
+            cut.cut_at(offset);
+            kept.push(Arc::clone(cut));
+        }
+        // Cursors still holding the discarded segments must see nothing
+        // more in them.
+        for gone in later {
+            gone.cut_at(gone.base());
+        }
+        kept.push(segment);
+        (Some(SegmentList::new(kept)), ())
+    });
+}
+
 /// How a new segment's header reaches the disk.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Header {
@@ -486,20 +515,7 @@ impl Writer {
         preparer.request_next();
         preparer.set_active(appender.region(), PREPARED_AHEAD, appender.end());
         let keep_cut = offset > cut.base();
-        shared.segments.update(|list| {
-            let mut segments = list.segments()[..index].to_vec();
-            if keep_cut {
-                cut.cut_at(offset);
-                segments.push(Arc::clone(cut));
-            }
-            // Cursors still holding the discarded segments must see nothing
-            // more in them.
-            for gone in later {
-                gone.cut_at(gone.base());
-            }
-            segments.push(segment);
-            (Some(SegmentList::new(segments)), ())
-        });
+        swap_truncated(&shared.segments, (offset, index), cut, later, segment);
         pause.restart_at(offset);
         shared.truncations.fetch_add(1, Ordering::AcqRel);
         if !keep_cut {
