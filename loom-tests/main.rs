@@ -354,19 +354,36 @@ fn mutant_unfenced_wake_up_is_caught() {
     });
 }
 
-/// A reader pins, reads record 0 in place and uses the slice, while the
-/// producer's side purges the segment holding it (the real purge: files
-/// removed, the list swapped under the epoch, garbage collected at once).
-/// The removed segment must stay mapped while the guard lives: every use of
-/// the slice reads a loom-tracked "unmapped" cell that the unmap writes, so
-/// a use not ordered before the unmap is a causality violation, and one
-/// after it a failed check. Outcomes: (the reader read the record rather
-/// than finding it purged, the segment was unmapped before the model
-/// ended).
-fn retention(unmap_at_once: bool) -> BTreeSet<(bool, bool)> {
+/// How the producer's side retires a segment a reader is reading in place.
+#[derive(Clone, Copy)]
+enum Retire {
+    /// The real prefix purge of the segment holding record 0 (files
+    /// removed, the list swapped under the epoch, garbage collected at
+    /// once).
+    Purge,
+    /// The real list swap of a committed truncation from offset 1: the
+    /// segment holding record 1 starts there, so it is dropped whole and a
+    /// new active segment starts at 1; then it is released and garbage
+    /// collected.
+    Truncate,
+}
+
+/// A reader pins, reads a record in place and uses the slice, while the
+/// producer's side retires the segment holding it (`how`). The segment must
+/// stay mapped while the guard lives: every use of the slice reads a
+/// loom-tracked "unmapped" cell that the unmap writes, so a use not ordered
+/// before the unmap is a causality violation, and one after it a failed
+/// check. With `unmap_at_once`, the mutant: the segment is unmapped as soon
+/// as it leaves the list. Outcomes: (the reader read the record rather than
+/// finding it gone, the segment was unmapped before the model ended).
+fn retire(how: Retire, unmap_at_once: bool) -> BTreeSet<(bool, bool)> {
     let seen = std::sync::Arc::new(Mutex::new(BTreeSet::new()));
     let outcomes = std::sync::Arc::clone(&seen);
-    explore("retention", move || {
+    let (name, at) = match how {
+        Retire::Purge => ("retention", 0),
+        Retire::Truncate => ("truncation", 1),
+    };
+    explore(name, move || {
         let (first, second) = (payload(0), payload(1));
         let (log, reader) = loom_api::retiring(256, [&first, &second]);
         let log = Arc::new(log);
@@ -374,27 +391,29 @@ fn retention(unmap_at_once: bool) -> BTreeSet<(bool, bool)> {
             let log = Arc::clone(&log);
             thread::spawn(move || {
                 let guard = reader.pin();
-                let read = match reader.get(0, &guard) {
+                let read = match reader.get(at, &guard) {
                     Ok(record) => {
                         assert!(!log.is_unmapped_under(record.payload), "use after unmap");
-                        assert_eq!(record.payload, payload(0));
+                        assert_eq!(record.payload, payload(at));
                         true
                     }
-                    Err(murakami::Error::Purged { .. }) => false,
+                    Err(
+                        murakami::Error::Purged { .. } | murakami::Error::OffsetOutOfRange { .. },
+                    ) => false,
                     Err(e) => panic!("{e}"),
                 };
                 drop(guard);
                 read
             })
         };
-        let removed = if unmap_at_once {
-            log.purge_unmapping_at_once(1)
-        } else {
-            log.purge_before(1)
+        let retired = match (how, unmap_at_once) {
+            (Retire::Purge, false) => log.purge_before(1),
+            (Retire::Purge, true) => log.purge_unmapping_at_once(1),
+            (Retire::Truncate, unmap_at_once) => log.truncate_from(1, unmap_at_once),
         };
-        assert_eq!(removed, 1, "the first segment is removed");
+        assert_eq!(retired, 1, "one segment retired");
         let read = reading.join().unwrap();
-        let unmapped = log.unmapped(0);
+        let unmapped = log.unmapped(at as usize);
         outcomes.lock().unwrap().insert((read, unmapped));
     });
     seen.lock().unwrap().clone()
@@ -408,7 +427,7 @@ fn retention(unmap_at_once: bool) -> BTreeSet<(bool, bool)> {
     ignore = "needs RUSTFLAGS=\"--cfg crossbeam_loom\""
 )]
 fn a_purged_segment_is_unmapped_only_after_its_readers_let_go() {
-    let seen = retention(false);
+    let seen = retire(Retire::Purge, false);
     for outcome in [(true, true), (false, true)] {
         assert!(
             seen.contains(&outcome),
@@ -425,48 +444,8 @@ fn a_purged_segment_is_unmapped_only_after_its_readers_let_go() {
 )]
 fn mutant_immediate_unmap_is_caught() {
     mutant("mutant_immediate_unmap_is_caught", || {
-        retention(true);
+        retire(Retire::Purge, true);
     });
-}
-
-/// A reader pins and reads record 1 in place while the producer's side
-/// truncates from offset 1 (the real list swap of a committed truncation:
-/// the segment holding record 1 starts there, so it is dropped whole and a
-/// new active segment starts at 1; then it is released and garbage
-/// collected). The dropped segment must stay mapped while the guard lives,
-/// as in the retention model. Outcomes: (the reader read the record rather
-/// than finding it gone, the segment was unmapped before the model ended).
-fn truncation(unmap_at_once: bool) -> BTreeSet<(bool, bool)> {
-    let seen = std::sync::Arc::new(Mutex::new(BTreeSet::new()));
-    let outcomes = std::sync::Arc::clone(&seen);
-    explore("truncation", move || {
-        let (first, second) = (payload(0), payload(1));
-        let (log, reader) = loom_api::retiring(256, [&first, &second]);
-        let log = Arc::new(log);
-        let reading = {
-            let log = Arc::clone(&log);
-            thread::spawn(move || {
-                let guard = reader.pin();
-                let read = match reader.get(1, &guard) {
-                    Ok(record) => {
-                        assert!(!log.is_unmapped_under(record.payload), "use after unmap");
-                        assert_eq!(record.payload, payload(1));
-                        true
-                    }
-                    Err(murakami::Error::OffsetOutOfRange { .. }) => false,
-                    Err(e) => panic!("{e}"),
-                };
-                drop(guard);
-                read
-            })
-        };
-        let dropped = log.truncate_from(1, unmap_at_once);
-        assert_eq!(dropped, 1, "the segment holding record 1 is dropped");
-        let read = reading.join().unwrap();
-        let unmapped = log.unmapped(1);
-        outcomes.lock().unwrap().insert((read, unmapped));
-    });
-    seen.lock().unwrap().clone()
 }
 
 // Like the purge, the truncation retires segments through crossbeam-epoch.
@@ -476,7 +455,7 @@ fn truncation(unmap_at_once: bool) -> BTreeSet<(bool, bool)> {
     ignore = "needs RUSTFLAGS=\"--cfg crossbeam_loom\""
 )]
 fn a_truncated_segment_is_unmapped_only_after_its_readers_let_go() {
-    let seen = truncation(false);
+    let seen = retire(Retire::Truncate, false);
     for outcome in [(true, true), (false, true)] {
         assert!(
             seen.contains(&outcome),
@@ -493,7 +472,7 @@ fn a_truncated_segment_is_unmapped_only_after_its_readers_let_go() {
 )]
 fn mutant_truncation_unmapping_at_once_is_caught() {
     mutant("mutant_truncation_unmapping_at_once_is_caught", || {
-        truncation(true);
+        retire(Retire::Truncate, true);
     });
 }
 
