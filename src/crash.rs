@@ -445,7 +445,6 @@ fn one_case() {
     let mut tally = Tally::default();
     match numbers[..] {
         [seed, k] => scenario(seed, k, Mutant::None, &mut tally).unwrap(),
-        [seed, k, 0, 1] => scenario(seed, k, Mutant::NoDirSyncAfterRoll, &mut tally).unwrap(),
         [seed, k, code] => fault(seed, k, code as i32, &mut tally).unwrap(),
         _ => panic!("MURAKAMI_SIM_CASE=seed,k[,errno]"),
     }

@@ -187,30 +187,21 @@ impl SegmentHeader {
         if bytes.iter().all(|&b| b == 0) {
             return Err(HeaderError::Blank);
         }
-        let torn = || {
-            // The written prefix ends at the last nonzero byte; past it, the
-            // zeros of a fresh file. The prefix must be murakami's as far as
-            // the magic goes.
-            let written = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-            let magic = written.min(SEGMENT_MAGIC.len());
-            bytes[..magic] == SEGMENT_MAGIC[..magic]
-        };
+        // A torn write of our header over a fresh file's zeros: bytes up to
+        // the last nonzero one, in murakami's magic as far as it goes. The
+        // checksum (bytes 40..44) is the last field written.
+        let written = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        let magic = written.min(SEGMENT_MAGIC.len());
+        let ours_so_far = bytes[..magic] == SEGMENT_MAGIC[..magic];
         if bytes[0..8] != SEGMENT_MAGIC {
-            return Err(if torn() {
+            return Err(if ours_so_far {
                 HeaderError::Torn
             } else {
                 HeaderError::BadMagic
             });
         }
         if crc32fast::hash(&bytes[0..40]) != u32_at(bytes, 40) {
-            // The checksum is the last field written: a prefix that stops
-            // before its end is a torn write, anything else is damage.
-            let written = bytes[..44]
-                .iter()
-                .rposition(|&b| b != 0)
-                .map_or(0, |i| i + 1);
-            let rest_zero = bytes[written.max(40)..].iter().all(|&b| b == 0);
-            return Err(if written < 44 && rest_zero && torn() {
+            return Err(if written < 44 {
                 HeaderError::Torn
             } else {
                 HeaderError::BadChecksum

@@ -15,7 +15,8 @@ use memmap2::{Advice, MmapOptions, MmapRaw};
 
 /// A mapping of a whole file.
 pub(crate) trait Map: Send + Sync + fmt::Debug {
-    /// Start of the mapped bytes; valid for `len()` bytes while `self` lives.
+    /// Start of the mapped bytes, page-aligned; valid for `len()` bytes
+    /// while `self` lives.
     fn as_ptr(&self) -> *mut u8;
     /// Number of mapped bytes.
     fn len(&self) -> usize;
@@ -74,11 +75,23 @@ pub(crate) trait Vfs: Send + Sync + fmt::Debug {
     /// directory entry: call `sync_dir`).
     fn write_small(&self, path: &Path, bytes: &[u8]) -> io::Result<()>;
     /// The deliberate bug a crash test asks the log to carry, to check that
-    /// the test catches it. Test builds only.
-    #[cfg(all(test, not(feature = "loom")))]
-    fn mutant(&self) -> crate::sim::Mutant {
-        crate::sim::Mutant::None
+    /// the test catches it (`sim.rs`). Asked on cold paths only (a sync, a
+    /// roll); every real file system asks for none.
+    fn mutant(&self) -> Mutant {
+        Mutant::None
     }
+}
+
+/// A deliberate bug a crash test can ask the log to carry through its
+/// simulated files ([`Vfs::mutant`]), to check that the test catches it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mutant {
+    /// No mutation.
+    None,
+    /// A roll does not mark the directory for the next sync's fsync.
+    NoDirSyncAfterRoll,
+    /// A sync advances the durable offset before its flushes return.
+    DurableBeforeFlush,
 }
 
 /// The real file system.

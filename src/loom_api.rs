@@ -531,10 +531,17 @@ impl Retiring {
         });
         let region = Arc::new(Region::new(Box::new(Lasting(mapping)), true));
         let path = PathBuf::from(format!("model-{offset}-new"));
-        let segment = Arc::new(Segment::new(offset, 100, path, region));
-        let dropped = (index..index + 1 + later.len())
-            .filter(|&i| i > index || offset == cut.base())
-            .collect::<Vec<_>>();
+        // Its creation sequence only has to be newer than the model's two.
+        let sequence = self.mappings.len() as u64;
+        let segment = Arc::new(Segment::new(offset, sequence, path, region));
+        // The segments after the cut go, and the cut one too when the
+        // truncation starts where it does.
+        let kept = if offset == cut.base() {
+            index
+        } else {
+            index + 1
+        };
+        let dropped = kept..index + 1 + later.len();
         crate::writer::swap_truncated(
             &self.shared.segments,
             (offset, index),
@@ -546,8 +553,8 @@ impl Retiring {
         drop((cut, later));
         crate::segments::Segments::collect_garbage();
         if unmap_at_once {
-            for &i in &dropped {
-                self.mappings[i].unmap();
+            for mapping in &self.mappings[dropped.clone()] {
+                mapping.unmap();
             }
         }
         dropped.len()

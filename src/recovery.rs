@@ -650,12 +650,31 @@ fn reopen_active(
     region.set_recovered(count, end);
     let region = Arc::new(region);
     let mut appender = Region::appender(&region).expect("fresh writable region");
-    if !repair {
-        return Ok((
-            Arc::new(Segment::new(found.base, found.sequence, found.path, region)),
-            appender,
-        ));
+    if repair {
+        let next = found.base + u64::from(count);
+        let checkpoints = (found.stored_checkpoint, next);
+        make_durable(
+            &region,
+            &mut appender,
+            found.base,
+            checkpoints,
+            (end, garbage_end),
+        )?;
     }
+    let segment = Arc::new(Segment::new(found.base, found.sequence, found.path, region));
+    Ok((segment, appender))
+}
+
+/// Zeroes the garbage `[end, garbage_end)` of a repaired active segment
+/// (based at `base`) and makes the segment durable, moving its checkpoint
+/// from `stored` (what its header on disk says) to `next`.
+fn make_durable(
+    region: &Region,
+    appender: &mut Appender,
+    base: u64,
+    (stored, next): (u64, u64),
+    (end, garbage_end): (usize, usize),
+) -> Result<()> {
     // Everything kept is durable once the data flush returns, and the
     // checkpoint says so then. On disk a checkpoint must never claim more
     // than the records there, at any moment: the header shares its page
@@ -663,9 +682,8 @@ fn reopen_active(
     // short between sectors. So a checkpoint left from before a cut is
     // lowered before any byte past the cut changes, and the new one is
     // stored only once the records it covers are on disk.
-    let next = found.base + u64::from(count);
-    let checkpoint = |at: u64| region.store_checkpoint(at, format::checkpoint_crc(found.base, at));
-    if found.stored_checkpoint > next {
+    let checkpoint = |at: u64| region.store_checkpoint(at, format::checkpoint_crc(base, at));
+    if stored > next {
         checkpoint(next);
         region.flush(0, HEADER_LEN)?;
     }
@@ -678,12 +696,11 @@ fn reopen_active(
     // dirty; after a process crash, also the pages the dead producer had
     // faulted in ahead (zeros, up to the preparer's lead).
     region.flush(0, region.len())?;
-    if found.stored_checkpoint < next {
+    if stored < next {
         checkpoint(next);
         region.flush(0, HEADER_LEN)?;
     }
-    let segment = Arc::new(Segment::new(found.base, found.sequence, found.path, region));
-    Ok((segment, appender))
+    Ok(())
 }
 
 /// Number of bytes up to and including the last nonzero one.

@@ -30,6 +30,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::format::CHECKPOINT_AT;
 use crate::fs::{Map, SegmentFile, Vfs};
 
 /// Size of a page, the unit of write-back.
@@ -37,16 +38,7 @@ pub(crate) const PAGE: usize = 4096;
 /// Size of a sector, the unit a torn write tears at.
 pub(crate) const SECTOR: usize = 512;
 
-/// A deliberate bug the crash suite must catch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Mutant {
-    /// No mutation.
-    None,
-    /// A roll does not mark the directory for the next sync's fsync.
-    NoDirSyncAfterRoll,
-    /// A sync advances the durable offset before its flushes return.
-    DurableBeforeFlush,
-}
+pub(crate) use crate::fs::Mutant;
 
 /// What goes wrong, and when.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,37 +95,96 @@ unsafe impl Send for Buf {}
 unsafe impl Sync for Buf {}
 
 impl Buf {
+    /// A page-aligned copy of `bytes`: a map's start is page-aligned, and
+    /// the log relies on it (the header's checkpoint words are atomics).
     fn new(bytes: &[u8]) -> Arc<Buf> {
-        let boxed: Box<[u8]> = bytes.into();
-        let len = boxed.len();
-        let ptr = Box::into_raw(boxed).cast::<u8>();
+        let len = bytes.len();
+        if len == 0 {
+            let ptr = std::ptr::without_provenance_mut(PAGE);
+            return Arc::new(Buf { ptr, len });
+        }
+        let layout = Buf::layout(len);
+        // SAFETY: the layout's size is not zero.
+        let ptr = unsafe { std::alloc::alloc(layout) };
+        if ptr.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        // SAFETY: `ptr` is a fresh allocation of `len` bytes, so it is valid
+        // for the writes and cannot overlap `bytes`.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr, len) };
         Arc::new(Buf { ptr, len })
     }
 
-    /// Copies `[from, to)` out.
+    fn layout(len: usize) -> std::alloc::Layout {
+        std::alloc::Layout::from_size_align(len, PAGE).expect("a buffer size")
+    }
+
+    /// Copies `[from, to)` out. The header's checkpoint words, which a sync
+    /// may store at any time with atomics, are read with atomics too (the
+    /// log's rule for them: atomics only while the region is shared).
     ///
     /// # Safety
     ///
-    /// Nobody writes those bytes while they are copied: either they are
-    /// published records, a header the log writes only under the lock the
-    /// caller holds, or the log is stopped (crash images are taken after
-    /// the writer and its threads are gone).
+    /// Nobody writes the other bytes while they are copied: either they are
+    /// published records, a header field written once before the segment
+    /// is shared, or the log is stopped (crash images are taken after the
+    /// writer and its threads are gone).
     unsafe fn copy_out(&self, from: usize, to: usize) -> Vec<u8> {
+        use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
         assert!(from <= to && to <= self.len);
         let mut out = vec![0; to - from];
-        // SAFETY: in bounds (asserted); no concurrent writer (the caller's
-        // promise); `out` is a fresh allocation, so they do not overlap.
-        unsafe { std::ptr::copy_nonoverlapping(self.ptr.add(from), out.as_mut_ptr(), to - from) };
+        let at = CHECKPOINT_AT;
+        // The checkpoint words, when this buffer has a header's worth.
+        let words = (self.len >= at + 12).then_some(at..at + 12);
+        let plain = |lo: usize, hi: usize, out: &mut Vec<u8>| {
+            if lo < hi {
+                // SAFETY: in bounds (asserted: `from <= lo < hi <= to`); no
+                // concurrent writer of these bytes (the caller's promise);
+                // `out` is a fresh allocation, so they do not overlap.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        self.ptr.add(lo),
+                        out[lo - from..].as_mut_ptr(),
+                        hi - lo,
+                    )
+                };
+            }
+        };
+        match &words {
+            Some(words) if from < words.end && to > words.start => {
+                plain(from, to.min(words.start), &mut out);
+                plain(from.max(words.end), to, &mut out);
+                // SAFETY: the buffer is page-aligned and holds both words
+                // (checked), so they are in bounds and aligned for their
+                // atomic types, whose layout is that of `u64`/`u32`.
+                let (word, crc) = unsafe {
+                    (
+                        (*self.ptr.add(at).cast::<AtomicU64>()).load(Ordering::Relaxed),
+                        (*self.ptr.add(at + 8).cast::<AtomicU32>()).load(Ordering::Relaxed),
+                    )
+                };
+                let mut value = [0u8; 12];
+                value[..8].copy_from_slice(&word.to_ne_bytes());
+                value[8..].copy_from_slice(&crc.to_ne_bytes());
+                for (i, byte) in (at..).zip(value) {
+                    if (from..to).contains(&i) {
+                        out[i - from] = byte;
+                    }
+                }
+            }
+            _ => plain(from, to, &mut out),
+        }
         out
     }
 }
 
 impl Drop for Buf {
     fn drop(&mut self) {
-        let slice = std::ptr::slice_from_raw_parts_mut(self.ptr, self.len);
-        // SAFETY: `ptr`/`len` came from `Box::into_raw` of a boxed slice of
-        // this length, and no map outlives the last `Arc<Buf>`.
-        drop(unsafe { Box::from_raw(slice) });
+        if self.len > 0 {
+            // SAFETY: `ptr` was allocated in `Buf::new` with this layout, and
+            // no map outlives the last `Arc<Buf>`.
+            unsafe { std::alloc::dealloc(self.ptr, Buf::layout(self.len)) };
+        }
     }
 }
 
@@ -229,7 +280,7 @@ impl SimFs {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn state(&self) -> MutexGuard<'_, State> {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -237,23 +288,23 @@ impl SimFs {
 
     /// Storage operations counted so far.
     pub(crate) fn ops(&self) -> u64 {
-        self.lock().ops
+        self.state().ops
     }
 
     /// The operations so far, one line each.
     pub(crate) fn trace(&self) -> String {
-        self.lock().trace.join("\n")
+        self.state().trace.join("\n")
     }
 
     /// The operation the plan hit, if it did.
     pub(crate) fn hit(&self) -> Option<&'static str> {
-        self.lock().hit
+        self.state().hit
     }
 
     /// From now on, every operation fails, as after a power loss. For a
     /// crash at a moment of the test's choosing rather than at an operation.
     pub(crate) fn cut_power(&self) {
-        let mut state = self.lock();
+        let mut state = self.state();
         state.crashed = true;
         state.hit.get_or_insert("cut by the test");
     }
@@ -264,7 +315,7 @@ impl SimFs {
     ///
     /// Call it only when the log is stopped (writer and its threads gone).
     pub(crate) fn crash_image(&self, rng: &mut Rng) -> Image {
-        let state = self.lock();
+        let state = self.state();
         let mut dir = state.durable_dir.clone();
         let kept = rng.below(state.pending.len() as u64 + 1) as usize;
         for op in &state.pending[..kept] {
@@ -311,7 +362,7 @@ impl SimFs {
     /// The same files after the process died but the machine did not: live
     /// and durable images as they are, every lock released, no fault plan.
     pub(crate) fn after_process_crash(&self, plan: Plan) -> SimFs {
-        let state = self.lock();
+        let state = self.state();
         let mut copy = State {
             next_ino: state.next_ino,
             live_dir: state.live_dir.clone(),
@@ -340,7 +391,7 @@ impl SimFs {
 
     /// Counts a storage operation and applies the plan to it.
     fn op(&self, name: &'static str) -> io::Result<MutexGuard<'_, State>> {
-        let mut state = self.lock();
+        let mut state = self.state();
         state.op(name)?;
         Ok(state)
     }
@@ -436,7 +487,7 @@ impl fmt::Debug for SimMap {
 
 impl Drop for SimMap {
     fn drop(&mut self) {
-        let mut state = self.fs.lock();
+        let mut state = self.fs.state();
         if let Some(inode) = state.inodes.get_mut(&self.ino) {
             inode.maps -= 1;
         }
@@ -464,10 +515,12 @@ impl Map for SimMap {
         if inode.durable.len() < self.buf.len {
             inode.durable.resize(self.buf.len, 0);
         }
-        // SAFETY: the log flushes only published bytes and the header, and
-        // `[start, offset)` lies below the range it asked for, so it is
-        // published too; the header's checkpoint is written only by syncs,
-        // which hold the lock this flush runs under.
+        // SAFETY: nobody writes these bytes while they are copied. A sync
+        // flushes published bytes (and `[start, offset)` lies below them, so
+        // it is published too) and the header, whose checkpoint only syncs
+        // write, under the lock this flush runs under; recovery, truncation
+        // and a purge flush a header or a whole segment that no producer
+        // writes yet (or any more).
         let bytes = unsafe { self.buf.copy_out(start, end) };
         inode.durable[start..end].copy_from_slice(&bytes);
         Ok(())
@@ -529,7 +582,7 @@ struct SimLock {
 
 impl Drop for SimLock {
     fn drop(&mut self) {
-        self.fs.lock().locks.remove(&self.path);
+        self.fs.state().locks.remove(&self.path);
     }
 }
 

@@ -165,10 +165,7 @@ impl Syncer {
     /// checkpoint, which the next sync's flush carries to disk: on disk, a
     /// checkpoint never claims more than a completed flush made durable.
     pub(crate) fn sync(&self, segments: &Segments, vfs: &dyn Vfs, dir: &Path) -> Result<u64> {
-        #[cfg(all(test, not(feature = "loom")))]
-        let durable_first = vfs.mutant() == crate::sim::Mutant::DurableBeforeFlush;
-        #[cfg(not(all(test, not(feature = "loom"))))]
-        let durable_first = false;
+        let durable_first = vfs.mutant() == crate::fs::Mutant::DurableBeforeFlush;
         self.sync_ordered(segments, vfs, dir, durable_first)
     }
 

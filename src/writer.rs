@@ -620,11 +620,7 @@ impl Writer {
         preparer.request_next();
         preparer.set_active(appender.region(), PREPARED_AHEAD, appender.end());
         self.next_report = appender.end() + KICK_EVERY;
-        #[cfg(all(test, not(feature = "loom")))]
-        let mark = shared.vfs.mutant() != crate::sim::Mutant::NoDirSyncAfterRoll;
-        #[cfg(not(all(test, not(feature = "loom"))))]
-        let mark = true;
-        if mark {
+        if shared.vfs.mutant() != fs::Mutant::NoDirSyncAfterRoll {
             shared.syncer.mark_dir_dirty();
         }
         let max_timestamp = std::mem::take(&mut self.active_max_timestamp);

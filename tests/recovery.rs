@@ -151,16 +151,14 @@ fn an_empty_active_segment_after_a_roll_is_fine() {
     assert_records(&copy, i);
 }
 
-#[test]
-fn a_segment_whose_header_was_torn_by_the_crash_is_dropped() {
+/// Zeroes the last segment of a crashed log from byte `from` on (the
+/// records in it were never synced) and checks that opening drops it whole.
+fn last_segment_zeroed_from_is_dropped(from: usize) {
     let (_tmp, dir) = crashed(200, 10);
     let files = segment_files(&dir);
     let last = files.last().unwrap();
     let mut bytes = fs::read(last).unwrap();
-    // The power went while the header's sector was being written: a
-    // prefix of it reached the disk, the rest is the file's zeros; so are
-    // the records (never synced).
-    bytes[23..].fill(0);
+    bytes[from..].fill(0);
     fs::write(last, bytes).unwrap();
     let base = common::base_of(last);
     let (writer, reader) = Log::open(&dir, small()).unwrap();
@@ -168,6 +166,14 @@ fn a_segment_whose_header_was_torn_by_the_crash_is_dropped() {
     assert!(!last.exists());
     drop(writer);
     assert_records(&dir, base);
+}
+
+#[test]
+fn a_segment_whose_header_was_torn_by_the_crash_is_dropped() {
+    // The power went while the header's sector was being written: a
+    // prefix of it reached the disk, the rest is the file's zeros; so are
+    // the records (never synced).
+    last_segment_zeroed_from_is_dropped(23);
 }
 
 #[test]
@@ -196,18 +202,7 @@ fn a_lost_header_over_records_that_were_durable_is_corruption() {
 
 #[test]
 fn a_segment_whose_header_never_reached_the_disk_is_dropped() {
-    let (_tmp, dir) = crashed(200, 10);
-    let files = segment_files(&dir);
-    let last = files.last().unwrap();
-    let mut bytes = fs::read(last).unwrap();
-    bytes.fill(0);
-    fs::write(last, bytes).unwrap();
-    let base = common::base_of(last);
-    let (writer, reader) = Log::open(&dir, small()).unwrap();
-    assert_eq!(reader.next_offset(), base);
-    assert!(!last.exists());
-    drop(writer);
-    assert_records(&dir, base);
+    last_segment_zeroed_from_is_dropped(0);
 }
 
 #[test]
