@@ -13,7 +13,8 @@
 //! reads are independent of each other) and `hot` (one offset over and over).
 //! Ways of reading: `read` (copy into a new `Vec`), `read_into` (copy into
 //! a reused buffer), `get` (zero-copy under one `Reader::pin` guard per
-//! batch of 1024 reads), `get_pin_each` (zero-copy, one guard per read, as
+//! batch of 1024 reads), `copy_pinned` (`get` and a copy into a reused
+//! buffer, one guard per 1024 reads), `get_pin_each` (zero-copy, one guard per read, as
 //! `read` and `read_into` pin) and, for `seq`, `cursor_ref`
 //! (`Cursor::next_ref`).
 //!
@@ -22,11 +23,11 @@
 //! `ReadMixed/CrossSegment` benchmarks.
 
 use std::hint::black_box;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
-use murakami::{Options, Reader};
+use murakami::{Options, ReadGuard, Reader};
 
 mod common;
 use common::{
@@ -122,6 +123,22 @@ impl Sequential {
     }
 }
 
+/// Runs `read` `iters` times, under a fresh guard every [`PIN_BATCH`]
+/// reads; returns the time it took.
+fn pinned_batches(reader: &Reader, iters: u64, mut read: impl FnMut(&ReadGuard)) -> Duration {
+    let start = Instant::now();
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(PIN_BATCH);
+        let guard = reader.pin();
+        for _ in 0..n {
+            read(&guard);
+        }
+        left -= n;
+    }
+    start.elapsed()
+}
+
 /// The three ways of reading one offset after another, for an offset
 /// source `next`.
 fn read_benches(
@@ -142,18 +159,22 @@ fn read_benches(
     });
     group.bench_function(format!("{pattern}/get"), |b| {
         b.iter_custom(|iters| {
-            let start = Instant::now();
-            let mut left = iters;
-            while left > 0 {
-                let n = left.min(PIN_BATCH);
-                let guard = reader.pin();
-                for _ in 0..n {
-                    let record = reader.get(next(), &guard).expect("get");
-                    black_box(record.payload);
-                }
-                left -= n;
-            }
-            start.elapsed()
+            pinned_batches(reader, iters, |guard| {
+                let record = reader.get(next(), guard).expect("get");
+                black_box(record.payload);
+            })
+        });
+    });
+    // Copy-out into a reused buffer under one guard per batch: `read_into`
+    // without a pin (a full fence) per read.
+    group.bench_function(format!("{pattern}/copy_pinned"), |b| {
+        b.iter_custom(|iters| {
+            pinned_batches(reader, iters, |guard| {
+                let record = reader.get(next(), guard).expect("get");
+                buf.clear();
+                buf.extend_from_slice(record.payload);
+                black_box(buf.as_ptr());
+            })
         });
     });
     // Zero-copy with a guard per read: what `read`/`read_into` pay for

@@ -100,18 +100,30 @@ impl Reader {
     }
 
     /// The record at `offset` in `list`, if this reader may see it.
+    #[inline(always)]
+    fn find<'g>(&self, list: &'g SegmentList, offset: u64) -> Option<RecordRef<'g>> {
+        let segment = list.find(offset)?;
+        if self.durable_only && offset >= self.shared.syncer.durable() {
+            return None;
+        }
+        segment.get(segment.published(), offset)
+    }
+
+    /// Why `offset` cannot be read through `list`.
+    #[cold]
+    #[inline(never)]
+    fn missing(&self, list: &SegmentList, offset: u64) -> Error {
+        let end = visible_end(&self.shared, list, self.durable_only);
+        out_of_range(offset, list, end)
+    }
+
+    /// The record at `offset` in `list`, if this reader may see it.
     #[inline]
     fn lookup<'g>(&self, list: &'g SegmentList, offset: u64) -> Result<RecordRef<'g>> {
-        let found = list.find(offset).and_then(|segment| {
-            if self.durable_only && offset >= self.shared.syncer.durable() {
-                return None;
-            }
-            segment.get(segment.published(), offset)
-        });
-        found.ok_or_else(|| {
-            let end = visible_end(&self.shared, list, self.durable_only);
-            out_of_range(offset, list, end)
-        })
+        match self.find(list, offset) {
+            Some(record) => Ok(record),
+            None => Err(self.missing(list, offset)),
+        }
     }
 
     /// Copies the record at `offset` into a new `Vec`.
