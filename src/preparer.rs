@@ -120,6 +120,7 @@ impl Preparer {
         dir: &Path,
         capacity: u64,
         prefault: bool,
+        idle: bool,
         active: &Arc<Region>,
         end: usize,
     ) -> io::Result<Preparer> {
@@ -137,7 +138,14 @@ impl Preparer {
         let worker = Arc::clone(&inner);
         let thread = thread::Builder::new()
             .name("murakami-prepare".into())
-            .spawn(move || worker.run())?;
+            .spawn(move || {
+                if idle && cfg!(not(feature = "loom")) {
+                    // Best effort: where the class is refused, the thread
+                    // runs at normal priority, as it would have asked.
+                    let _ = crate::fs::schedule_idle();
+                }
+                worker.run()
+            })?;
         let preparer = Preparer {
             inner,
             thread: Some(thread),
@@ -309,6 +317,7 @@ mod tests {
             std::sync::Arc::new(OsFs),
             dir.path(),
             8192,
+            true,
             true,
             &region,
             64,

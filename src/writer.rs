@@ -197,6 +197,7 @@ impl Writer {
             &shared.dir,
             opts.segment_size,
             opts.prefault,
+            opts.background_priority == crate::options::BackgroundPriority::Idle,
             active.region(),
             active.end(),
         )?;
