@@ -56,8 +56,11 @@ const LOG_BYTES: u64 = 256 << 20;
 /// Fewest appends timed in one call of the `writers` benchmarks: enough
 /// that starting and joining up to 16 threads is noise.
 const MIN_APPENDS: u64 = 100_000;
-/// Fewest durable appends timed in one call of `durable_writers`.
-const MIN_DURABLE: u64 = 256;
+/// Fewest durable appends timed in one call of `durable_writers`: 128 per
+/// thread at 16 threads, so that the start (threads released together) and
+/// the end (the last threads appending with fewer to share a flush) are a
+/// small part of each call.
+const MIN_DURABLE: u64 = 2048;
 /// Size of the file the msync floor writes into.
 const FLOOR_FILE: usize = 64 << 20;
 

@@ -551,6 +551,64 @@ fn mutant_follower_acknowledged_by_any_flush_is_caught() {
     );
 }
 
+/// The word group-commit followers sleep on: a follower registers and
+/// checks the count while a leader advances it and looks for sleepers.
+/// Either the follower sees the advance (and does not sleep) or the leader
+/// sees the follower (and wakes it). Outcomes: (would sleep, saw a sleeper).
+fn flush_word_decision(rmw: bool) -> BTreeSet<(bool, bool)> {
+    let seen = std::sync::Arc::new(Mutex::new(BTreeSet::new()));
+    let outcomes = std::sync::Arc::clone(&seen);
+    explore("flush word decision", move || {
+        let word = Arc::new(loom_api::FlushWord::default());
+        let before = word.load();
+        let w = Arc::clone(&word);
+        let follower = thread::spawn(move || w.register(before));
+        let saw_sleeper = word.advance(rmw);
+        let would_sleep = follower.join().unwrap();
+        word.unregister();
+        assert!(!would_sleep || saw_sleeper, "lost wake-up");
+        outcomes.lock().unwrap().insert((would_sleep, saw_sleeper));
+    });
+    seen.lock().unwrap().clone()
+}
+
+#[test]
+fn a_flush_end_is_seen_by_the_follower_or_wakes_it() {
+    let outcomes = flush_word_decision(true);
+    assert!(
+        outcomes.contains(&(true, true)) && outcomes.contains(&(false, false)),
+        "both a woken sleeper and a follower that saw the advance: {outcomes:?}"
+    );
+}
+
+#[test]
+#[should_panic]
+fn mutant_flush_word_read_with_a_plain_load_is_caught() {
+    mutant("mutant_flush_word_read_with_a_plain_load_is_caught", || {
+        flush_word_decision(false);
+    });
+}
+
+/// The whole wait: followers asleep on the word are woken by the advance
+/// (a lost wake-up leaves one asleep, which loom reports as a deadlock).
+#[test]
+fn followers_asleep_on_the_flush_word_are_woken() {
+    explore("flush word sleep and wake", || {
+        let word = Arc::new(loom_api::FlushWord::default());
+        let before = word.load();
+        let followers: Vec<_> = (0..2)
+            .map(|_| {
+                let w = Arc::clone(&word);
+                thread::spawn(move || w.wait_until_moved(before))
+            })
+            .collect();
+        word.advance(true);
+        for follower in followers {
+            follower.join().unwrap();
+        }
+    });
+}
+
 /// A producer appends two records while the background syncer (the real
 /// `Periodic` thread running the real sync) syncs; after each append the
 /// producer checks that the durable offset is not past the tail and that

@@ -109,6 +109,7 @@ mod shared_writer;
 mod sim;
 mod sync;
 mod syncer;
+mod wait_word;
 mod writer;
 
 pub use crate::error::{Corruption, Error, Result};

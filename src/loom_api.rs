@@ -31,6 +31,7 @@ use crate::segments::{SegmentList, Segments};
 use crate::shared_writer::SharedWriter;
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, fence};
 use crate::syncer::Syncer;
+use crate::wait_word::WaitWord;
 use crate::writer::Writer;
 
 /// An anonymous map standing in for a segment file; it remembers how far
@@ -947,5 +948,38 @@ impl Closing {
     /// The mutant: marked closed, nobody woken.
     pub fn close_without_waking(&self) {
         self.shared.closed.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The word group-commit followers sleep on until a flush ends.
+#[derive(Debug, Default)]
+pub struct FlushWord(WaitWord);
+
+impl FlushWord {
+    pub fn load(&self) -> u32 {
+        self.0.load()
+    }
+
+    /// Registers and says whether the count still holds `seen` (whether
+    /// the caller would sleep now); undo with [`FlushWord::unregister`].
+    pub fn register(&self, seen: u32) -> bool {
+        self.0.register(seen)
+    }
+
+    pub fn unregister(&self) {
+        self.0.unregister()
+    }
+
+    /// Sleeps until the count moves from `seen`, as a follower does.
+    pub fn wait_until_moved(&self, seen: u32) {
+        while self.0.load() == seen {
+            self.0.wait(seen, Duration::MAX);
+        }
+    }
+
+    /// Advances (with the plain-load mutant when `rmw` is false); whether
+    /// it saw a sleeper.
+    pub fn advance(&self, rmw: bool) -> bool {
+        self.0.advance_with(rmw)
     }
 }

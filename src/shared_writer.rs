@@ -10,9 +10,10 @@
 //! becomes the leader (compare-and-swap on [`Inner::flushing`]): it lets the
 //! other threads in a durable append finish appending (up to [`GATHER`]),
 //! then runs one sync, which covers every record published before it
-//! started. Followers poll the durable offset with short sleeps; one whose
-//! record the flush did not cover (it appended after the flush began) leads
-//! the next. So N threads waiting for durability share each flush instead of
+//! started. Followers sleep on [`Inner::flushed`], which the leader advances
+//! when the flush ends (one system call wakes them all); one whose record
+//! the flush did not cover (it appended after the flush began) leads the
+//! next. So N threads waiting for durability share each flush instead of
 //! queueing N flushes, and the mutex around the writer is never held across
 //! one.
 #![forbid(unsafe_code)]
@@ -26,9 +27,11 @@ use crate::options::SyncPolicy;
 use crate::reader::Reader;
 use crate::retention::Removed;
 use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering, lock, thread};
+use crate::wait_word::WaitWord;
 use crate::writer::Writer;
+use std::time::Duration;
 #[cfg(not(feature = "loom"))]
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A writer for many threads: `Clone + Send + Sync`.
 ///
@@ -85,8 +88,8 @@ struct Inner {
     waiting: AtomicUsize,
     /// Durable appends made since the current (or last) flush began.
     fresh: AtomicUsize,
-    /// Followers asleep until the running flush ends.
-    parked: Mutex<Vec<thread::Thread>>,
+    /// Advanced when a flush ends; followers sleep on it.
+    flushed: WaitWord,
 }
 
 /// Counts a thread in `counter` while it lives.
@@ -114,7 +117,6 @@ const GATHER: Duration = Duration::from_micros(200);
 const GATHER_TURNS: u32 = 2;
 /// The longest a follower sleeps before it looks again on its own (a
 /// safety net: the leader wakes it).
-#[cfg(not(feature = "loom"))]
 const FOLLOWER_PATIENCE: Duration = Duration::from_millis(10);
 
 impl fmt::Debug for SharedWriter {
@@ -153,7 +155,7 @@ impl SharedWriter {
                 in_flight: AtomicUsize::new(0),
                 waiting: AtomicUsize::new(0),
                 fresh: AtomicUsize::new(0),
-                parked: Mutex::new(Vec::new()),
+                flushed: WaitWord::default(),
             }),
         }
     }
@@ -290,31 +292,16 @@ impl SharedWriter {
         inner.fresh.store(0, Ordering::Release);
     }
 
-    /// Sleeps until the running flush ends (the leader unparks every thread
-    /// registered here), unless it ended already or covers `target`.
+    /// Sleeps until the running flush ends (its leader advances
+    /// [`Inner::flushed`] and wakes every sleeper), unless it ended already
+    /// or covers `target`.
     fn park_until_flushed(&self, target: u64) {
         let inner = &*self.inner;
-        lock(&inner.parked).push(thread::current());
-        // Registered: a leader finishing from now on unparks this thread (a
-        // token, so an unpark before the park is not lost). Look again in
-        // case the flush ended before the registration.
-        let flushing = inner.flushing.load(Ordering::Acquire);
-        if flushing && inner.shared.syncer.durable() < target {
-            #[cfg(not(feature = "loom"))]
-            thread::park_timeout(FOLLOWER_PATIENCE);
-            #[cfg(feature = "loom")]
-            thread::park();
-        } else {
-            // A registration left behind only costs a later, spurious unpark,
-            // which std turns into a token that `park` may take as a
-            // spurious wake-up. Loom's unpark instead wakes a thread blocked
-            // on anything (a lock, a join), which it cannot model: so under
-            // loom a thread that does not park takes its registration back.
-            #[cfg(feature = "loom")]
-            {
-                let me = thread::current().id();
-                lock(&inner.parked).retain(|t| t.id() != me);
-            }
+        // Read the count first: a flush that ends after this read moves it,
+        // so the wait below returns at once or is woken.
+        let seen = inner.flushed.load();
+        if inner.flushing.load(Ordering::Acquire) && inner.shared.syncer.durable() < target {
+            inner.flushed.wait(seen, FOLLOWER_PATIENCE);
         }
     }
 
@@ -323,10 +310,10 @@ impl SharedWriter {
     /// `target` were appended: if a truncation discarded them meanwhile,
     /// they will never be durable, and this says so.
     ///
-    /// The leader is whoever wins a compare-and-swap; the others poll the
-    /// durable offset with short sleeps rather than queueing on a lock, so
-    /// that when a flush completes they all return (and append again) at
-    /// once, and the next flush covers them all.
+    /// The leader is whoever wins a compare-and-swap; the others sleep
+    /// until its flush ends rather than queueing on a lock, so that when it
+    /// does they are all woken at once, return (and append again) together,
+    /// and the next flush covers them all.
     fn wait_durable(&self, target: u64, era: u64) -> Result<u64> {
         let inner = &*self.inner;
         let syncer = &inner.shared.syncer;
@@ -358,11 +345,10 @@ impl SharedWriter {
             self.gather();
             let outcome = inner.shared.sync();
             inner.flushing.store(false, Ordering::Release);
-            // Wake every parked follower: those covered return, one of the
-            // others leads the next flush.
-            for thread in lock(&inner.parked).drain(..) {
-                thread.unpark();
-            }
+            // Wake every sleeping follower (one system call, none if
+            // nobody sleeps): those covered return, one of the others leads
+            // the next flush.
+            inner.flushed.advance();
             outcome?;
         }
     }

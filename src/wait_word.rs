@@ -1,0 +1,221 @@
+//! A counter threads can sleep on until it moves, woken all at once.
+//!
+//! Group commit needs "sleep until the running flush ends" for up to one
+//! thread per producer, and "wake everyone" once per flush. Waking threads one
+//! by one (`unpark` each) costs the leader a system call per follower before
+//! the last one even starts running; here it costs one (`FUTEX_WAKE` of every
+//! sleeper), and none when nobody sleeps.
+//!
+//! # Synchronization
+//!
+//! [`WaitWord::wait`] sleeps only while the counter still holds the value
+//! the caller read, and the check and the sleep are one step (the kernel's
+//! `FUTEX_WAIT` compares and sleeps atomically; under loom the check and the
+//! sleep happen under one lock that [`WaitWord::advance`] also takes). So an
+//! advance either happens before the check (the caller does not sleep) or
+//! wakes it.
+//!
+//! The waker skips the system call when [`WaitWord::sleepers`] is zero.
+//! That is the store-buffer pattern (the sleeper registers, then reads the
+//! counter; the waker advances the counter, then reads the registrations),
+//! so both sides use read-modify-writes with `AcqRel`: each reads the latest
+//! value of the location it touches second, so one of the two sees the
+//! other's write.
+
+use std::time::Duration;
+
+use crate::sync::{AtomicU32, Ordering};
+
+/// A counter that threads wait on until it moves.
+#[derive(Debug, Default)]
+pub(crate) struct WaitWord {
+    /// Advanced by one at every [`WaitWord::advance`].
+    count: AtomicU32,
+    /// Threads registered to sleep (incremented before their last check).
+    sleepers: AtomicU32,
+    /// Loom has no futex: a lock and a condition variable stand in for it.
+    #[cfg(feature = "loom")]
+    lock: crate::sync::Mutex<()>,
+    #[cfg(feature = "loom")]
+    moved: crate::sync::Condvar,
+}
+
+impl WaitWord {
+    /// The current count; pass it to [`WaitWord::wait`].
+    #[inline]
+    pub(crate) fn load(&self) -> u32 {
+        self.count.load(Ordering::Acquire)
+    }
+
+    /// Sleeps until the count is no longer `seen`, someone advances it, or
+    /// `timeout` passes (not modelled under loom), whichever is first. May
+    /// also return spuriously: callers re-check what they wait for.
+    pub(crate) fn wait(&self, seen: u32, timeout: Duration) {
+        if self.register(seen) {
+            self.sleep(seen, timeout);
+        }
+        self.unregister();
+    }
+
+    /// Registers as a sleeper, then says whether the count still holds
+    /// `seen` (whether to sleep).
+    pub(crate) fn register(&self, seen: u32) -> bool {
+        self.sleepers.fetch_add(1, Ordering::AcqRel);
+        self.count.load(Ordering::Acquire) == seen
+    }
+
+    /// Takes back a [`WaitWord::register`].
+    pub(crate) fn unregister(&self) {
+        self.sleepers.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Advances the count and wakes every thread sleeping on it.
+    pub(crate) fn advance(&self) {
+        self.advance_with(true);
+    }
+
+    /// [`WaitWord::advance`]; `rmw: false` reads the sleepers with a plain
+    /// load instead (the loom models' mutant, to check that loom finds the
+    /// lost wake-up it allows). Returns whether it saw a sleeper.
+    pub(crate) fn advance_with(&self, rmw: bool) -> bool {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        // A read-modify-write, not a load: see the module docs.
+        let sleepers = if rmw {
+            self.sleepers.fetch_add(0, Ordering::AcqRel)
+        } else {
+            self.sleepers.load(Ordering::Acquire)
+        };
+        if sleepers != 0 {
+            self.wake_all();
+        }
+        sleepers != 0
+    }
+
+    #[cfg(not(feature = "loom"))]
+    fn sleep(&self, seen: u32, timeout: Duration) {
+        futex::wait(&self.count, seen, timeout);
+    }
+
+    #[cfg(not(feature = "loom"))]
+    fn wake_all(&self) {
+        futex::wake_all(&self.count);
+    }
+
+    #[cfg(feature = "loom")]
+    fn sleep(&self, seen: u32, _timeout: Duration) {
+        let mut held = crate::sync::lock(&self.lock);
+        while self.count.load(Ordering::Acquire) == seen {
+            held = self
+                .moved
+                .wait(held)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    #[cfg(feature = "loom")]
+    fn wake_all(&self) {
+        let _held = crate::sync::lock(&self.lock);
+        self.moved.notify_all();
+    }
+}
+
+/// Linux futexes on a std `AtomicU32`.
+#[cfg(not(feature = "loom"))]
+mod futex {
+    use std::sync::atomic::AtomicU32;
+    use std::time::Duration;
+
+    /// Sleeps while `word` holds `expected`, for at most `timeout`.
+    pub(super) fn wait(word: &AtomicU32, expected: u32, timeout: Duration) {
+        let timeout = libc::timespec {
+            tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+            // Below 10^9: fits any `c_long`.
+            tv_nsec: timeout.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: FUTEX_WAIT reads the aligned 32-bit word `word` points to
+        // (an `AtomicU32` that outlives the call) atomically and sleeps
+        // only if it equals `expected`; `timeout` is a valid relative
+        // timespec that outlives the call. It writes no memory. Whatever it
+        // returns (woken, EAGAIN when the word moved, ETIMEDOUT, EINTR) the
+        // caller re-checks its condition, so the result is not needed.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word.as_ptr(),
+                libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+                expected,
+                &raw const timeout,
+            );
+        }
+    }
+
+    /// Wakes every thread sleeping on `word`.
+    pub(super) fn wake_all(word: &AtomicU32) {
+        // SAFETY: FUTEX_WAKE only uses the address of `word` as a key to
+        // find sleepers; it reads and writes no memory.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word.as_ptr(),
+                libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+                i32::MAX,
+            );
+        }
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    #[test]
+    fn a_wait_on_a_moved_count_returns_at_once() {
+        let word = WaitWord::default();
+        let seen = word.load();
+        word.advance();
+        // Would sleep for an hour if the check were lost.
+        word.wait(seen, Duration::from_secs(3600));
+        assert_eq!(word.load(), seen + 1);
+    }
+
+    #[test]
+    fn a_wait_times_out_when_nothing_moves() {
+        let word = WaitWord::default();
+        word.wait(word.load(), Duration::from_millis(1));
+        assert_eq!(word.load(), 0);
+    }
+
+    #[test]
+    fn advance_wakes_every_sleeper() {
+        let word = Arc::new(WaitWord::default());
+        let done = Arc::new(AtomicBool::new(false));
+        let seen = word.load();
+        let sleepers: Vec<_> = (0..8)
+            .map(|_| {
+                let (word, done) = (Arc::clone(&word), Arc::clone(&done));
+                std::thread::spawn(move || {
+                    // An hour: only the wake-up lets this end within the
+                    // test's lifetime (a wait may return spuriously, so
+                    // look at the count again).
+                    while word.load() == seen {
+                        word.wait(seen, Duration::from_secs(3600));
+                    }
+                    assert!(done.load(Ordering::Acquire), "moved before the advance");
+                })
+            })
+            .collect();
+        // Let them register (not required for correctness: a late one sees
+        // the moved count and does not sleep).
+        while word.sleepers.load(Ordering::Acquire) < 8 {
+            std::thread::yield_now();
+        }
+        done.store(true, Ordering::Release);
+        word.advance();
+        for sleeper in sleepers {
+            sleeper.join().expect("sleeper");
+        }
+        assert_eq!(word.sleepers.load(Ordering::Acquire), 0);
+    }
+}
