@@ -4,11 +4,10 @@
 //!   of a log, at random (`read_into`, or zero-copy `get` with one guard per
 //!   1024 reads) or in order (zero-copy `get`), either alone (`idle`) or
 //!   while a producer thread appends 256 B records as fast as it can
-//!   (`producer`). The variants run the same code on the same kind of log,
-//!   so their ratio is the cost of the producer. `producer` runs the
-//!   segment-preparing thread in its default class (`SCHED_IDLE`: it yields
-//!   the CPU to the reader); `producer_normal_preparer` in the normal class,
-//!   where on two cores it takes CPU time from the reader.
+//!   (`producer`). Both variants run
+//!   the same code on the same kind of log, so their ratio is the cost of the
+//!   producer (on two cores: mostly the CPU it and the segment-preparing
+//!   thread take).
 //! - `read_concurrent`: 1, 4, 8 or 16 threads read at random (`read_into`)
 //!   from one log; the figure is wall time over all their reads (aggregate
 //!   throughput), as in the Go predecessor's `ReadConcurrent/ReadersN`.
@@ -31,7 +30,7 @@ use std::time::{Duration, Instant};
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
-use murakami::{BackgroundPriority, Options, Reader, Writer};
+use murakami::{Options, Reader, Writer};
 
 mod common;
 use common::{RECORD_LEN, RECORDS, TempLog, Walk, frame_len, payload, permutation, scale, share};
@@ -65,17 +64,14 @@ enum Work {
 /// append more.
 struct Busy {
     log: Option<TempLog>,
-    /// How the log's segment-preparing thread is scheduled.
-    priority: BackgroundPriority,
     /// Bytes appended past the first records.
     appended: u64,
 }
 
 impl Busy {
-    fn new(priority: BackgroundPriority) -> Busy {
+    fn new() -> Busy {
         Busy {
             log: None,
-            priority,
             appended: 0,
         }
     }
@@ -85,9 +81,7 @@ impl Busy {
     fn log(&mut self) -> (&mut TempLog, u64) {
         if self.log.is_none() || self.appended > LOG_BYTES / 2 {
             self.log = None;
-            let options = Options::default()
-                .segment_size(SEGMENT_SIZE)
-                .background_priority(self.priority);
+            let options = Options::default().segment_size(SEGMENT_SIZE);
             common::drain_epoch_garbage();
             self.log = Some(TempLog::filled(options, RECORDS, RECORD_LEN));
             self.appended = 0;
@@ -245,20 +239,18 @@ fn run(
     })
 }
 
-/// One benchmark: `threads` readers doing `work`, on a [`Busy`] log whose
-/// preparing thread runs at `producer`'s priority, with a producer if
-/// `producer` is given.
+/// One benchmark: `threads` readers doing `work`, with or without a
+/// producer, on a [`Busy`] log.
 fn bench_reads(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     function: &str,
     parameter: &str,
     work: Work,
     threads: usize,
-    producer: Option<BackgroundPriority>,
+    with_producer: bool,
     offsets: &[u64],
 ) {
-    let with_producer = producer.is_some();
-    let mut busy = Busy::new(producer.unwrap_or_default());
+    let mut busy = Busy::new();
     busy.log(); // fill the first log before criterion's warm-up
     let mut stats = ProducerStats::default();
     group.bench_function(BenchmarkId::new(function, parameter), |b| {
@@ -286,12 +278,8 @@ fn read_while_appending(c: &mut Criterion) {
         ("random_get", Work::RandomGet),
         ("seq_get", Work::SequentialGet),
     ] {
-        for (variant, producer) in [
-            ("idle", None),
-            ("producer", Some(BackgroundPriority::Idle)),
-            ("producer_normal_preparer", Some(BackgroundPriority::Normal)),
-        ] {
-            bench_reads(&mut group, name, variant, work, 1, producer, &offsets);
+        for (variant, with_producer) in [("idle", false), ("producer", true)] {
+            bench_reads(&mut group, name, variant, work, 1, with_producer, &offsets);
         }
     }
     group.finish();
@@ -306,7 +294,7 @@ fn read_concurrent(c: &mut Criterion) {
         let parameter = threads.to_string();
         let work = Work::RandomReadInto;
         bench_reads(
-            &mut group, "readers", &parameter, work, threads, None, &offsets,
+            &mut group, "readers", &parameter, work, threads, false, &offsets,
         );
     }
     for threads in [4usize, 8] {
@@ -318,7 +306,7 @@ fn read_concurrent(c: &mut Criterion) {
             &parameter,
             work,
             threads,
-            Some(BackgroundPriority::default()),
+            true,
             &offsets,
         );
     }

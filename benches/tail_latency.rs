@@ -33,9 +33,8 @@
 //!
 //! The log is opened and left alone for a moment before each run, so that
 //! the segment-preparing thread has faulted in the first 32 MiB; the 64 B
-//! runs stay within those, so the preparer sleeps during them (the 256 B
-//! rows write past them, and show what its refills cost: with the preparer
-//! in its default `SCHED_IDLE` class, and in the normal class).
+//! runs stay within those, so the preparer sleeps during them (the 256 B row
+//! writes past them, and shows what its refills cost).
 //!
 //! `cargo bench --bench tail_latency`; `TAIL_SAMPLES=n` changes the number
 //! of samples of the 20 µs rows (default 200,000; the 200 µs row takes a
@@ -47,7 +46,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use murakami::{BackgroundPriority, Cursor, Options, Writer};
+use murakami::{Cursor, Options, Writer};
 
 mod common;
 use common::{TempLog, payload};
@@ -246,25 +245,14 @@ struct Outcome {
     reader_preempted: i64,
 }
 
-/// One variant: how the reader waits, record length, pace, samples, and
-/// the class of the log's segment-preparing thread.
-type Variant = (
-    &'static str,
-    Mode,
-    usize,
-    Duration,
-    usize,
-    BackgroundPriority,
-);
-
-fn run((name, mode, len, every, samples, priority): Variant) -> Outcome {
+fn run(name: &str, mode: Mode, len: usize, every: Duration, samples: usize) -> Outcome {
     let samples = samples.div_ceil(BURST) * BURST;
     let total = WARM_UP + samples;
     let base = Instant::now();
     let (reader, producer) = match mode {
         Mode::Bare => bare(base, total, every),
         Mode::Spin | Mode::Park => {
-            let mut log = TempLog::open(Options::default().background_priority(priority));
+            let mut log = TempLog::open(Options::default());
             // Let the preparer fault in the first pages and prepare the next
             // segment before the producer starts.
             thread::sleep(Duration::from_millis(500));
@@ -362,40 +350,23 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(200_000);
     let slow = Duration::from_micros(200);
-    let (idle, normal) = (BackgroundPriority::Idle, BackgroundPriority::Normal);
-    let runs: [Variant; 6] = [
-        (
-            "bare queue (no log), 64 B",
-            Mode::Bare,
-            64,
-            PACE,
-            samples,
-            idle,
-        ),
-        ("spin next_ref, 64 B", Mode::Spin, 64, PACE, samples, idle),
-        ("spin next_ref, 256 B", Mode::Spin, 256, PACE, samples, idle),
-        (
-            "spin, 256 B, normal preparer",
-            Mode::Spin,
-            256,
-            PACE,
-            samples,
-            normal,
-        ),
-        ("park next_wait, 64 B", Mode::Park, 64, PACE, samples, idle),
+    let runs = [
+        ("bare queue (no log), 64 B", Mode::Bare, 64, PACE, samples),
+        ("spin next_ref, 64 B", Mode::Spin, 64, PACE, samples),
+        ("spin next_ref, 256 B", Mode::Spin, 256, PACE, samples),
+        ("park next_wait, 64 B", Mode::Park, 64, PACE, samples),
         (
             "park next_wait, 64 B, 200 µs",
             Mode::Park,
             64,
             slow,
             samples / 10,
-            idle,
         ),
     ];
     let mut outcomes = Vec::new();
-    for variant in runs {
-        eprintln!("tail_latency: {} ({} samples)...", variant.0, variant.4);
-        outcomes.push(run(variant));
+    for (name, mode, len, every, n) in runs {
+        eprintln!("tail_latency: {name} ({n} samples)...");
+        outcomes.push(run(name, mode, len, every, n));
     }
     let (next_ref, end_offset) = poll_cost();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();

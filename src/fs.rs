@@ -311,25 +311,6 @@ pub(crate) const CLEAN_NAME: &str = "murakami.clean";
 /// The lock file.
 pub(crate) const LOCK_NAME: &str = "murakami.lock";
 
-/// Moves the calling thread into the `SCHED_IDLE` scheduling class: it then
-/// runs only on a CPU no other thread wants, and yields to any that wakes.
-/// Unprivileged (a thread may always lower its own priority); for the
-/// segment-preparing thread, which must never preempt the program.
-pub(crate) fn schedule_idle() -> io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: plain system call; pid 0 names the calling thread only
-        // (Linux schedules threads, not processes), and `param` is a valid
-        // `sched_param` that outlives the call.
-        let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;

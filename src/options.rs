@@ -56,25 +56,6 @@ pub enum SyncPolicy {
     Always,
 }
 
-/// How the background thread that prepares segments and faults in pages
-/// ahead of the producer is scheduled.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BackgroundPriority {
-    /// `SCHED_IDLE`: the thread runs only on a CPU nothing else wants. When
-    /// every CPU is busy (readers, the producer, the program's own threads)
-    /// it yields to them at once, and the producer faults in the pages it
-    /// did not get to itself (appends slow down rather than readers or a
-    /// spinning tail reader losing their CPU). The default: the log's
-    /// background work never preempts the program it is embedded in.
-    #[default]
-    Idle,
-    /// The normal class, competing for CPU like any other thread: appends
-    /// keep their speed when CPUs are scarce, at the cost of the threads the
-    /// preparer preempts.
-    Normal,
-}
-
 /// How a log is opened. Build with [`Options::default`] and the setters.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -83,7 +64,6 @@ pub struct Options {
     pub(crate) timestamps: Timestamps,
     pub(crate) recovery: Recovery,
     pub(crate) prefault: bool,
-    pub(crate) background_priority: BackgroundPriority,
     pub(crate) sync: SyncPolicy,
     pub(crate) retention: crate::retention::Retention,
 }
@@ -105,7 +85,6 @@ impl Default for Options {
             timestamps: Timestamps::default(),
             recovery: Recovery::default(),
             prefault: true,
-            background_priority: BackgroundPriority::default(),
             sync: SyncPolicy::Explicit,
             retention: crate::retention::Retention::none(),
         }
@@ -143,13 +122,6 @@ impl Options {
     /// default; turning it off saves memory for logs that are mostly idle.
     pub fn prefault(mut self, prefault: bool) -> Options {
         self.prefault = prefault;
-        self
-    }
-
-    /// How the thread that prepares segments and faults in pages is
-    /// scheduled: [`BackgroundPriority::Idle`] by default.
-    pub fn background_priority(mut self, priority: BackgroundPriority) -> Options {
-        self.background_priority = priority;
         self
     }
 

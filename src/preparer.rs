@@ -3,31 +3,43 @@
 //! Two jobs, so that appends never wait for the file system:
 //!
 //! - **The next segment**: create the file, reserve its space (`fallocate`),
-//!   map it and fault in its first pages, while the producer fills the
-//!   current one. A roll then only writes a header, renames a file and swaps
-//!   a list.
+//!   map it and fault in its first [`PREPARED_AHEAD`] bytes, while the
+//!   producer fills the current one. A roll then only writes a header,
+//!   renames a file and swaps a list. This job comes first: a roll may wait
+//!   for it.
 //! - **Pages ahead of the producer**: fault in (`MADV_POPULATE_WRITE`) the
 //!   active segment's pages up to [`LEAD`] bytes past the producer. A page
 //!   fault costs more than an append; on this kind of machine faulting in a
 //!   page takes about as long as filling it, so the thread runs beside the
 //!   producer, chasing it, rather than populating whole segments up front
-//!   (which would make the producer wait at every roll). When the thread
-//!   falls behind, the producer faults pages itself and the thread skips
-//!   ahead of it.
+//!   (which would make the producer wait at every roll). When it gets
+//!   `LEAD` ahead it rests until the producer comes within `LEAD / 4`, so
+//!   that short bursts of appends run with no faulting going on beside
+//!   them. When the thread falls behind, the producer faults pages itself
+//!   and the thread skips ahead of it: it never works behind the producer.
 //!
 //! # Synchronization
 //!
-//! One mutex guards [`State`]; the producer and the thread signal each other
-//! through one condition variable. The producer takes the mutex only at a
-//! roll and once every [`KICK_EVERY`] bytes it writes (to report how far it
-//! got), never per append. When the producer is idle the thread sleeps.
+//! One mutex guards [`State`] (the prepared segment and the requests for
+//! one); the producer takes it only at a roll or a truncation, and waits
+//! on [`Inner::changed`] there if the segment is not ready yet. Nothing the
+//! producer does per append involves the thread: the thread finds the
+//! active segment in the segment list (pinned for a moment, like a reader)
+//! and the producer's position in its published tail. The producer only
+//! nudges it, every [`KICK_EVERY`] bytes and at each new segment, through
+//! [`Inner::nudged`] (a [`WaitWord`]: one read-modify-write, and a system
+//! call only when the thread sleeps). The thread sleeps on that word alone;
+//! every request (a segment wanted, shutdown) advances it too.
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::fs::{Map, PREPARED_NAME, Vfs};
+use crate::log::Shared;
 use crate::region::Region;
-use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock, thread};
+use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock, pin, thread};
+use crate::wait_word::WaitWord;
 
 /// How far ahead of the producer pages are faulted in.
 pub(crate) const LEAD: usize = 32 << 20;
@@ -35,11 +47,13 @@ pub(crate) const LEAD: usize = 32 << 20;
 /// the rest is faulted in while the producer writes it, so that a producer
 /// faster than the faulting never waits for a whole segment at a roll.
 pub(crate) const PREPARED_AHEAD: usize = 8 << 20;
-/// How often (in bytes written) the producer reports its position.
+/// How often (in bytes written) the producer nudges the thread.
 pub(crate) const KICK_EVERY: usize = 2 << 20;
 /// Pages faulted in per step, so a request for the next segment waits for
 /// at most one step.
 const STEP: usize = 1 << 20;
+/// The longest the thread sleeps without a nudge (a safety net).
+const PATIENCE: Duration = Duration::from_millis(100);
 
 #[derive(Default)]
 struct State {
@@ -49,23 +63,22 @@ struct State {
     wanted: bool,
     /// The log is closing.
     shutdown: bool,
-    /// The active segment's region, set anew at every roll (`fresh`).
-    active: Option<Arc<Region>>,
-    fresh: bool,
-    /// Where faulting-in stands in `active` when it is set.
-    populated: usize,
-    /// The producer's write position in `active`, as it last reported.
-    producer_end: usize,
 }
 
 struct Inner {
     state: Mutex<State>,
+    /// Signals the producer waiting in [`Preparer::take`].
     changed: Condvar,
+    /// Advanced by every nudge and request; the thread sleeps on it.
+    nudged: WaitWord,
     /// A std `Arc`: the file seam is outside the modelled protocol.
     vfs: std::sync::Arc<dyn Vfs>,
     path: PathBuf,
     capacity: u64,
     prefault: bool,
+    /// The log whose active segment the thread faults in ahead of the
+    /// producer (none: no chasing).
+    log: Option<Arc<Shared>>,
 }
 
 /// Handle on the preparing thread. Dropping it stops the thread and removes
@@ -113,16 +126,15 @@ fn wait<'a>(changed: &Condvar, state: MutexGuard<'a, State>) -> MutexGuard<'a, S
 }
 
 impl Preparer {
-    /// Starts the thread, asks it for the next segment and points it at the
-    /// active one, whose producer stands at `end`.
+    /// Starts the thread and asks it for the next segment. With `prefault`
+    /// it faults in pages of the next segment before handing it over, and,
+    /// given `log`, chases the producer in `log`'s active segment.
     pub(crate) fn start(
         vfs: std::sync::Arc<dyn Vfs>,
         dir: &Path,
         capacity: u64,
         prefault: bool,
-        idle: bool,
-        active: &Arc<Region>,
-        end: usize,
+        log: Option<Arc<Shared>>,
     ) -> io::Result<Preparer> {
         let inner = Arc::new(Inner {
             state: Mutex::new(State {
@@ -130,28 +142,21 @@ impl Preparer {
                 ..State::default()
             }),
             changed: Condvar::new(),
+            nudged: WaitWord::default(),
             vfs,
             path: dir.join(PREPARED_NAME),
             capacity,
             prefault,
+            log: log.filter(|_| prefault),
         });
         let worker = Arc::clone(&inner);
         let thread = thread::Builder::new()
             .name("murakami-prepare".into())
-            .spawn(move || {
-                if idle && cfg!(not(feature = "loom")) {
-                    // Best effort: where the class is refused, the thread
-                    // runs at normal priority, as it would have asked.
-                    let _ = crate::fs::schedule_idle();
-                }
-                worker.run()
-            })?;
-        let preparer = Preparer {
+            .spawn(move || worker.run())?;
+        Ok(Preparer {
             inner,
             thread: Some(thread),
-        };
-        preparer.set_active(active, end, end);
-        Ok(preparer)
+        })
     }
 
     /// Where prepared segments wait for their name.
@@ -168,7 +173,7 @@ impl Preparer {
         while state.ready.is_none() {
             if !state.wanted {
                 state.wanted = true;
-                inner.changed.notify_all();
+                inner.nudged.advance();
             }
             state = wait(&inner.changed, state);
         }
@@ -177,33 +182,15 @@ impl Preparer {
 
     /// Asks the thread to prepare the next segment.
     pub(crate) fn request_next(&self) {
-        let mut state = lock(&self.inner.state);
-        state.wanted = true;
-        self.inner.changed.notify_all();
+        lock(&self.inner.state).wanted = true;
+        self.inner.nudged.advance();
     }
 
-    /// Points the thread at a new active segment, faulted in up to
-    /// `populated`, whose producer stands at `end`.
-    pub(crate) fn set_active(&self, region: &Arc<Region>, populated: usize, end: usize) {
-        if !self.inner.prefault {
-            return;
-        }
-        let mut state = lock(&self.inner.state);
-        state.active = Some(Arc::clone(region));
-        state.fresh = true;
-        state.populated = populated;
-        state.producer_end = end;
-        self.inner.changed.notify_all();
-    }
-
-    /// Reports that the producer has written the active segment up to `end`.
-    pub(crate) fn report(&self, end: usize) {
-        if !self.inner.prefault {
-            return;
-        }
-        let mut state = lock(&self.inner.state);
-        state.producer_end = end;
-        self.inner.changed.notify_all();
+    /// Tells the thread the producer moved on (or to a new segment). Never
+    /// blocks.
+    #[inline]
+    pub(crate) fn kick(&self) {
+        self.inner.nudged.advance();
     }
 }
 
@@ -211,27 +198,27 @@ impl Preparer {
 enum Job {
     Prepare,
     Populate(Arc<Region>, usize, usize),
+    Sleep,
     Stop,
 }
 
 /// Where faulting-in stands in the segment being chased.
 struct Chase {
-    region: Option<Arc<Region>>,
+    /// Base offset of the segment.
+    base: u64,
+    region: Arc<Region>,
+    /// Faulted in up to here.
     populated: usize,
-    /// Filling up to `LEAD` ahead; when it gets there it rests until the
-    /// producer comes within `LEAD / 4`, so that short bursts of appends run
-    /// with no page faulting going on beside them (which slows them down).
+    /// Filling up to `LEAD` ahead (rather than resting until the producer
+    /// comes within `LEAD / 4`).
     filling: bool,
 }
 
 impl Inner {
     fn run(&self) {
-        let mut chase = Chase {
-            region: None,
-            populated: 0,
-            filling: true,
-        };
+        let mut chase: Option<Chase> = None;
         loop {
+            let seen = self.nudged.load();
             match self.next_job(&mut chase) {
                 Job::Stop => return,
                 Job::Prepare => {
@@ -242,53 +229,73 @@ impl Inner {
                     self.changed.notify_all();
                 }
                 Job::Populate(region, from, to) => {
-                    if region.populate(from, to - from).is_err() {
+                    let failed = region.populate(from, to - from).is_err();
+                    if let Some(chase) = chase.as_mut() {
                         // Not supported here (or out of memory): stop
                         // chasing this segment.
-                        chase.region = None;
+                        chase.populated = if failed { region.len() } else { to };
                     }
-                    chase.populated = to;
                 }
+                Job::Sleep => self.nudged.wait(seen, PATIENCE),
             }
         }
     }
 
-    /// Waits for work: a segment to prepare, or pages to fault in ahead of
-    /// the producer (never behind it: those it has faulted in itself).
-    fn next_job(&self, chase: &mut Chase) -> Job {
-        let mut state = lock(&self.state);
-        loop {
+    /// The next job: a segment to prepare first, then pages to fault in.
+    fn next_job(&self, chase: &mut Option<Chase>) -> Job {
+        {
+            let state = lock(&self.state);
             if state.shutdown {
                 return Job::Stop;
             }
-            if state.fresh {
-                chase.region = state.active.take();
-                chase.populated = state.populated;
-                chase.filling = true;
-                state.fresh = false;
-            }
-            if state.wanted {
+            if state.wanted && state.ready.is_none() {
                 return Job::Prepare;
             }
-            if let Some(region) = &chase.region {
-                let end = state.producer_end.next_multiple_of(4096);
-                let goal = (end + LEAD).min(region.len());
-                let from = chase.populated.max(end);
-                chase.filling |= from < (end + LEAD / 4).min(goal);
-                if chase.filling && from < goal {
-                    return Job::Populate(Arc::clone(region), from, goal.min(from + STEP));
-                }
-                chase.filling = false;
-            }
-            state = wait(&self.changed, state);
         }
+        match self.next_step(chase) {
+            Some((region, from, to)) => Job::Populate(region, from, to),
+            None => Job::Sleep,
+        }
+    }
+
+    /// The next range to fault in, if any: up to [`STEP`] bytes at or past
+    /// the producer, below [`LEAD`] bytes ahead of it.
+    fn next_step(&self, chase: &mut Option<Chase>) -> Option<(Arc<Region>, usize, usize)> {
+        let log = self.log.as_ref()?;
+        let (base, end) = {
+            let guard = pin();
+            let active = log.segments.load(&guard).active();
+            if chase.as_ref().is_none_or(|c| c.base != active.base()) {
+                // A new segment: a prepared one is faulted in up to
+                // PREPARED_AHEAD; faulting in again what is already there
+                // only walks the page table.
+                *chase = Some(Chase {
+                    base: active.base(),
+                    region: Arc::clone(active.region()),
+                    populated: 0,
+                    filling: true,
+                });
+            }
+            (active.base(), active.published().end())
+        };
+        let chase = chase.as_mut().filter(|c| c.base == base)?;
+        let region = &chase.region;
+        let end = end.next_multiple_of(4096);
+        let goal = (end + LEAD).min(region.len());
+        let from = chase.populated.max(end);
+        chase.filling |= from < (end + LEAD / 4).min(goal);
+        if chase.filling && from < goal {
+            return Some((Arc::clone(region), from, goal.min(from + STEP)));
+        }
+        chase.filling = false;
+        None
     }
 }
 
 impl Drop for Preparer {
     fn drop(&mut self) {
         lock(&self.inner.state).shutdown = true;
-        self.inner.changed.notify_all();
+        self.inner.nudged.advance();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -304,25 +311,11 @@ mod tests {
     use super::*;
     use crate::fs::OsFs;
 
-    fn active(dir: &Path) -> Arc<Region> {
-        let map = prepare(&OsFs, &dir.join("active"), 1 << 20, false).unwrap();
-        Arc::new(Region::new(map, true))
-    }
-
     #[test]
     fn prepares_a_reserved_file_and_cleans_up_on_drop() {
         let dir = tempfile::tempdir().unwrap();
-        let region = active(dir.path());
-        let preparer = Preparer::start(
-            std::sync::Arc::new(OsFs),
-            dir.path(),
-            8192,
-            true,
-            true,
-            &region,
-            64,
-        )
-        .unwrap();
+        let preparer =
+            Preparer::start(std::sync::Arc::new(OsFs), dir.path(), 8192, true, None).unwrap();
         let map = preparer.take().unwrap();
         assert_eq!(map.len(), 8192);
         assert_eq!(
@@ -332,7 +325,6 @@ mod tests {
         );
         std::fs::remove_file(preparer.path()).unwrap();
         preparer.request_next();
-        preparer.report(500_000);
         let path = preparer.path().to_path_buf();
         drop(preparer);
         assert!(!path.exists(), "an untaken prepared file is removed");

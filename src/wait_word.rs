@@ -4,7 +4,8 @@
 //! thread per producer, and "wake everyone" once per flush. Waking threads one
 //! by one (`unpark` each) costs the leader a system call per follower before
 //! the last one even starts running; here it costs one (`FUTEX_WAKE` of every
-//! sleeper), and none when nobody sleeps.
+//! sleeper), and none when nobody sleeps. The segment-preparing thread
+//! sleeps on one too, so that the producer can nudge it without a lock.
 //!
 //! # Synchronization
 //!

@@ -22,7 +22,7 @@ use crate::fs::{self, CLEAN_NAME, Map, Vfs};
 use crate::log::Shared;
 use crate::options::{SyncPolicy, Timestamps};
 use crate::periodic::Periodic;
-use crate::preparer::{KICK_EVERY, PREPARED_AHEAD, Preparer};
+use crate::preparer::{KICK_EVERY, Preparer};
 use crate::reader::Reader;
 use crate::recovery::RecoveryReport;
 use crate::region::{self, Appender, Region};
@@ -53,7 +53,8 @@ pub struct Writer {
     next_offset: u64,
     max_record: usize,
     preparer: Option<Preparer>,
-    /// Write position at which to tell the preparer how far we got.
+    /// Write position at which to nudge the preparer, so it keeps faulting
+    /// pages in ahead.
     next_report: usize,
     /// `membarrier` is missing: fence before looking for waiters.
     fence_before_wake: bool,
@@ -197,9 +198,7 @@ impl Writer {
             &shared.dir,
             opts.segment_size,
             opts.prefault,
-            opts.background_priority == crate::options::BackgroundPriority::Idle,
-            active.region(),
-            active.end(),
+            Some(Arc::clone(&shared)),
         )?;
         let sync_every = match opts.sync {
             SyncPolicy::EveryRecords(n) => n,
@@ -291,8 +290,7 @@ impl Writer {
     }
 
     /// Publishes what was written and wakes waiting readers, if any; now and
-    /// then tells the preparer how far the producer got, so it keeps faulting
-    /// pages in ahead.
+    /// then nudges the preparer, so it keeps faulting pages in ahead.
     #[inline]
     fn publish(&mut self) {
         self.active.publish();
@@ -307,11 +305,10 @@ impl Writer {
 
     #[cold]
     fn report(&mut self) {
-        let end = self.active.end();
         if let Some(preparer) = &self.preparer {
-            preparer.report(end);
+            preparer.kick();
         }
-        self.next_report = end + KICK_EVERY;
+        self.next_report = self.active.end() + KICK_EVERY;
     }
 
     /// Appends many records, stamped with one timestamp, and publishes them
@@ -514,7 +511,6 @@ impl Writer {
         self.next_sequence += 1;
         vfs.sync_dir(&shared.dir)?;
         preparer.request_next();
-        preparer.set_active(appender.region(), PREPARED_AHEAD, appender.end());
         let keep_cut = offset > cut.base();
         swap_truncated(&shared.segments, (offset, index), cut, later, segment);
         pause.restart_at(offset);
@@ -524,10 +520,10 @@ impl Writer {
             vfs.remove(marker_path)?;
             vfs.sync_dir(&shared.dir)?;
         }
-        self.next_report = appender.end() + KICK_EVERY;
         self.active = appender;
         self.next_offset = offset;
         self.active_max_timestamp = 0;
+        self.report();
         self.since_sync = 0;
         Ok(())
     }
@@ -619,14 +615,13 @@ impl Writer {
         )?;
         self.next_sequence += 1;
         preparer.request_next();
-        preparer.set_active(appender.region(), PREPARED_AHEAD, appender.end());
-        self.next_report = appender.end() + KICK_EVERY;
         if shared.vfs.mutant() != fs::Mutant::NoDirSyncAfterRoll {
             shared.syncer.mark_dir_dirty();
         }
         let max_timestamp = std::mem::take(&mut self.active_max_timestamp);
         shared.segments.roll(max_timestamp, segment);
         self.active = appender;
+        self.report();
         Ok(())
     }
 

@@ -1,0 +1,105 @@
+//! The preparing thread faults in pages ahead of the producer: in the first
+//! segment and, after a roll, in the next one, far past what a prepared
+//! segment comes with. Pages the thread faulted in are in the page cache,
+//! which any mapping of the file sees (`mincore`).
+//!
+//! The thread works in the background, so each check waits for the pages
+//! to become resident, for up to a minute: the chase takes milliseconds,
+//! so only a thread that never chases (no nudge reached it, or it looks at
+//! the wrong segment) fails.
+#![cfg(not(feature = "loom"))]
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::segment_files;
+use murakami::{Log, Options};
+
+const MIB: usize = 1 << 20;
+/// What a prepared segment comes with faulted in (the preparer's
+/// `PREPARED_AHEAD`); the chase must go past it.
+const PREPARED: usize = 8 * MIB;
+/// Segment size: room for the chase (32 MiB ahead) past `PREPARED`.
+const SEGMENT: usize = 40 * MIB;
+
+/// Whether the page at `at` of the file at `path` is in the page cache.
+fn resident(path: &Path, at: usize) -> bool {
+    let file = std::fs::File::open(path).expect("open the segment");
+    // A raw map: the test never reads through it, only asks about it.
+    let map = memmap2::MmapOptions::new()
+        .map_raw_read_only(&file)
+        .expect("map the segment");
+    assert!(at < map.len());
+    let page = at & !4095;
+    let mut vec = [0u8; 1];
+    // SAFETY: `[ptr + page, ptr + page + 4096)` lies inside `map`, which
+    // lives until after the call; `vec` has room for the one page asked
+    // about. mincore only reports residency; it changes nothing.
+    let rc = unsafe { libc::mincore(map.as_mut_ptr().add(page).cast(), 4096, vec.as_mut_ptr()) };
+    assert_eq!(rc, 0, "mincore: {}", std::io::Error::last_os_error());
+    vec[0] & 1 == 1
+}
+
+/// Waits (for up to a minute) until the page at `at` of `path` is resident.
+fn becomes_resident(path: &Path, at: usize) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if resident(path, at) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
+#[test]
+fn pages_are_faulted_in_ahead_of_the_producer_in_every_segment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = Options::default().segment_size(SEGMENT as u64);
+    let (mut writer, _reader) = Log::open(dir.path(), options).expect("open");
+    let record = vec![7u8; 64 << 10];
+    // A few MiB into the first segment: the chase reaches past what the
+    // segment was prepared with.
+    for _ in 0..48 {
+        writer.append(&record).expect("append");
+    }
+    let first = segment_files(dir.path())[0].clone();
+    let probe = PREPARED + 8 * MIB;
+    assert!(
+        becomes_resident(&first, probe),
+        "first segment: the page {probe} bytes in was never faulted in"
+    );
+    // Roll into the second segment and write a little there.
+    while segment_files(dir.path()).len() < 2 {
+        writer.append(&record).expect("append");
+    }
+    for _ in 0..16 {
+        writer.append(&record).expect("append");
+    }
+    let second = segment_files(dir.path())[1].clone();
+    assert!(
+        becomes_resident(&second, probe),
+        "second segment: the page {probe} bytes in was never faulted in"
+    );
+    writer.close().expect("close");
+}
+
+#[test]
+fn without_prefault_nothing_is_faulted_in_ahead() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = Options::default()
+        .segment_size(SEGMENT as u64)
+        .prefault(false);
+    let (mut writer, _reader) = Log::open(dir.path(), options).expect("open");
+    writer.append(&[7u8; 100]).expect("append");
+    // Closing joins the preparing thread: whatever it would have done is
+    // done by then.
+    let first = segment_files(dir.path())[0].clone();
+    writer.close().expect("close");
+    assert!(
+        !resident(&first, PREPARED + 8 * MIB),
+        "a page far ahead was faulted in with prefault off"
+    );
+}
