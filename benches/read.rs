@@ -16,7 +16,8 @@
 //! batch of 1024 reads), `copy_pinned` (`get` and a copy into a reused
 //! buffer, one guard per 1024 reads), `get_pin_each` (zero-copy, one guard per read, as
 //! `read` and `read_into` pin) and, for `seq`, `cursor_ref`
-//! (`Cursor::next_ref`).
+//! (`Cursor::next_ref`) and `cursor_into` (`Cursor::next_into`, a copy into
+//! a reused buffer without a pin per record).
 //!
 //! Figures are per record read (the throughput is the payload bytes), as in
 //! the Go predecessor's `ReadSealedSegment/*`, `ReadActiveSegment/*` and
@@ -206,6 +207,16 @@ fn bench_fixture(c: &mut Criterion, name: &str, fixture: &Fixture, patterns: &[&
                         }
                         let record = cursor.next_ref().expect("next_ref").expect("a record");
                         black_box(record.payload);
+                    });
+                });
+                let mut buf = Vec::with_capacity(RECORD_LEN);
+                group.bench_function("seq/cursor_into", |b| {
+                    b.iter(|| {
+                        if cursor.next_offset() == fixture.end {
+                            cursor = reader.cursor(fixture.first).expect("cursor");
+                        }
+                        let got = cursor.next_into(&mut buf).expect("next_into");
+                        black_box((got, buf.as_ptr()));
                     });
                 });
             }

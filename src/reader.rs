@@ -376,8 +376,11 @@ impl Cursor {
         self.next_ref()
     }
 
-    /// Copies the next record into `buf`; returns its offset and timestamp,
-    /// or `None` at the tail.
+    /// Copies the next record into `buf` (replacing its contents, and
+    /// allocating only when `buf` is too small); returns its offset and
+    /// timestamp, or `None` at the tail. The sequential counterpart of
+    /// [`Reader::read_into`], without its pin per read.
+    #[inline]
     pub fn next_into(&mut self, buf: &mut Vec<u8>) -> Result<Option<(u64, u64)>> {
         Ok(self.next_ref()?.map(|record| {
             buf.clear();
