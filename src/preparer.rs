@@ -204,8 +204,7 @@ enum Job {
 
 /// Where faulting-in stands in the segment being chased.
 struct Chase {
-    /// Base offset of the segment.
-    base: u64,
+    /// The segment's mapped bytes.
     region: Arc<Region>,
     /// Faulted in up to here.
     populated: usize,
@@ -262,23 +261,27 @@ impl Inner {
     /// the producer, below [`LEAD`] bytes ahead of it.
     fn next_step(&self, chase: &mut Option<Chase>) -> Option<(Arc<Region>, usize, usize)> {
         let log = self.log.as_ref()?;
-        let (base, end) = {
+        let end = {
             let guard = pin();
             let active = log.segments.load(&guard).active();
-            if chase.as_ref().is_none_or(|c| c.base != active.base()) {
-                // A new segment: a prepared one is faulted in up to
-                // PREPARED_AHEAD; faulting in again what is already there
-                // only walks the page table.
+            // A new active segment (a roll, or a truncation that replaced
+            // it, possibly with one of the same base): chase it, and let go
+            // of the old one's map. A prepared segment is faulted in up to
+            // PREPARED_AHEAD already; faulting in again what is there only
+            // walks the page table.
+            if chase
+                .as_ref()
+                .is_none_or(|c| !Arc::ptr_eq(&c.region, active.region()))
+            {
                 *chase = Some(Chase {
-                    base: active.base(),
                     region: Arc::clone(active.region()),
                     populated: 0,
                     filling: true,
                 });
             }
-            (active.base(), active.published().end())
+            active.published().end()
         };
-        let chase = chase.as_mut().filter(|c| c.base == base)?;
+        let chase = chase.as_mut()?;
         let region = &chase.region;
         let end = end.next_multiple_of(4096);
         let goal = (end + LEAD).min(region.len());

@@ -1,6 +1,7 @@
 //! The preparing thread faults in pages ahead of the producer: in the first
-//! segment and, after a roll, in the next one, far past what a prepared
-//! segment comes with. Pages the thread faulted in are in the page cache,
+//! segment, after a roll in the next one, and after a truncation in the
+//! segment that replaced the active one, far past what a prepared segment
+//! comes with. Pages the thread faulted in are in the page cache,
 //! which any mapping of the file sees (`mincore`).
 //!
 //! The thread works in the background, so each check waits for the pages
@@ -82,6 +83,18 @@ fn pages_are_faulted_in_ahead_of_the_producer_in_every_segment() {
     assert!(
         becomes_resident(&second, probe),
         "second segment: the page {probe} bytes in was never faulted in"
+    );
+    // A truncation at the second segment's first record replaces it with a
+    // new file of the same name and base: the chase moves to the new one.
+    let base = common::base_of(&second);
+    writer.truncate_from(base).expect("truncate");
+    for _ in 0..16 {
+        writer.append(&record).expect("append");
+    }
+    assert_eq!(segment_files(dir.path())[1], second, "same name, new file");
+    assert!(
+        becomes_resident(&second, probe),
+        "replaced segment: the page {probe} bytes in was never faulted in"
     );
     writer.close().expect("close");
 }
