@@ -61,6 +61,8 @@ const MIN_APPENDS: u64 = 100_000;
 /// the end (the last threads appending with fewer to share a flush) are a
 /// small part of each call.
 const MIN_DURABLE: u64 = 2048;
+/// How long each policy appends per round in `interval_interleaved`.
+const INTERLEAVED_ROUND: Duration = Duration::from_secs(1);
 /// Size of the file the msync floor writes into.
 const FLOOR_FILE: usize = 64 << 20;
 
@@ -384,6 +386,47 @@ fn interval(c: &mut Criterion) {
     }
     group.finish();
     tally.print("interval (ratio to explicit)", 0);
+    interval_interleaved(&policies);
+}
+
+/// The interval policies again, taking turns: round after round, each
+/// policy appends for [`INTERLEAVED_ROUND`] to a fresh log, so that
+/// whatever the machine does meanwhile (write-back of earlier logs, other
+/// tenants) falls on every policy alike rather than on whichever ran last,
+/// and so that even the 100 ms policy syncs several times while it is
+/// timed (a short run would end before its first sync). Prints the median
+/// time per append of each and its throughput relative to `explicit` (the
+/// first policy).
+fn interval_interleaved(policies: &[(&str, SyncPolicy)]) {
+    const ROUNDS: usize = 3;
+    let body = payload(LEN);
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); policies.len()];
+    for _ in 0..ROUNDS {
+        for (i, (_, policy)) in policies.iter().enumerate() {
+            let mut log = TempLog::open(Options::default().sync_policy(*policy));
+            let start = Instant::now();
+            let mut appended = 0u64;
+            while start.elapsed() < INTERLEAVED_ROUND {
+                append_n(&mut log, 4096, &body);
+                appended += 4096;
+            }
+            times[i].push(start.elapsed().as_nanos() as f64 / appended as f64);
+            drop(log);
+            common::drain_epoch_garbage();
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let medians: Vec<f64> = times.iter_mut().map(median).collect();
+    println!(
+        "interval, interleaved: {ROUNDS} rounds of {:?} per policy, median ns per append (throughput relative to explicit)",
+        INTERLEAVED_ROUND
+    );
+    for ((name, _), m) in policies.iter().zip(&medians) {
+        println!("  {name:<10} {m:8.1} ns  {:.2}x", medians[0] / m);
+    }
 }
 
 /// `threads` threads appending through one [`SharedWriter`]: aggregate wall
