@@ -11,7 +11,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use memmap2::{Advice, MmapOptions, MmapRaw};
+use memmap2::{Advice, MmapOptions, MmapRaw, UncheckedAdvice};
 
 /// A mapping of a whole file.
 pub(crate) trait Map: Send + Sync + fmt::Debug {
@@ -25,6 +25,17 @@ pub(crate) trait Map: Send + Sync + fmt::Debug {
     /// Faults the pages of `[offset, offset + len)` in for writing, so later
     /// writes there take no fault. Changes no byte.
     fn populate_write(&self, offset: usize, len: usize) -> io::Result<()>;
+    /// Drops this mapping's page-table entries for `[offset, offset + len)`
+    /// (whole pages within it) without changing a byte: the pages stay in
+    /// the page cache, dirty or not, and the next access maps them again.
+    /// Written pages are dropped so that writing them back later finds no
+    /// writable entry to write-protect (with a TLB shootdown on the
+    /// producer's CPU per page). Maps not backed by a shared file mapping
+    /// must leave this a no-op (dropping an anonymous page loses it).
+    fn release(&self, offset: usize, len: usize) -> io::Result<()> {
+        let _ = (offset, len);
+        Ok(())
+    }
 }
 
 /// A file open for mapping.
@@ -136,6 +147,24 @@ impl Map for OsMap {
         // faults itself.
         self.map
             .advise_range(Advice::PopulateWrite, start, end - start)
+    }
+
+    fn release(&self, offset: usize, len: usize) -> io::Result<()> {
+        let start = offset.next_multiple_of(4096);
+        let end = (offset.saturating_add(len) / 4096 * 4096).min(self.map.len());
+        if start >= end {
+            return Ok(());
+        }
+        // SAFETY: `[start, end)` lies inside the mapping, which is a shared
+        // mapping of a file (`MmapRaw` over the segment file). On such a
+        // mapping MADV_DONTNEED only removes page-table entries: the pages
+        // stay in the page cache (a dirty one stays dirty and is written
+        // back as usual), and any later access maps the same page again, so
+        // no reader or writer of the mapping ever sees a byte change.
+        unsafe {
+            self.map
+                .unchecked_advise_range(UncheckedAdvice::DontNeed, start, end - start)
+        }
     }
 }
 
@@ -329,6 +358,51 @@ mod tests {
         assert!(segment_path(dir, 9) < segment_path(dir, 10));
     }
 
+    /// Whether each page of `[ptr, ptr + pages * 4096)` has a page-table
+    /// entry in this process (`/proc/self/pagemap`, bit 63).
+    fn present(ptr: *const u8, pages: usize) -> Vec<bool> {
+        use std::io::{Seek, SeekFrom};
+        let mut pagemap = File::open("/proc/self/pagemap").unwrap();
+        pagemap
+            .seek(SeekFrom::Start((ptr as u64 / 4096) * 8))
+            .unwrap();
+        let mut entries = vec![0u8; pages * 8];
+        pagemap.read_exact(&mut entries).unwrap();
+        entries
+            .chunks(8)
+            .map(|e| u64::from_le_bytes(e.try_into().unwrap()) >> 63 == 1)
+            .collect()
+    }
+
+    #[test]
+    fn release_drops_page_table_entries_and_keeps_every_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = OsFs.create(&dir.path().join("f")).unwrap();
+        file.reserve(16 * 4096).unwrap();
+        let map = file.map(true).unwrap();
+        map.populate_write(0, 16 * 4096).unwrap();
+        let ptr = map.as_ptr();
+        let pattern = |i: usize| (i * 7 + i / 4096) as u8;
+        // SAFETY: the map is writable, 16 pages long, and only this thread
+        // uses it.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(ptr, 16 * 4096) };
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = pattern(i);
+        }
+        assert!(present(ptr, 16).iter().all(|&p| p), "populated and written");
+        // Pages 4..12: the range is rounded inwards to whole pages.
+        map.release(4 * 4096 - 100, 8 * 4096 + 200).unwrap();
+        let after = present(ptr, 16);
+        assert!(after[..4].iter().all(|&p| p), "{after:?}");
+        assert!(after[4..12].iter().all(|&p| !p), "{after:?}");
+        assert!(after[12..].iter().all(|&p| p), "{after:?}");
+        // Every byte is still there (read back through the same map, which
+        // maps the pages again, and through the file).
+        assert!(bytes.iter().enumerate().all(|(i, &b)| b == pattern(i)));
+        let on_file = std::fs::read(dir.path().join("f")).unwrap();
+        assert!(on_file.iter().enumerate().all(|(i, &b)| b == pattern(i)));
+    }
+
     #[test]
     fn a_second_lock_on_the_same_file_is_refused_until_the_first_drops() {
         let dir = tempfile::tempdir().unwrap();
@@ -384,6 +458,9 @@ pub(crate) mod faulty {
         }
         fn populate_write(&self, offset: usize, len: usize) -> io::Result<()> {
             self.0.populate_write(offset, len)
+        }
+        fn release(&self, offset: usize, len: usize) -> io::Result<()> {
+            self.0.release(offset, len)
         }
     }
 

@@ -52,6 +52,11 @@ pub(crate) const KICK_EVERY: usize = 2 << 20;
 /// Pages faulted in per step, so a request for the next segment waits for
 /// at most one step.
 const STEP: usize = 1 << 20;
+/// Pages the producer has written are released from the map (their
+/// page-table entries dropped) in chunks of this many bytes, ...
+const RELEASE_CHUNK: usize = 4 << 20;
+/// ... once they are this far behind the producer.
+const RELEASE_BEHIND: usize = 1 << 20;
 /// The longest the thread sleeps without a nudge (a safety net).
 const PATIENCE: Duration = Duration::from_millis(100);
 
@@ -198,6 +203,7 @@ impl Preparer {
 enum Job {
     Prepare,
     Populate(Arc<Region>, usize, usize),
+    Release(Arc<Region>, usize, usize),
     Sleep,
     Stop,
 }
@@ -208,6 +214,8 @@ struct Chase {
     region: Arc<Region>,
     /// Faulted in up to here.
     populated: usize,
+    /// Released (see [`Region::release`]) up to here.
+    released: usize,
     /// Filling up to `LEAD` ahead (rather than resting until the producer
     /// comes within `LEAD / 4`).
     filling: bool,
@@ -226,6 +234,13 @@ impl Inner {
                     state.ready = Some(made);
                     state.wanted = false;
                     self.changed.notify_all();
+                }
+                Job::Release(region, from, to) => {
+                    // Best effort: what stays mapped costs only interrupts.
+                    let _ = region.release(from, to - from);
+                    if let Some(chase) = chase.as_mut() {
+                        chase.released = to;
+                    }
                 }
                 Job::Populate(region, from, to) => {
                     let failed = region.populate(from, to - from).is_err();
@@ -251,15 +266,12 @@ impl Inner {
                 return Job::Prepare;
             }
         }
-        match self.next_step(chase) {
-            Some((region, from, to)) => Job::Populate(region, from, to),
-            None => Job::Sleep,
-        }
+        self.next_step(chase).unwrap_or(Job::Sleep)
     }
 
     /// The next range to fault in, if any: up to [`STEP`] bytes at or past
     /// the producer, below [`LEAD`] bytes ahead of it.
-    fn next_step(&self, chase: &mut Option<Chase>) -> Option<(Arc<Region>, usize, usize)> {
+    fn next_step(&self, chase: &mut Option<Chase>) -> Option<Job> {
         let log = self.log.as_ref()?;
         let end = {
             let guard = pin();
@@ -276,6 +288,7 @@ impl Inner {
                 *chase = Some(Chase {
                     region: Arc::clone(active.region()),
                     populated: 0,
+                    released: 4096,
                     filling: true,
                 });
             }
@@ -283,12 +296,20 @@ impl Inner {
         };
         let chase = chase.as_mut()?;
         let region = &chase.region;
+        let behind = (end.saturating_sub(RELEASE_BEHIND)) / 4096 * 4096;
+        if behind >= chase.released + RELEASE_CHUNK {
+            return Some(Job::Release(Arc::clone(region), chase.released, behind));
+        }
         let end = end.next_multiple_of(4096);
         let goal = (end + LEAD).min(region.len());
         let from = chase.populated.max(end);
         chase.filling |= from < (end + LEAD / 4).min(goal);
         if chase.filling && from < goal {
-            return Some((Arc::clone(region), from, goal.min(from + STEP)));
+            return Some(Job::Populate(
+                Arc::clone(region),
+                from,
+                goal.min(from + STEP),
+            ));
         }
         chase.filling = false;
         None

@@ -27,7 +27,9 @@
 //! 3. **The mapping outlives every slice.** Slices borrow the region; the
 //!    region owns the map and unmaps it on drop, which the segment list only
 //!    lets happen once no reader can reach it (epoch reclamation or the last
-//!    `Arc`).
+//!    `Arc`). Dropping page-table entries of written pages
+//!    ([`Region::release`]) keeps the mapping and every byte: the next
+//!    access only faults the same page in again.
 //! 4. **The header is written before the region exists**, through exclusive
 //!    ownership of the map ([`write_header`]). The one exception, the
 //!    checkpoint, is stored with atomics ([`Region::store_checkpoint`]) and
@@ -340,6 +342,12 @@ impl Region {
     /// the producer. Changes no byte, so it is safe on any part of the map.
     pub(crate) fn populate(&self, offset: usize, len: usize) -> io::Result<()> {
         self.map.populate_write(offset, len)
+    }
+
+    /// Drops the mapping's page-table entries for the whole pages of
+    /// `[offset, offset + len)`; see [`Map::release`]. No byte changes.
+    pub(crate) fn release(&self, offset: usize, len: usize) -> io::Result<()> {
+        self.map.release(offset, len)
     }
 
     /// Makes `[offset, offset + len)` durable.
