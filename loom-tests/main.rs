@@ -489,8 +489,8 @@ fn unacknowledgeable(log: &loom_api::Flushes, offset: u64) -> Option<&'static st
 
 /// `appenders` threads (this one and the others spawned) append durably
 /// through one `SharedWriter` (the real group commit: leader by
-/// compare-and-swap, gather, followers parked until the leader's flush
-/// ends). Each checks, when its append is acknowledged, that the record is
+/// compare-and-swap, gather, followers asleep on the flush word until the
+/// leader's flush ends). Each checks, when its append is acknowledged, that the record is
 /// below the durable offset and that a completed flush covers it.
 /// Outcome: how many flushes ran (one shared by all, or more).
 fn group_commit(appenders: u64, acknowledge_any_flush: bool) -> BTreeSet<usize> {
