@@ -57,8 +57,9 @@ const STEP: usize = 1 << 20;
 const RELEASE_CHUNK: usize = 4 << 20;
 /// ... once they are this far behind the producer.
 const RELEASE_BEHIND: usize = 1 << 20;
-/// The longest the thread sleeps without a nudge (a safety net).
-const PATIENCE: Duration = Duration::from_millis(100);
+/// The longest the thread sleeps without a nudge (a safety net: every
+/// event it waits for advances the word).
+const PATIENCE: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 struct State {
@@ -223,6 +224,7 @@ struct Chase {
 
 impl Inner {
     fn run(&self) {
+        let _unwinding = Unwinding(self);
         let mut chase: Option<Chase> = None;
         loop {
             let seen = self.nudged.load();
@@ -257,6 +259,15 @@ impl Inner {
 
     /// The next job: a segment to prepare first, then pages to fault in.
     fn next_job(&self, chase: &mut Option<Chase>) -> Job {
+        // Let go of a segment that is no longer the active one before
+        // anything else: after a truncation it is a discarded file whose
+        // disk space the next segment may need.
+        if let (Some(log), Some(c)) = (self.log.as_ref(), chase.as_ref()) {
+            let guard = pin();
+            if !Arc::ptr_eq(&c.region, log.segments.load(&guard).active().region()) {
+                *chase = None;
+            }
+        }
         {
             let state = lock(&self.state);
             if state.shutdown {
@@ -298,7 +309,10 @@ impl Inner {
         let region = &chase.region;
         let behind = (end.saturating_sub(RELEASE_BEHIND)) / 4096 * 4096;
         if behind >= chase.released + RELEASE_CHUNK {
-            return Some(Job::Release(Arc::clone(region), chase.released, behind));
+            // One chunk per step, so a request for a segment waits for at
+            // most one (a reopened segment may be far behind).
+            let to = behind.min(chase.released + RELEASE_CHUNK);
+            return Some(Job::Release(Arc::clone(region), chase.released, to));
         }
         let end = end.next_multiple_of(4096);
         let goal = (end + LEAD).min(region.len());
@@ -313,6 +327,25 @@ impl Inner {
         }
         chase.filling = false;
         None
+    }
+}
+
+/// Should the thread panic, a producer waiting in [`Preparer::take`] (or
+/// the next roll) gets an error instead of waiting forever.
+struct Unwinding<'a>(&'a Inner);
+
+impl Drop for Unwinding<'_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let mut state = lock(&self.0.state);
+        if state.ready.is_none() {
+            state.ready = Some(Err(io::Error::other(
+                "the segment-preparing thread panicked",
+            )));
+        }
+        self.0.changed.notify_all();
     }
 }
 

@@ -92,6 +92,19 @@ struct Inner {
     flushed: WaitWord,
 }
 
+/// Ends a flush when dropped, even by a panic in it: clears
+/// [`Inner::flushing`], then wakes every sleeping follower (one system
+/// call, none if nobody sleeps): those covered return, one of the others
+/// leads the next flush.
+struct FlushEnd<'a>(&'a Inner);
+
+impl Drop for FlushEnd<'_> {
+    fn drop(&mut self) {
+        self.0.flushing.store(false, Ordering::Release);
+        self.0.flushed.advance();
+    }
+}
+
 /// Counts a thread in `counter` while it lives.
 struct Counted<'a>(&'a AtomicUsize);
 
@@ -342,13 +355,11 @@ impl SharedWriter {
                 }
                 continue;
             }
-            self.gather();
-            let outcome = inner.shared.sync();
-            inner.flushing.store(false, Ordering::Release);
-            // Wake every sleeping follower (one system call, none if
-            // nobody sleeps): those covered return, one of the others leads
-            // the next flush.
-            inner.flushed.advance();
+            let outcome = {
+                let _end = FlushEnd(inner);
+                self.gather();
+                inner.shared.sync()
+            };
             outcome?;
         }
     }

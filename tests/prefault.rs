@@ -103,6 +103,8 @@ fn pages_are_faulted_in_ahead_of_the_producer_in_every_segment() {
 /// (`/proc/self/smaps`).
 fn mapped_rss(path: &Path) -> usize {
     let smaps = std::fs::read_to_string("/proc/self/smaps").expect("read smaps");
+    // smaps names the file by its resolved path.
+    let path = std::fs::canonicalize(path).expect("resolve the path");
     let name = path.to_str().expect("utf-8 path");
     let mut ours = false;
     let mut kib = 0;
@@ -110,13 +112,15 @@ fn mapped_rss(path: &Path) -> usize {
         let first = line.split_whitespace().next().unwrap_or("");
         if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
             ours = line.ends_with(name);
-        } else if ours && let Some(rest) = line.strip_prefix("Rss:") {
-            kib += rest
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<usize>()
-                .expect("kB");
+        } else if ours {
+            if let Some(rest) = line.strip_prefix("Rss:") {
+                kib += rest
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<usize>()
+                    .expect("kB");
+            }
         }
     }
     kib << 10
