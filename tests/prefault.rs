@@ -164,6 +164,34 @@ fn written_pages_leave_the_producers_page_table() {
 }
 
 #[test]
+fn a_sync_drops_the_pages_it_writes_back_from_the_producers_page_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // No prefaulting thread: whatever leaves the map, the sync released.
+    let options = Options::default().segment_size(64 << 20).prefault(false);
+    let (mut writer, _reader) = Log::open(dir.path(), options).expect("open");
+    let record = vec![7u8; 64 << 10];
+    let written = 16 * MIB;
+    for _ in 0..written / record.len() {
+        writer.append(&record).expect("append");
+    }
+    let segment = segment_files(dir.path())[0].clone();
+    let before = mapped_rss(&segment);
+    assert!(
+        before >= written,
+        "{} MiB mapped after writing",
+        before >> 20
+    );
+    writer.sync().expect("sync");
+    let after = mapped_rss(&segment);
+    assert!(
+        after < MIB,
+        "{} KiB of the segment still mapped after syncing it",
+        after >> 10
+    );
+    writer.close().expect("close");
+}
+
+#[test]
 fn without_prefault_nothing_is_faulted_in_ahead() {
     let dir = tempfile::tempdir().expect("tempdir");
     let options = Options::default()
