@@ -6,7 +6,9 @@
 //! the published tail and publishes them with one `Release` store (see
 //! `region.rs`). At a roll it seals nothing in place: it publishes what it
 //! wrote, installs the prepared segment and swaps in a new segment list
-//! (`segments.rs`). The append path takes no lock and makes no system call.
+//! (`segments.rs`). An append takes no lock and makes no system call; every
+//! [`KICK_EVERY`] bytes it nudges the preparing thread through a futex word
+//! (a read-modify-write, and a wake-up call only if that thread sleeps).
 #![forbid(unsafe_code)]
 
 use std::any::Any;
