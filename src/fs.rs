@@ -136,7 +136,7 @@ impl Map for OsMap {
     }
 
     fn populate_write(&self, offset: usize, len: usize) -> io::Result<()> {
-        let start = offset / 4096 * 4096;
+        let start = offset / PAGE * PAGE;
         let end = offset.saturating_add(len).min(self.map.len());
         if start >= end {
             return Ok(());
@@ -150,8 +150,8 @@ impl Map for OsMap {
     }
 
     fn release(&self, offset: usize, len: usize) -> io::Result<()> {
-        let start = offset.next_multiple_of(4096);
-        let end = (offset.saturating_add(len) / 4096 * 4096).min(self.map.len());
+        let start = offset.next_multiple_of(PAGE);
+        let end = (offset.saturating_add(len) / PAGE * PAGE).min(self.map.len());
         if start >= end {
             return Ok(());
         }
@@ -332,6 +332,9 @@ pub(crate) fn parse_segment_name(name: &str) -> Option<u64> {
     }
     digits.parse().ok()
 }
+
+/// The page size the log assumes (file layout and page-table work).
+pub(crate) const PAGE: usize = 4096;
 
 /// The file a segment is prepared in before it gets its name.
 pub(crate) const PREPARED_NAME: &str = "murakami-next.tmp";

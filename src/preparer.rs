@@ -35,7 +35,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::fs::{Map, PREPARED_NAME, Vfs};
+use crate::fs::{Map, PAGE, PREPARED_NAME, Vfs};
 use crate::log::Shared;
 use crate::region::Region;
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock, pin, thread};
@@ -257,17 +257,14 @@ impl Inner {
         }
     }
 
-    /// The next job: a segment to prepare first, then pages to fault in.
+    /// The next job: a segment to prepare first, then pages to fault in or
+    /// release.
     fn next_job(&self, chase: &mut Option<Chase>) -> Job {
-        // Let go of a segment that is no longer the active one before
-        // anything else: after a truncation it is a discarded file whose
-        // disk space the next segment may need.
-        if let (Some(log), Some(c)) = (self.log.as_ref(), chase.as_ref()) {
-            let guard = pin();
-            if !Arc::ptr_eq(&c.region, log.segments.load(&guard).active().region()) {
-                *chase = None;
-            }
-        }
+        // Follow the active segment before anything else, so that a
+        // replaced one is let go of before a segment is prepared: after a
+        // truncation it is a discarded file whose disk space the next
+        // segment may need.
+        let end = self.follow_active(chase);
         {
             let state = lock(&self.state);
             if state.shutdown {
@@ -277,55 +274,64 @@ impl Inner {
                 return Job::Prepare;
             }
         }
-        self.next_step(chase).unwrap_or(Job::Sleep)
+        match (chase.as_mut(), end) {
+            (Some(chase), Some(end)) => chase.next_step(end).unwrap_or(Job::Sleep),
+            _ => Job::Sleep,
+        }
     }
 
-    /// The next range to fault in, if any: up to [`STEP`] bytes at or past
-    /// the producer, below [`LEAD`] bytes ahead of it.
-    fn next_step(&self, chase: &mut Option<Chase>) -> Option<Job> {
+    /// Points `chase` at the log's active segment and returns the producer's
+    /// published end in it (`None` without a log to chase). A new active
+    /// segment (a roll, or a truncation that replaced it, possibly with one
+    /// of the same base) gets a new chase, and the old one's map is let go.
+    fn follow_active(&self, chase: &mut Option<Chase>) -> Option<usize> {
         let log = self.log.as_ref()?;
-        let end = {
-            let guard = pin();
-            let active = log.segments.load(&guard).active();
-            // A new active segment (a roll, or a truncation that replaced
-            // it, possibly with one of the same base): chase it, and let go
-            // of the old one's map. A prepared segment is faulted in up to
-            // PREPARED_AHEAD already; faulting in again what is there only
-            // walks the page table.
-            if chase
-                .as_ref()
-                .is_none_or(|c| !Arc::ptr_eq(&c.region, active.region()))
-            {
-                *chase = Some(Chase {
-                    region: Arc::clone(active.region()),
-                    populated: 0,
-                    released: 4096,
-                    filling: true,
-                });
-            }
-            active.published().end()
-        };
-        let chase = chase.as_mut()?;
-        let region = &chase.region;
-        let behind = (end.saturating_sub(RELEASE_BEHIND)) / 4096 * 4096;
-        if behind >= chase.released + RELEASE_CHUNK {
+        let guard = pin();
+        let active = log.segments.load(&guard).active();
+        if chase
+            .as_ref()
+            .is_none_or(|c| !Arc::ptr_eq(&c.region, active.region()))
+        {
+            // A prepared segment is faulted in up to PREPARED_AHEAD
+            // already; faulting in again what is there only walks the page
+            // table.
+            *chase = Some(Chase {
+                region: Arc::clone(active.region()),
+                populated: 0,
+                released: 0,
+                filling: true,
+            });
+        }
+        Some(active.published().end())
+    }
+}
+
+impl Chase {
+    /// The next range to work on, given the producer's published `end`:
+    /// whole pages at least [`RELEASE_BEHIND`] behind it to release, one
+    /// [`RELEASE_CHUNK`] at a time; else up to [`STEP`] bytes at or past
+    /// it, below [`LEAD`] bytes ahead of it, to fault in.
+    fn next_step(&mut self, end: usize) -> Option<Job> {
+        let region = &self.region;
+        let behind = end.saturating_sub(RELEASE_BEHIND) / PAGE * PAGE;
+        if behind >= self.released + RELEASE_CHUNK {
             // One chunk per step, so a request for a segment waits for at
             // most one (a reopened segment may be far behind).
-            let to = behind.min(chase.released + RELEASE_CHUNK);
-            return Some(Job::Release(Arc::clone(region), chase.released, to));
+            let to = self.released + RELEASE_CHUNK;
+            return Some(Job::Release(Arc::clone(region), self.released, to));
         }
-        let end = end.next_multiple_of(4096);
+        let end = end.next_multiple_of(PAGE);
         let goal = (end + LEAD).min(region.len());
-        let from = chase.populated.max(end);
-        chase.filling |= from < (end + LEAD / 4).min(goal);
-        if chase.filling && from < goal {
+        let from = self.populated.max(end);
+        self.filling |= from < (end + LEAD / 4).min(goal);
+        if self.filling && from < goal {
             return Some(Job::Populate(
                 Arc::clone(region),
                 from,
                 goal.min(from + STEP),
             ));
         }
-        chase.filling = false;
+        self.filling = false;
         None
     }
 }

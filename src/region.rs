@@ -345,9 +345,15 @@ impl Region {
     }
 
     /// Drops the mapping's page-table entries for the whole pages of
-    /// `[offset, offset + len)`; see [`Map::release`]. No byte changes.
+    /// `[offset, offset + len)`, never the header's page; see
+    /// [`Map::release`]. No byte changes.
     pub(crate) fn release(&self, offset: usize, len: usize) -> io::Result<()> {
-        self.map.release(offset, len)
+        let end = offset.saturating_add(len);
+        let start = offset.max(crate::fs::PAGE);
+        if start >= end {
+            return Ok(());
+        }
+        self.map.release(start, end - start)
     }
 
     /// Makes `[offset, offset + len)` durable.

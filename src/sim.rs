@@ -34,7 +34,7 @@ use crate::format::CHECKPOINT_AT;
 use crate::fs::{Map, SegmentFile, Vfs};
 
 /// Size of a page, the unit of write-back.
-pub(crate) const PAGE: usize = 4096;
+pub(crate) use crate::fs::PAGE;
 /// Size of a sector, the unit a torn write tears at.
 pub(crate) const SECTOR: usize = 512;
 

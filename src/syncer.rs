@@ -221,13 +221,9 @@ impl Syncer {
                     // Whole pages below `end` are written for good: drop
                     // them from the producer's page table first, so that
                     // writing them back interrupts nobody (see
-                    // `Map::release`). Best effort: a page left mapped
-                    // only costs an interrupt.
-                    let whole = start.max(4096).next_multiple_of(4096);
-                    let below = end / 4096 * 4096;
-                    if below > whole {
-                        let _ = segment.region().release(whole, below - whole);
-                    }
+                    // `Map::release`, which keeps to whole pages). Best
+                    // effort: a page left mapped only costs an interrupt.
+                    let _ = segment.region().release(start, end - start);
                     segment.region().flush(start, end - start)?;
                     flushed.upto = end;
                     if with_header {

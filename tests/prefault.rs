@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::segment_files;
-use murakami::{Log, Options};
+use murakami::{Log, Options, Writer};
 
 const MIB: usize = 1 << 20;
 /// What a prepared segment comes with faulted in (the preparer's
@@ -43,11 +43,11 @@ fn resident(path: &Path, at: usize) -> bool {
     vec[0] & 1 == 1
 }
 
-/// Waits (for up to a minute) until the page at `at` of `path` is resident.
-fn becomes_resident(path: &Path, at: usize) -> bool {
+/// Whether `check` comes true within a minute (checked every 5 ms).
+fn eventually(mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        if resident(path, at) {
+        if check() {
             return true;
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -55,17 +55,32 @@ fn becomes_resident(path: &Path, at: usize) -> bool {
     false
 }
 
+/// Waits (for up to a minute) until the page at `at` of `path` is resident.
+fn becomes_resident(path: &Path, at: usize) -> bool {
+    eventually(|| resident(path, at))
+}
+
+/// The record the tests append: 64 KiB.
+fn record() -> Vec<u8> {
+    vec![7u8; 64 << 10]
+}
+
+/// Appends `bytes` of [`record`]s.
+fn append_bytes(writer: &mut Writer, bytes: usize) {
+    let record = record();
+    for _ in 0..bytes / record.len() {
+        writer.append(&record).expect("append");
+    }
+}
+
 #[test]
 fn pages_are_faulted_in_ahead_of_the_producer_in_every_segment() {
     let dir = tempfile::tempdir().expect("tempdir");
     let options = Options::default().segment_size(SEGMENT as u64);
     let (mut writer, _reader) = Log::open(dir.path(), options).expect("open");
-    let record = vec![7u8; 64 << 10];
     // A few MiB into the first segment: the chase reaches past what the
     // segment was prepared with.
-    for _ in 0..48 {
-        writer.append(&record).expect("append");
-    }
+    append_bytes(&mut writer, 3 * MIB);
     let first = segment_files(dir.path())[0].clone();
     let probe = PREPARED + 8 * MIB;
     assert!(
@@ -74,11 +89,9 @@ fn pages_are_faulted_in_ahead_of_the_producer_in_every_segment() {
     );
     // Roll into the second segment and write a little there.
     while segment_files(dir.path()).len() < 2 {
-        writer.append(&record).expect("append");
+        append_bytes(&mut writer, 64 << 10);
     }
-    for _ in 0..16 {
-        writer.append(&record).expect("append");
-    }
+    append_bytes(&mut writer, MIB);
     let second = segment_files(dir.path())[1].clone();
     assert!(
         becomes_resident(&second, probe),
@@ -88,9 +101,7 @@ fn pages_are_faulted_in_ahead_of_the_producer_in_every_segment() {
     // new file of the same name and base: the chase moves to the new one.
     let base = common::base_of(&second);
     writer.truncate_from(base).expect("truncate");
-    for _ in 0..16 {
-        writer.append(&record).expect("append");
-    }
+    append_bytes(&mut writer, MIB);
     assert_eq!(segment_files(dir.path())[1], second, "same name, new file");
     assert!(
         becomes_resident(&second, probe),
@@ -131,21 +142,17 @@ fn written_pages_leave_the_producers_page_table() {
     let dir = tempfile::tempdir().expect("tempdir");
     let options = Options::default().segment_size(128 << 20);
     let (mut writer, reader) = Log::open(dir.path(), options).expect("open");
-    let record = vec![7u8; 64 << 10];
     let written = 64 * MIB;
-    for _ in 0..written / record.len() {
-        writer.append(&record).expect("append");
-    }
+    append_bytes(&mut writer, written);
     let segment = segment_files(dir.path())[0].clone();
     // Without the release, the map would hold every written page and the
     // 32 MiB faulted in ahead: ~96 MiB. With it, the written pages but the
     // last few MiB leave it.
-    let deadline = Instant::now() + Duration::from_secs(60);
     let mut rss = mapped_rss(&segment);
-    while rss >= written && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
+    eventually(|| {
         rss = mapped_rss(&segment);
-    }
+        rss < written
+    });
     assert!(rss > 0, "the segment's mapping was found");
     assert!(
         rss < written,
@@ -156,6 +163,7 @@ fn written_pages_leave_the_producers_page_table() {
     // Reading the released records maps them again, unchanged.
     let mut cursor = reader.cursor(0).expect("cursor");
     let mut buf = Vec::new();
+    let record = record();
     while let Some((_, _)) = cursor.next_into(&mut buf).expect("read") {
         assert_eq!(buf, record);
     }
@@ -169,11 +177,8 @@ fn a_sync_drops_the_pages_it_writes_back_from_the_producers_page_table() {
     // No prefaulting thread: whatever leaves the map, the sync released.
     let options = Options::default().segment_size(64 << 20).prefault(false);
     let (mut writer, _reader) = Log::open(dir.path(), options).expect("open");
-    let record = vec![7u8; 64 << 10];
     let written = 16 * MIB;
-    for _ in 0..written / record.len() {
-        writer.append(&record).expect("append");
-    }
+    append_bytes(&mut writer, written);
     let segment = segment_files(dir.path())[0].clone();
     let before = mapped_rss(&segment);
     assert!(
