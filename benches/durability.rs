@@ -401,32 +401,54 @@ fn interval_interleaved(policies: &[(&str, SyncPolicy)]) {
     const ROUNDS: usize = 3;
     let body = payload(LEN);
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); policies.len()];
+    let mut shootdowns: Vec<Vec<f64>> = vec![Vec::new(); policies.len()];
     for _ in 0..ROUNDS {
         for (i, (_, policy)) in policies.iter().enumerate() {
             let mut log = TempLog::open(Options::default().sync_policy(*policy));
+            let before = tlb_shootdowns();
             let start = Instant::now();
             let mut appended = 0u64;
             while start.elapsed() < INTERLEAVED_ROUND {
                 append_n(&mut log, 4096, &body);
                 appended += 4096;
             }
-            times[i].push(start.elapsed().as_nanos() as f64 / appended as f64);
+            let elapsed = start.elapsed();
+            times[i].push(elapsed.as_nanos() as f64 / appended as f64);
+            if let (Some(before), Some(after)) = (before, tlb_shootdowns()) {
+                shootdowns[i].push((after - before) as f64 / elapsed.as_secs_f64());
+            }
             drop(log);
             common::drain_epoch_garbage();
         }
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
+        v.get(v.len() / 2).copied()
     };
-    let medians: Vec<f64> = times.iter_mut().map(median).collect();
+    let medians: Vec<f64> = times.iter_mut().map(|v| median(v).unwrap_or(0.0)).collect();
     println!(
-        "interval, interleaved: {ROUNDS} rounds of {:?} per policy, median ns per append (throughput relative to explicit)",
+        "interval, interleaved: {ROUNDS} rounds of {:?} per policy, median ns per append \
+         (throughput relative to explicit), TLB shootdowns per second on all CPUs \
+         (/proc/interrupts; writing back a page still mapped writable costs one)",
         INTERLEAVED_ROUND
     );
-    for ((name, _), m) in policies.iter().zip(&medians) {
-        println!("  {name:<10} {m:8.1} ns  {:.2}x", medians[0] / m);
+    for (((name, _), m), tlb) in policies.iter().zip(&medians).zip(&mut shootdowns) {
+        let tlb = median(tlb).map_or("n/a".to_string(), |t| format!("{t:.0}/s"));
+        println!("  {name:<10} {m:8.1} ns  {:.2}x  {tlb}", medians[0] / m);
     }
+}
+
+/// TLB-shootdown interrupts so far, summed over CPUs (Linux's
+/// `/proc/interrupts`), if the machine reports them.
+fn tlb_shootdowns() -> Option<u64> {
+    let table = std::fs::read_to_string("/proc/interrupts").ok()?;
+    let line = table.lines().find(|l| l.trim_start().starts_with("TLB:"))?;
+    Some(
+        line.split_whitespace()
+            .skip(1)
+            .map_while(|field| field.parse::<u64>().ok())
+            .sum(),
+    )
 }
 
 /// `threads` threads appending through one [`SharedWriter`]: aggregate wall
