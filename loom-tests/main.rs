@@ -476,6 +476,90 @@ fn mutant_truncation_unmapping_at_once_is_caught() {
     });
 }
 
+/// What a cursor standing at a truncation point read next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Next {
+    /// Nothing yet (the tail).
+    Nothing,
+    /// The discarded history's record.
+    Old,
+    /// The new history's record.
+    New,
+}
+
+/// A cursor stands at offset 1, in the segment that starts there, while the
+/// producer's side truncates from 1 (the real list swap: that segment
+/// leaves the list whole) and appends a new record 1 in the new active
+/// segment. The reader first reads the truncation count, then the cursor:
+/// once it has seen the truncation, the cursor must never return the
+/// discarded record 1 (it may find nothing yet, or the new one).
+/// With `keep_cut_at_base`, the mutant: the swap as it was before issue 11,
+/// which dropped the segment from the list without hiding its records.
+/// Outcomes: (the reader saw the truncation, what the cursor read).
+fn cursor_across_a_truncation_at_a_base(keep_cut_at_base: bool) -> BTreeSet<(bool, Next)> {
+    let seen = std::sync::Arc::new(Mutex::new(BTreeSet::new()));
+    let outcomes = std::sync::Arc::clone(&seen);
+    explore("truncation at a segment's base", move || {
+        let (old, new) = (payload(1), payload(7));
+        let (log, reader) = loom_api::retiring(256, [&payload(0), &old]);
+        let log = Arc::new(log);
+        let mut cursor = reader.cursor(1).unwrap();
+        let reading = {
+            let log = Arc::clone(&log);
+            let (old, new) = (old.clone(), new.clone());
+            thread::spawn(move || {
+                let truncated = log.truncations() == 1;
+                let next = match cursor.next_ref().unwrap() {
+                    None => Next::Nothing,
+                    Some(r) if r.offset == 1 && r.payload == old.as_slice() => Next::Old,
+                    Some(r) if r.offset == 1 && r.payload == new.as_slice() => Next::New,
+                    Some(r) => panic!("cursor read {r:?}"),
+                };
+                assert!(
+                    !(truncated && next == Next::Old),
+                    "a cursor returned a discarded record after the truncation"
+                );
+                (truncated, next)
+            })
+        };
+        log.truncate_and_append(1, &new, keep_cut_at_base);
+        let outcome = reading.join().unwrap();
+        outcomes.lock().unwrap().insert(outcome);
+    });
+    seen.lock().unwrap().clone()
+}
+
+// The list swap goes through crossbeam-epoch, like the purge's.
+#[test]
+#[cfg_attr(
+    not(crossbeam_loom),
+    ignore = "needs RUSTFLAGS=\"--cfg crossbeam_loom\""
+)]
+fn a_cursor_at_a_truncated_base_goes_on_in_the_new_history() {
+    let seen = cursor_across_a_truncation_at_a_base(false);
+    for outcome in [(false, Next::Old), (true, Next::Nothing), (true, Next::New)] {
+        assert!(
+            seen.contains(&outcome),
+            "{outcome:?} never explored: {seen:?}"
+        );
+    }
+}
+
+#[test]
+#[should_panic]
+#[cfg_attr(
+    not(crossbeam_loom),
+    ignore = "needs RUSTFLAGS=\"--cfg crossbeam_loom\""
+)]
+fn mutant_truncation_keeping_the_cut_segment_at_its_base_is_caught() {
+    mutant(
+        "mutant_truncation_keeping_the_cut_segment_at_its_base_is_caught",
+        || {
+            cursor_across_a_truncation_at_a_base(true);
+        },
+    );
+}
+
 /// Why an acknowledged durable append is wrong, if it is.
 fn unacknowledgeable(log: &loom_api::Flushes, offset: u64) -> Option<&'static str> {
     if log.durable_offset() <= offset {

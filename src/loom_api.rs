@@ -514,6 +514,39 @@ impl Retiring {
     /// `unmap_at_once`, the mutant: the dropped segments unmapped at once.
     /// Returns how many segments it dropped.
     pub fn truncate_from(&self, offset: u64, unmap_at_once: bool) -> usize {
+        let (dropped, _) = self.truncate(offset, Swap::Real);
+        if unmap_at_once {
+            for mapping in &self.mappings[dropped.clone()] {
+                mapping.unmap();
+            }
+        }
+        dropped.len()
+    }
+
+    /// The truncation of [`Retiring::truncate_from`] at `offset`, then
+    /// `payload` appended at `offset` in the new history. With
+    /// `keep_cut_at_base`, the mutant: the swap as it was before it hid the
+    /// records of a segment that starts at `offset` (it only dropped that
+    /// segment from the list, so a cursor holding it read on).
+    pub fn truncate_and_append(&self, offset: u64, payload: &[u8], keep_cut_at_base: bool) {
+        let swap = if keep_cut_at_base {
+            Swap::KeepingCutAtBase
+        } else {
+            Swap::Real
+        };
+        let (_, mut appender) = self.truncate(offset, swap);
+        assert!(appender.write(offset, 0, 0, payload), "room");
+        appender.publish();
+    }
+
+    /// Truncations so far (`Acquire`, as a group-commit waiter reads it).
+    pub fn truncations(&self) -> u64 {
+        self.shared.truncations.load(Ordering::Acquire)
+    }
+
+    /// The truncation itself; returns the indexes of the segments it dropped
+    /// and the new active segment's appender.
+    fn truncate(&self, offset: u64, swap: Swap) -> (std::ops::Range<usize>, Appender) {
         let (index, cut, later) = {
             let guard = crate::sync::pin();
             let list = self.shared.segments.load(&guard);
@@ -531,6 +564,7 @@ impl Retiring {
             unmapped: loom::cell::UnsafeCell::new(false),
         });
         let region = Arc::new(Region::new(Box::new(Lasting(mapping)), true));
+        let appender = Region::appender(&region).expect("fresh region");
         let path = PathBuf::from(format!("model-{offset}-new"));
         // Its creation sequence only has to be newer than the model's two.
         let sequence = self.mappings.len() as u64;
@@ -543,22 +577,19 @@ impl Retiring {
             index + 1
         };
         let dropped = kept..index + 1 + later.len();
-        crate::writer::swap_truncated(
-            &self.shared.segments,
-            (offset, index),
-            &cut,
-            &later,
-            segment,
-        );
+        let at = (offset, index);
+        match swap {
+            Swap::Real => {
+                crate::writer::swap_truncated(&self.shared.segments, at, &cut, &later, segment);
+            }
+            Swap::KeepingCutAtBase => {
+                swap_keeping_cut_at_base(&self.shared.segments, at, &cut, &later, segment);
+            }
+        }
         self.shared.truncations.fetch_add(1, Ordering::AcqRel);
         drop((cut, later));
         crate::segments::Segments::collect_garbage();
-        if unmap_at_once {
-            for mapping in &self.mappings[dropped.clone()] {
-                mapping.unmap();
-            }
-        }
-        dropped.len()
+        (dropped, appender)
     }
 
     /// A use of a record's slice: whether its segment was unmapped (a use
@@ -576,6 +607,39 @@ impl Retiring {
     pub fn unmapped(&self, i: usize) -> bool {
         self.mappings[i].is_unmapped()
     }
+}
+
+/// Which list swap a model truncation runs.
+#[derive(Clone, Copy)]
+enum Swap {
+    /// `writer::swap_truncated`.
+    Real,
+    /// The mutant [`swap_keeping_cut_at_base`].
+    KeepingCutAtBase,
+}
+
+/// The mutant: `swap_truncated` as it was before it hid the records of a
+/// segment that starts at the cut (issue 11): such a segment left the list
+/// with its published count unchanged.
+fn swap_keeping_cut_at_base(
+    segments: &Segments,
+    (offset, index): (u64, usize),
+    cut: &Arc<Segment>,
+    later: &[Arc<Segment>],
+    segment: Arc<Segment>,
+) {
+    segments.update(|list| {
+        let mut kept = list.segments()[..index].to_vec();
+        if offset > cut.base() {
+            cut.cut_at(offset);
+            kept.push(Arc::clone(cut));
+        }
+        for gone in later {
+            gone.cut_at(gone.base());
+        }
+        kept.push(segment);
+        (Some(SegmentList::new(kept)), ())
+    });
 }
 
 // ---------------------------------------------------------------------------

@@ -116,6 +116,13 @@ struct Truncation<'a> {
 /// new active `segment`. The segments it drops (`later`, and `cut` when it
 /// starts at `offset`) are retired through the epoch like any replaced
 /// list: unmapped only once no reader can still hold them.
+///
+/// Every record at or past `offset` is hidden (its segment's published
+/// count lowered) before the new list is swapped in, in `cut` as well as in
+/// the dropped segments: a cursor that still holds one of them then finds
+/// nothing more there and moves on into the new history, never back into
+/// the discarded one. That includes `cut` when `offset` is its base: it
+/// leaves the list, but a cursor may hold it.
 pub(crate) fn swap_truncated(
     segments: &crate::segments::Segments,
     (offset, index): (u64, usize),
@@ -125,12 +132,10 @@ pub(crate) fn swap_truncated(
 ) {
     segments.update(|list| {
         let mut kept = list.segments()[..index].to_vec();
+        cut.cut_at(offset);
         if offset > cut.base() {
-            cut.cut_at(offset);
             kept.push(Arc::clone(cut));
         }
-        // Cursors still holding the discarded segments must see nothing
-        // more in them.
         for gone in later {
             gone.cut_at(gone.base());
         }

@@ -14,7 +14,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::{Loss, copy_dir, lose_after};
-use murakami::{Error, Log, Options, Reader, Retention, Writer};
+use murakami::{Cursor, Error, Log, Options, Reader, Retention, Writer};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -29,6 +29,10 @@ enum Op {
     Purge(usize),
     Cleanup,
     Truncate(usize),
+    /// Opens a cursor that lives across later operations.
+    Follow(usize),
+    /// Reads up to `.1` records through one of the living cursors.
+    Step(usize, usize),
 }
 
 fn bytes(len: usize, seed: u8) -> Vec<u8> {
@@ -59,6 +63,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::Purge),
         1 => Just(Op::Cleanup),
         1 => any::<usize>().prop_map(Op::Truncate),
+        1 => any::<usize>().prop_map(Op::Follow),
+        3 => (any::<usize>(), 1usize..40).prop_map(|(i, n)| Op::Step(i, n)),
     ]
 }
 
@@ -79,7 +85,13 @@ struct Harness {
     /// Offsets below this were purged (the model keeps their bytes, unused).
     first: usize,
     durable: u64,
+    /// Cursors kept across appends, purges and truncations (of the current
+    /// log: a reopen or a crash drops them with the reader they came from).
+    cursors: Vec<Cursor>,
 }
+
+/// Cursors kept at once.
+const CURSORS: usize = 4;
 
 impl Harness {
     fn new() -> Harness {
@@ -95,6 +107,7 @@ impl Harness {
             model: Vec::new(),
             first: 0,
             durable: 0,
+            cursors: Vec::new(),
         }
     }
 
@@ -188,6 +201,7 @@ impl Harness {
                 assert_eq!(got, self.model[from..]);
             }
             Op::Reopen => {
+                self.cursors.clear();
                 self.writer.take().unwrap().close().unwrap();
                 let (writer, reader) = Log::open(&self.dir, options()).unwrap();
                 assert!(writer.recovery_report().clean_shutdown);
@@ -197,11 +211,56 @@ impl Harness {
                 self.check_all();
             }
             Op::Crash(loss, drop_new) => self.crash(loss, drop_new),
+            Op::Follow(from) => {
+                let from = self.first + from % (self.model.len() - self.first + 1);
+                let cursor = self.reader.cursor(from as u64).unwrap();
+                if self.cursors.len() == CURSORS {
+                    self.cursors.remove(0);
+                }
+                self.cursors.push(cursor);
+            }
+            Op::Step(i, n) => self.step(i, n),
+        }
+    }
+
+    /// Reads up to `n` records through a living cursor: each one is the
+    /// record the log holds now at that offset (never one a truncation
+    /// discarded), in order, and the cursor stops at the end of the log.
+    fn step(&mut self, i: usize, n: usize) {
+        if self.cursors.is_empty() {
+            return;
+        }
+        let i = i % self.cursors.len();
+        let (model, first) = (&self.model, self.first);
+        let cursor = &mut self.cursors[i];
+        for _ in 0..n {
+            let at = cursor.next_offset();
+            match cursor.next_ref() {
+                Ok(Some(record)) => {
+                    assert_eq!(record.offset, at, "a cursor skipped or went back");
+                    assert_eq!(
+                        Some(&record.payload.to_vec()),
+                        model.get(at as usize),
+                        "cursor read at {at} what the log does not hold there"
+                    );
+                }
+                Ok(None) => {
+                    assert!(at >= model.len() as u64, "cursor stopped at {at}");
+                    return;
+                }
+                Err(Error::Purged { .. }) => {
+                    assert!((at as usize) < first, "cursor at {at} purged");
+                    self.cursors.remove(i);
+                    return;
+                }
+                Err(e) => panic!("cursor at {at}: {e}"),
+            }
         }
     }
 
     fn crash(&mut self, loss: Loss, drop_new: bool) {
         self.generation += 1;
+        self.cursors.clear();
         let copy = self.root.path().join(format!("log{}", self.generation));
         copy_dir(&self.dir, &copy);
         drop(self.writer.take());

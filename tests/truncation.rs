@@ -414,3 +414,43 @@ fn durable_appends_racing_a_truncation_get_an_answer() {
     }
     assert!(reader.durable_offset() <= writer.next_offset().unwrap());
 }
+
+/// Regression: a truncation exactly at a segment's base dropped that
+/// segment from the list with its records still published, and a cursor
+/// holding it went on returning the discarded records.
+#[test]
+fn a_cursor_past_a_truncation_at_a_segment_base_reads_the_new_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut writer, reader) = Log::open(tmp.path(), small()).unwrap();
+    let mut offset = 0;
+    while segment_files(tmp.path()).len() < 3 {
+        writer.append(&record(offset, 0)).unwrap();
+        offset += 1;
+    }
+    let base = base_of(&segment_files(tmp.path())[1]);
+    assert!(
+        base > 0 && base + 2 < offset,
+        "a second segment with records"
+    );
+    let mut cursor = reader.cursor(base + 1).unwrap();
+    let mut waiting = reader.cursor(base + 1).unwrap();
+    assert_eq!(
+        decode(&cursor.next().unwrap().unwrap().payload),
+        (base + 1, 0)
+    );
+    let mut before = reader.cursor(base + 1).unwrap();
+    writer.truncate_from(base).unwrap();
+    assert!(before.next_ref().unwrap().is_none(), "nothing past the cut");
+    for o in base..base + 4 {
+        assert_eq!(writer.append(&record(o, 1)).unwrap(), o);
+    }
+    for (o, c) in [(base + 2, &mut cursor), (base + 1, &mut waiting)] {
+        let got = c.next_ref().unwrap().expect("the new history's record");
+        assert_eq!(got.offset, o);
+        assert_eq!(decode(got.payload), (o, 1), "a discarded record came back");
+    }
+    assert_eq!(
+        decode(&before.next().unwrap().unwrap().payload),
+        (base + 1, 1)
+    );
+}
