@@ -476,6 +476,54 @@ fn mutant_truncation_unmapping_at_once_is_caught() {
     });
 }
 
+/// Two records are published; a truncation from 1 fails after it began
+/// changing the log, while another thread (the background syncer, or a
+/// group-commit leader) syncs. The failure must be latched before syncs run
+/// again, so the durable offset never ends above the cut: the sync either
+/// ran before the truncation paused syncs, or is refused after it.
+/// With `latch_after_release`, the mutant: the pause let go before the
+/// latch. Outcomes: whether the sync was refused.
+fn failed_truncation_against_a_sync(latch_after_release: bool) -> BTreeSet<bool> {
+    let seen = std::sync::Arc::new(Mutex::new(BTreeSet::new()));
+    let outcomes = std::sync::Arc::clone(&seen);
+    explore("failed truncation", move || {
+        let (mut producer, log) = loom_api::durable(256);
+        for i in 0..2 {
+            assert!(producer.write(&payload(i)));
+        }
+        producer.publish();
+        let syncing = {
+            let log = Arc::clone(&log);
+            thread::spawn(move || log.try_sync().is_none())
+        };
+        log.fail_truncation(1, latch_after_release);
+        let refused = syncing.join().unwrap();
+        assert!(
+            log.durable_offset() <= 1,
+            "a sync raised the durable offset over a failed truncation's cut"
+        );
+        outcomes.lock().unwrap().insert(refused);
+    });
+    seen.lock().unwrap().clone()
+}
+
+#[test]
+fn a_failed_truncation_latches_before_syncs_go_on() {
+    let seen = failed_truncation_against_a_sync(false);
+    assert_eq!(seen, BTreeSet::from([false, true]), "both orders explored");
+}
+
+#[test]
+#[should_panic]
+fn mutant_truncation_latching_after_the_pause_is_caught() {
+    mutant(
+        "mutant_truncation_latching_after_the_pause_is_caught",
+        || {
+            failed_truncation_against_a_sync(true);
+        },
+    );
+}
+
 /// What a cursor standing at a truncation point read next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Next {

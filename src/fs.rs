@@ -105,6 +105,14 @@ pub(crate) enum Mutant {
     DurableBeforeFlush,
 }
 
+/// Removes a file that may not exist.
+pub(crate) fn remove_if_present(vfs: &dyn Vfs, path: &Path) -> io::Result<()> {
+    match vfs.remove(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// The real file system.
 #[derive(Debug, Default)]
 pub(crate) struct OsFs;

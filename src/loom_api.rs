@@ -203,6 +203,31 @@ impl Durable {
             .expect("a model's sync")
     }
 
+    /// A sync that a latched failure may refuse: the new durable offset,
+    /// or `None` when refused.
+    pub fn try_sync(&self) -> Option<u64> {
+        self.syncer
+            .sync(&self.segments, &NoFiles, Path::new("model"))
+            .ok()
+    }
+
+    /// A truncation from `offset` failing once it has begun changing the
+    /// log, as `Writer::truncate_from` fails then: syncs held off, the
+    /// durable offset lowered to the cut, then the failure latched through
+    /// the pause. With `latch_after_release`, the mutant (issue 11): the
+    /// pause let go first, and the failure latched after it.
+    pub fn fail_truncation(&self, offset: u64, latch_after_release: bool) {
+        let pause = self.syncer.pause();
+        pause.lower_durable(offset);
+        let error = io::Error::other("a model truncation's failed write");
+        if latch_after_release {
+            drop(pause);
+            self.syncer.poison.latch(error);
+        } else {
+            pause.fail(error);
+        }
+    }
+
     /// The durable offset (`Acquire`).
     pub fn durable_offset(&self) -> u64 {
         self.syncer.durable()

@@ -130,7 +130,11 @@ fn remove_first(shared: &Shared, choose: impl FnOnce(&SegmentList) -> usize) -> 
             .remove(segment.path())
             .map_err(Error::from)
             .and_then(|()| {
-                remove_if_present(shared, &crate::fs::cut_path(&shared.dir, segment.base()))
+                crate::fs::remove_if_present(
+                    &*shared.vfs,
+                    &crate::fs::cut_path(&shared.dir, segment.base()),
+                )
+                .map_err(Error::from)
             });
         if let Err(e) = outcome {
             // Stop at the first file that stays: removing a newer one after
@@ -164,14 +168,6 @@ fn remove_first(shared: &Shared, choose: impl FnOnce(&SegmentList) -> usize) -> 
     match failed {
         Some(e) => Err(e),
         None => synced.map(|()| removed).map_err(Error::from),
-    }
-}
-
-/// Removes a file that may not exist.
-pub(crate) fn remove_if_present(shared: &Shared, path: &std::path::Path) -> Result<()> {
-    match shared.vfs.remove(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-        _ => Ok(()),
     }
 }
 

@@ -74,13 +74,25 @@ impl SyncPause<'_> {
     }
 
     /// Flushing restarts at the start of the new active segment `base`.
-    pub(crate) fn restart_at(mut self, base: u64) {
+    pub(crate) fn restart_at(&mut self, base: u64) {
         *self.flushed = Flushed {
             segment: base,
             upto: 0,
             header_dirty: false,
             header_flushed: None,
         };
+    }
+}
+
+impl SyncPause<'_> {
+    /// A truncation failed once it had begun changing the log: latches
+    /// `error` while syncs are still held off, then lets them go on (to
+    /// find the writer latched). Latching after the pause is let go would
+    /// leave a window in which a sync (the background syncer, a group-commit
+    /// leader) passes the poison check and raises the durable offset back
+    /// over records the truncation was discarding.
+    pub(crate) fn fail(self, error: io::Error) -> Error {
+        self.syncer.poison.latch(error)
     }
 }
 

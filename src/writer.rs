@@ -414,14 +414,21 @@ impl Writer {
     /// records that are gone now; a cursor that stands past it goes on at its
     /// offset in the new history.
     ///
-    /// Records below `offset` are synced first. A failure after the commit
-    /// point latches the writer; reopening finishes the truncation.
+    /// A refused call changes nothing: an `offset` at or past the end
+    /// (`Ok`, nothing to do), below the first offset ([`Error::Purged`]), or
+    /// a latched writer ([`Error::Poisoned`]). Otherwise the records below
+    /// `offset` are synced first, and the new segment is taken before
+    /// anything is cut (a full disk fails there with [`Error::Io`], and the
+    /// log stays as it was). From the moment the truncation starts writing
+    /// its marker, any failure latches the writer before syncs may run
+    /// again, so the durable offset never moves back past the cut; reopening
+    /// then gives the log as it was (the marker never got its name) or
+    /// finishes the truncation.
     pub fn truncate_from(&mut self, offset: u64) -> Result<()> {
         self.shared.syncer.poison.check()?;
         if offset >= self.next_offset {
             return Ok(());
         }
-        self.sync()?;
         let shared = Arc::clone(&self.shared);
         // No purge or cleanup may change the list until this is done.
         let _maintenance = lock(&shared.maintenance);
@@ -439,13 +446,14 @@ impl Writer {
                 segments[index + 1..].to_vec(),
             )
         };
+        self.sync()?;
         // Take the new segment before committing: a full disk fails here,
         // with nothing changed.
         let preparer = self.preparer.as_ref().ok_or(Error::Closed)?;
         let map = preparer.take()?;
         // Hold syncs off, and stop counting the doomed records as durable
         // before the commit makes them go.
-        let pause = shared.syncer.pause();
+        let mut pause = shared.syncer.pause();
         pause.lower_durable(offset);
         let marker = CutMarker {
             at: offset,
@@ -453,10 +461,9 @@ impl Writer {
             created_after: self.next_sequence,
         };
         let marker_path = fs::cut_path(&shared.dir, cut.base());
-        // From the marker's rename on, the truncation is committed: any
-        // failure stops the writer, and the next open completes it.
+        // From the marker's rename on, the truncation is committed, and the
+        // next open completes it.
         let outcome = write_durably(&*shared.vfs, &shared.dir, &marker_path, &marker.encode())
-            .map_err(Error::Io)
             .and_then(|()| {
                 let plan = Truncation {
                     offset,
@@ -465,16 +472,19 @@ impl Writer {
                     later: &later,
                     marker: &marker_path,
                 };
-                self.finish_truncation(&plan, map, pause)
+                self.finish_truncation(&plan, map, &mut pause)
             });
+        // A failure is latched while syncs are still held off: none may
+        // raise the durable offset over the cut in between.
+        let result = match outcome {
+            Ok(()) => Ok(()),
+            Err(e) => Err(pause.fail(e)),
+        };
         // Discarded segments keep their disk blocks while mapped: release
         // them now (unless a reader still holds them), as a purge does.
         drop((cut, later));
         crate::segments::Segments::collect_garbage();
-        outcome.map_err(|e| match e {
-            Error::Io(io) => shared.syncer.poison.latch(io),
-            other => other,
-        })
+        result
     }
 
     /// Discards the records after `offset` (keeps `offset` itself).
@@ -482,13 +492,14 @@ impl Writer {
         self.truncate_from(offset.saturating_add(1))
     }
 
-    /// Everything after the commit point of a truncation.
+    /// Everything after the commit point of a truncation. Any error here is
+    /// an I/O error, which the caller latches.
     fn finish_truncation(
         &mut self,
         plan: &Truncation<'_>,
         map: Box<dyn Map>,
-        pause: SyncPause<'_>,
-    ) -> Result<()> {
+        pause: &mut SyncPause<'_>,
+    ) -> io::Result<()> {
         let Truncation {
             offset,
             index,
@@ -500,13 +511,15 @@ impl Writer {
         let vfs = &*shared.vfs;
         for segment in later.iter().rev() {
             vfs.remove(segment.path())?;
-            retention::remove_if_present(&shared, &fs::cut_path(&shared.dir, segment.base()))?;
+            fs::remove_if_present(vfs, &fs::cut_path(&shared.dir, segment.base()))?;
         }
         vfs.sync_dir(&shared.dir)?;
         // The new segment starts at `offset`; when `cut` starts there too,
         // the rename replaces it (atomically; its readers keep their map).
         // Its header is made durable first: it may become the first segment.
-        let preparer = self.preparer.as_ref().ok_or(Error::Closed)?;
+        let Some(preparer) = self.preparer.as_ref() else {
+            return Err(io::Error::other("the segment-preparing thread is gone"));
+        };
         let (segment, appender) = install_segment(
             vfs,
             &shared.dir,
@@ -522,16 +535,16 @@ impl Writer {
         swap_truncated(&shared.segments, (offset, index), cut, later, segment);
         pause.restart_at(offset);
         shared.truncations.fetch_add(1, Ordering::AcqRel);
-        if !keep_cut {
-            // The segment the marker names was replaced whole.
-            vfs.remove(marker_path)?;
-            vfs.sync_dir(&shared.dir)?;
-        }
         self.active = appender;
         self.next_offset = offset;
         self.active_max_timestamp = 0;
         self.report();
         self.since_sync = 0;
+        if !keep_cut {
+            // The segment the marker names was replaced whole.
+            vfs.remove(marker_path)?;
+            vfs.sync_dir(&shared.dir)?;
+        }
         Ok(())
     }
 

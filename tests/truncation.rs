@@ -454,3 +454,40 @@ fn a_cursor_past_a_truncation_at_a_segment_base_reads_the_new_history() {
         (base + 1, 1)
     );
 }
+
+/// Regression: `truncate_from` below the first offset synced every record
+/// before it noticed, and then refused.
+#[test]
+fn a_refused_truncation_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut writer, reader) = Log::open(tmp.path(), small()).unwrap();
+    let mut offset = 0;
+    while segment_files(tmp.path()).len() < 4 {
+        writer.append(&record(offset, 0)).unwrap();
+        offset += 1;
+    }
+    writer.sync().unwrap();
+    let first = base_of(&segment_files(tmp.path())[2]);
+    writer.purge_before(first).unwrap();
+    assert_eq!(reader.first_offset(), first);
+    for _ in 0..5 {
+        writer.append(&record(offset, 0)).unwrap();
+        offset += 1;
+    }
+    let durable = reader.durable_offset();
+    assert!(durable < offset, "records past the durable offset");
+    let files = fs::read_dir(tmp.path()).unwrap().count();
+    for below in [0, first - 1] {
+        match writer.truncate_from(below) {
+            Err(Error::Purged {
+                offset: o,
+                first: f,
+            }) => assert_eq!((o, f), (below, first)),
+            other => panic!("truncate_from({below}): {other:?}"),
+        }
+    }
+    assert_eq!(reader.durable_offset(), durable, "a refused call synced");
+    assert_eq!(reader.next_offset(), offset);
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), files);
+    writer.append(&record(offset, 0)).unwrap();
+}
