@@ -100,6 +100,9 @@ struct Tally {
     records_checked: u64,
     recovered_after_crash: u64,
     refused_after_failure: u64,
+    /// Failed flushes and fsyncs while a writer was open, each checked to
+    /// have latched it.
+    latched_flush_failures: u64,
     /// Faults injected, by operation and errno: (cases, surfaced as `Err`).
     classes: BTreeMap<(&'static str, i32), (u64, u64)>,
     /// Scenarios run.
@@ -113,11 +116,27 @@ fn options(rng: &mut Rng) -> Options {
         3 => SyncPolicy::Interval(Duration::from_millis(1)),
         _ => SyncPolicy::Explicit,
     };
+    let mut retention = Retention::none().max_bytes(4 * SEGMENT);
+    if rng.below(4) == 0 {
+        // The background cleaner, besides the workload's own cleanups.
+        retention = retention.check_every(Duration::from_millis(1));
+    }
     Options::default()
         .segment_size(SEGMENT)
         .max_record_size(1024)
         .sync_policy(policy)
-        .retention(Retention::none().max_bytes(4 * SEGMENT))
+        .retention(retention)
+}
+
+/// Whether a simulated operation is a flush or an fsync (of a range, a
+/// file, a small file, or the directory): one whose failure must latch the
+/// writer, on whatever path it ran (sync, purge, cleanup, background
+/// cleaner or syncer, truncation, close).
+fn is_flush(op: &str) -> bool {
+    matches!(
+        op,
+        "flush range" | "fdatasync" | "fsync directory" | "write file"
+    )
 }
 
 fn open(fs: &SimFs, options: &Options) -> crate::Result<(Writer, Reader)> {
@@ -527,6 +546,12 @@ fn fault(seed: u64, k: u64, code: i32, tally: &mut Tally) -> Result<(), String> 
                     }
                     tally.refused_after_failure += 1;
                 }
+                Some(Error::Io(_)) if fs.hit().is_some_and(is_flush) => {
+                    return Err(format!(
+                        "a failed {} surfaced as a plain I/O error, not latched",
+                        fs.hit().unwrap_or_default()
+                    ));
+                }
                 Some(Error::Io(_)) => {
                     // Not latched (the failure lost nothing durable): the
                     // writer goes on, or fails again, cleanly.
@@ -535,9 +560,19 @@ fn fault(seed: u64, k: u64, code: i32, tally: &mut Tally) -> Result<(), String> 
                 Some(other) => return Err(format!("unexpected error: {other}")),
                 None => {}
             }
-            // Closing syncs and writes the clean marker: its failure is
-            // reported too.
+            // Closing joins the background threads, syncs and writes the
+            // clean marker: its failure is reported too, and after any
+            // failed flush or fsync (foreground or background) it must find
+            // the writer latched.
             let closed = writer.close();
+            if let Some(op) = fs.hit().filter(|op| is_flush(op)) {
+                if !matches!(closed, Err(Error::Poisoned { .. })) {
+                    return Err(format!(
+                        "a failed {op} did not latch the writer: close gave {closed:?}"
+                    ));
+                }
+                tally.latched_flush_failures += 1;
+            }
             error.is_some() || closed.is_err()
         }
         Err(Error::Io(_) | Error::Poisoned { .. }) => true,
@@ -586,8 +621,12 @@ fn an_io_error_at_any_operation_surfaces_and_is_recovered_from() {
         }
     }
     eprintln!(
-        "I/O faults: {} cases, {} writers refused appends after a failed flush, {} records checked",
-        tally.runs, tally.refused_after_failure, tally.records_checked
+        "I/O faults: {} cases, {} writers refused appends after a failed flush, \
+         {} failed flushes or fsyncs found latched at close, {} records checked",
+        tally.runs,
+        tally.refused_after_failure,
+        tally.latched_flush_failures,
+        tally.records_checked
     );
     for ((op, code), (cases, surfaced)) in &tally.classes {
         eprintln!("  {op}, errno {code}: {cases} cases, {surfaced} surfaced as Err");
@@ -599,4 +638,5 @@ fn an_io_error_at_any_operation_surfaces_and_is_recovered_from() {
         failures[0]
     );
     assert!(tally.refused_after_failure > 0);
+    assert!(tally.latched_flush_failures > 0);
 }

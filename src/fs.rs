@@ -444,6 +444,8 @@ pub(crate) mod faulty {
         pub(crate) flush: AtomicBool,
         pub(crate) sync_dir: AtomicBool,
         pub(crate) create: AtomicBool,
+        /// Flushes panic (a bug in a background task, as the writer sees it).
+        pub(crate) panic: AtomicBool,
     }
 
     fn injected() -> io::Error {
@@ -467,6 +469,7 @@ pub(crate) mod faulty {
             self.0.len()
         }
         fn flush_range(&self, offset: usize, len: usize) -> io::Result<()> {
+            assert!(!self.1.panic.load(Ordering::SeqCst), "injected panic");
             if self.1.flush.load(Ordering::SeqCst) {
                 return Err(injected());
             }

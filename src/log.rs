@@ -330,6 +330,122 @@ mod tests {
         assert_eq!(reader.durable_offset(), 1);
     }
 
+    /// A log of small segments holding `segments` files, all synced.
+    fn with_segments(
+        dir: &Path,
+        options: Options,
+        segments: usize,
+    ) -> (Arc<Faults>, Writer, Reader) {
+        let (faults, mut writer, reader) = open_faulty(dir, options);
+        let mut i = 0u32;
+        let files = |dir: &Path| {
+            std::fs::read_dir(dir)
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .path()
+                        .extension()
+                        .is_some_and(|x| x == "seg")
+                })
+                .count()
+        };
+        while files(dir) < segments {
+            writer.append(&i.to_le_bytes().repeat(60)).unwrap();
+            i += 1;
+        }
+        writer.sync().unwrap();
+        (faults, writer, reader)
+    }
+
+    /// Appends until the writer refuses (a background thread latched it),
+    /// which must happen within a generous deadline; returns the refusal.
+    fn append_until_refused(writer: &mut Writer) -> Error {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            match writer.append(&[9u8; 200]) {
+                Err(e) => return e,
+                Ok(_) => assert!(std::time::Instant::now() < deadline, "never latched"),
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn a_failed_flush_or_directory_sync_in_a_purge_latches_the_writer() {
+        for switch in ["flush", "sync_dir"] {
+            let tmp = tempfile::tempdir().unwrap();
+            let (faults, mut writer, reader) = with_segments(tmp.path(), small(), 4);
+            let durable = reader.durable_offset();
+            writer.append(b"not yet durable").unwrap();
+            let flag = match switch {
+                "flush" => &faults.flush,
+                _ => &faults.sync_dir,
+            };
+            flag.store(true, Ordering::SeqCst);
+            let err = writer.purge_before(durable).unwrap_err();
+            assert!(matches!(err, Error::Poisoned { .. }), "{switch}: {err}");
+            flag.store(false, Ordering::SeqCst);
+            assert!(matches!(writer.append(b"x"), Err(Error::Poisoned { .. })));
+            assert!(matches!(writer.sync(), Err(Error::Poisoned { .. })));
+            assert!(matches!(writer.cleanup(), Err(Error::Poisoned { .. })));
+            assert!(matches!(
+                writer.purge_before(durable),
+                Err(Error::Poisoned { .. })
+            ));
+            assert_eq!(reader.durable_offset(), durable, "{switch}");
+        }
+    }
+
+    #[test]
+    fn the_background_cleaner_latches_a_failed_flush() {
+        let tmp = tempfile::tempdir().unwrap();
+        let retention = crate::Retention::none()
+            .max_bytes(2 * 4096)
+            .check_every(std::time::Duration::from_millis(1));
+        let (faults, mut writer, reader) =
+            with_segments(tmp.path(), small().retention(retention), 2);
+        let durable = reader.durable_offset();
+        faults.flush.store(true, Ordering::SeqCst);
+        let err = append_until_refused(&mut writer);
+        assert!(matches!(err, Error::Poisoned { .. }), "{err}");
+        faults.flush.store(false, Ordering::SeqCst);
+        assert!(matches!(writer.sync(), Err(Error::Poisoned { .. })));
+        assert_eq!(reader.durable_offset(), durable);
+    }
+
+    /// A panic in a background task (here: inside the flush it runs) ends
+    /// its thread; the writer hears of it and says which thread died, and
+    /// why, instead of going on without it.
+    #[test]
+    fn a_background_thread_that_panics_latches_the_writer_with_its_message() {
+        let interval = crate::SyncPolicy::Interval(std::time::Duration::from_millis(1));
+        let cleaner = crate::Retention::none()
+            .max_bytes(2 * 4096)
+            .check_every(std::time::Duration::from_millis(1));
+        let cases = [
+            ("the background syncer", small().sync_policy(interval)),
+            (
+                "the background retention cleaner",
+                small().retention(cleaner),
+            ),
+        ];
+        for (thread, options) in cases {
+            let tmp = tempfile::tempdir().unwrap();
+            let (faults, mut writer, _) = with_segments(tmp.path(), options, 2);
+            faults.panic.store(true, Ordering::SeqCst);
+            let err = append_until_refused(&mut writer);
+            faults.panic.store(false, Ordering::SeqCst);
+            let Error::Poisoned { cause } = &err else {
+                panic!("{thread}: {err}")
+            };
+            let cause = cause.to_string();
+            assert!(cause.contains(thread), "{cause}");
+            assert!(cause.contains("injected panic"), "{cause}");
+            assert!(matches!(writer.sync(), Err(Error::Poisoned { .. })));
+        }
+    }
+
     #[test]
     fn a_truncation_that_fails_after_its_commit_point_latches_and_reopens_cut() {
         let tmp = tempfile::tempdir().unwrap();

@@ -954,8 +954,8 @@ pub fn background(len: usize, variant: Background) -> (Syncing, Flushes) {
             }
         }
     };
-    let thread =
-        Periodic::start("murakami-sync", Duration::from_millis(1), task).expect("a model's thread");
+    let thread = Periodic::start("murakami-sync", Duration::from_millis(1), task, drop)
+        .expect("a model's thread");
     let producer = ModelProducer {
         shared,
         appender,

@@ -11,6 +11,11 @@ use crate::sync::{Arc, Condvar, Mutex, lock, thread};
 
 /// Runs a task every interval until dropped (or until the task says stop).
 /// Dropping it wakes the thread and joins it.
+///
+/// A panic in the task ends the thread, and is heard: `on_panic` gets its
+/// message (the writer latches it, so the next append or sync reports that
+/// the background thread died, and why). Under loom the panic is not caught:
+/// loom reports a failed model by panicking, and that must reach the model.
 pub(crate) struct Periodic {
     stop: Arc<(Mutex<bool>, Condvar)>,
     thread: Option<thread::JoinHandle<()>>,
@@ -18,15 +23,17 @@ pub(crate) struct Periodic {
 
 impl Periodic {
     /// Starts `task`, first run one `interval` from now; the thread ends when
-    /// `task` returns `false`.
+    /// `task` returns `false`, or with a call of `on_panic` if it panics.
     pub(crate) fn start(
         name: &str,
         interval: Duration,
-        mut task: impl FnMut() -> bool + Send + 'static,
+        task: impl FnMut() -> bool + Send + 'static,
+        on_panic: impl FnOnce(String) + Send + 'static,
     ) -> io::Result<Periodic> {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let flag = Arc::clone(&stop);
-        let thread = thread::Builder::new().name(name.into()).spawn(move || {
+        let run = move || {
+            let mut task = task;
             let mut schedule = Schedule::new(interval);
             while schedule.wait(&flag) {
                 if !task() {
@@ -34,11 +41,34 @@ impl Periodic {
                 }
                 schedule.advance();
             }
+        };
+        let thread = thread::Builder::new().name(name.into()).spawn(move || {
+            #[cfg(not(feature = "loom"))]
+            if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+                on_panic(panic_message(&*panic));
+            }
+            #[cfg(feature = "loom")]
+            {
+                let _ = on_panic;
+                run();
+            }
         })?;
         Ok(Periodic {
             stop,
             thread: Some(thread),
         })
+    }
+}
+
+/// The message a panic was raised with.
+#[cfg(not(feature = "loom"))]
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic without a message".to_owned()
     }
 }
 
@@ -138,9 +168,12 @@ mod tests {
     fn runs_until_the_task_says_stop_and_drop_joins() {
         let runs = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&runs);
-        let periodic = Periodic::start("test", Duration::from_micros(100), move || {
-            counter.fetch_add(1, Ordering::SeqCst) < 2
-        })
+        let periodic = Periodic::start(
+            "test",
+            Duration::from_micros(100),
+            move || counter.fetch_add(1, Ordering::SeqCst) < 2,
+            |panic| panic!("{panic}"),
+        )
         .unwrap();
         let thread = periodic.thread.as_ref().unwrap();
         while !thread.is_finished() {
@@ -152,7 +185,27 @@ mod tests {
 
     #[test]
     fn drop_stops_a_thread_that_would_run_forever() {
-        let periodic = Periodic::start("test", Duration::from_secs(3600), || true).unwrap();
+        let periodic = Periodic::start("test", Duration::from_secs(3600), || true, drop).unwrap();
+        drop(periodic);
+    }
+
+    #[test]
+    fn a_panic_in_the_task_is_reported_with_its_message() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut runs = 0;
+        let periodic = Periodic::start(
+            "test",
+            Duration::from_micros(100),
+            move || {
+                runs += 1;
+                assert!(runs < 3, "run {runs} went wrong");
+                true
+            },
+            move |message| tx.send(message).unwrap(),
+        )
+        .unwrap();
+        let message = rx.recv().expect("the panic is reported");
+        assert_eq!(message, "run 3 went wrong");
         drop(periodic);
     }
 }

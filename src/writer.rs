@@ -95,6 +95,18 @@ fn write_durably(vfs: &dyn Vfs, dir: &Path, path: &Path, bytes: &[u8]) -> io::Re
     vfs.sync_dir(dir)
 }
 
+/// What a background thread of the writer does if its task panics: latch
+/// the writer, so that the next append or sync says which thread died and
+/// why, instead of the log going on without it (a dead syncer would leave
+/// `SyncPolicy::Interval` silently never syncing).
+fn latch_on_panic(shared: &Arc<Shared>, what: &'static str) -> impl FnOnce(String) + Send + use<> {
+    let shared = Arc::clone(shared);
+    move |message| {
+        let cause = io::Error::other(format!("{what} panicked: {message}"));
+        shared.syncer.poison.latch(cause);
+    }
+}
+
 /// A committed truncation, as `finish_truncation` carries it out.
 #[derive(Clone, Copy)]
 struct Truncation<'a> {
@@ -214,22 +226,26 @@ impl Writer {
         };
         let sync_thread = match opts.sync {
             SyncPolicy::Interval(interval) => {
-                let shared = Arc::clone(&shared);
+                let log = Arc::clone(&shared);
                 // A failed sync is latched; the next append reports it.
-                let task = move || shared.sync().is_ok();
-                Some(Periodic::start("murakami-sync", interval, task)?)
+                let task = move || log.sync().is_ok();
+                let died = latch_on_panic(&shared, "the background syncer");
+                Some(Periodic::start("murakami-sync", interval, task, died)?)
             }
             _ => None,
         };
         let cleaner = match opts.retention.every {
             Some(interval) => {
-                let shared = Arc::clone(&shared);
+                let log = Arc::clone(&shared);
+                // A file that could not be removed stays for the next round;
+                // a failed flush is latched (the next append reports it),
+                // and the cleaner stops.
                 let task = move || {
-                    // A failed removal leaves the files for the next round.
-                    let _ = retention::cleanup(&shared, clock::now(Timestamps::Precise));
-                    true
+                    let now = clock::now(Timestamps::Precise);
+                    !matches!(retention::cleanup(&log, now), Err(Error::Poisoned { .. }))
                 };
-                Some(Periodic::start("murakami-retain", interval, task)?)
+                let died = latch_on_panic(&shared, "the background retention cleaner");
+                Some(Periodic::start("murakami-retain", interval, task, died)?)
             }
             None => None,
         };
@@ -667,11 +683,14 @@ impl Writer {
             next_offset: self.next_offset,
             active_base: shared.segments.load(&guard).active().base(),
         };
+        // A failure here latches too, like every failed flush: nothing may
+        // claim durability after it (readers' durable offset included).
+        let path = shared.dir.join(CLEAN_NAME);
         shared
             .vfs
-            .write_small(&shared.dir.join(CLEAN_NAME), &marker.encode())?;
-        shared.vfs.sync_dir(&shared.dir)?;
-        Ok(())
+            .write_small(&path, &marker.encode())
+            .and_then(|()| shared.vfs.sync_dir(&shared.dir))
+            .map_err(|e| shared.syncer.poison.latch(e))
     }
 }
 
