@@ -446,6 +446,10 @@ pub(crate) mod faulty {
         pub(crate) create: AtomicBool,
         /// Flushes panic (a bug in a background task, as the writer sees it).
         pub(crate) panic: AtomicBool,
+        /// Flushes wait while this is set (a slow disk), after setting
+        /// `held`.
+        pub(crate) hold: AtomicBool,
+        pub(crate) held: AtomicBool,
     }
 
     fn injected() -> io::Error {
@@ -470,6 +474,10 @@ pub(crate) mod faulty {
         }
         fn flush_range(&self, offset: usize, len: usize) -> io::Result<()> {
             assert!(!self.1.panic.load(Ordering::SeqCst), "injected panic");
+            while self.1.hold.load(Ordering::SeqCst) {
+                self.1.held.store(true, Ordering::SeqCst);
+                std::thread::yield_now();
+            }
             if self.1.flush.load(Ordering::SeqCst) {
                 return Err(injected());
             }

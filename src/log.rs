@@ -446,6 +446,45 @@ mod tests {
         }
     }
 
+    /// Regression: a `SharedWriter` under `EveryRecords(n)` ran the
+    /// policy's flush while holding the writer's lock, so every other
+    /// thread's append waited for the disk.
+    #[test]
+    fn a_shared_writer_s_counted_sync_does_not_hold_other_appends() {
+        let tmp = tempfile::tempdir().unwrap();
+        let policy = crate::SyncPolicy::EveryRecords(2);
+        let (faults, writer, reader) = open_faulty(tmp.path(), small().sync_policy(policy));
+        let writer = writer.into_shared();
+        writer.append(b"one").unwrap();
+        faults.hold.store(true, Ordering::SeqCst);
+        let syncing = {
+            let writer = writer.clone();
+            std::thread::spawn(move || writer.append(b"two, reaching the count"))
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !faults.held.load(Ordering::SeqCst) {
+            assert!(std::time::Instant::now() < deadline, "the sync never began");
+            std::thread::yield_now();
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let other = writer.clone();
+        std::thread::spawn(move || tx.send(other.append(b"three")).unwrap());
+        let appended = rx.recv_timeout(std::time::Duration::from_secs(20));
+        let still_flushing = faults.hold.load(Ordering::SeqCst) && !syncing.is_finished();
+        faults.hold.store(false, Ordering::SeqCst);
+        let appended = appended.expect("an append waited for another thread's flush");
+        assert_eq!(appended.unwrap(), 2);
+        assert!(
+            still_flushing,
+            "the append went in while the flush was held"
+        );
+        assert_eq!(syncing.join().unwrap().unwrap(), 1);
+        assert!(
+            reader.durable_offset() >= 2,
+            "the counted append is durable"
+        );
+    }
+
     #[test]
     fn a_truncation_that_fails_after_its_commit_point_latches_and_reopens_cut() {
         let tmp = tempfile::tempdir().unwrap();

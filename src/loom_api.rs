@@ -696,18 +696,10 @@ impl SharedProducer {
         }
     }
 
-    pub(crate) fn append(&mut self, payload: &[u8]) -> Result<u64> {
+    pub(crate) fn sync_due(&mut self, records: u64) -> bool {
         match self {
-            SharedProducer::Writer(w) => w.append(payload),
-            // The model's policy is `Explicit`: nothing to sync here.
-            SharedProducer::Model(m) => m.append(payload),
-        }
-    }
-
-    pub(crate) fn append_batch<B: AsRef<[u8]>>(&mut self, records: &[B]) -> Result<Range<u64>> {
-        match self {
-            SharedProducer::Writer(w) => w.append_batch(records),
-            SharedProducer::Model(m) => m.append_batch(records),
+            SharedProducer::Writer(w) => w.sync_due(records),
+            SharedProducer::Model(_) => false,
         }
     }
 

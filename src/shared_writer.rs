@@ -3,7 +3,9 @@
 //! # Synchronization
 //!
 //! Appends serialize on one mutex around the [`Writer`]; the critical
-//! section is the append itself (tens of nanoseconds), never a flush.
+//! section is the append itself (tens of nanoseconds), never a flush: the
+//! syncs that `SyncPolicy::Always` and `SyncPolicy::EveryRecords` call for
+//! run after it, through the group commit below.
 //!
 //! Durable appends use group commit. A thread that needs offset `o` durable
 //! waits until the durable offset passes `o`. If no flush is running, it
@@ -180,13 +182,24 @@ impl SharedWriter {
 
     /// Appends a record and returns its offset. Under
     /// [`SyncPolicy::Always`] it returns once the record is durable, sharing
-    /// the flush with concurrent appends; other policies apply as they do
-    /// for a [`Writer`].
+    /// the flush with concurrent appends. Under
+    /// [`SyncPolicy::EveryRecords`], the append that reaches the count
+    /// returns once a sync covers it, through the same group commit: the
+    /// flush runs outside the writer's lock, so other threads' appends go on
+    /// meanwhile. Other policies apply as they do for a [`Writer`].
     pub fn append(&self, payload: &[u8]) -> Result<u64> {
         if self.inner.always {
             return self.append_durable(payload);
         }
-        self.with_writer(|w| w.append(payload))
+        let (offset, due) = self.with_writer(|w| {
+            let timestamp = w.now();
+            let offset = w.append_unsynced(payload, timestamp)?;
+            Ok((offset, w.sync_due(1).then(|| self.era())))
+        })?;
+        if let Some(era) = due {
+            self.wait_durable(offset + 1, era)?;
+        }
+        Ok(offset)
     }
 
     /// Appends a record and returns its offset once it is durable. Threads
@@ -214,7 +227,18 @@ impl SharedWriter {
     /// [`Writer::append_batch`].
     pub fn append_batch<B: AsRef<[u8]>>(&self, records: &[B]) -> Result<Range<u64>> {
         if !self.inner.always {
-            return self.with_writer(|w| w.append_batch(records));
+            let (range, due) = self.with_writer(|w| {
+                let range = w.append_batch_unsynced(records)?;
+                Ok((
+                    range.clone(),
+                    w.sync_due(range.end - range.start).then(|| self.era()),
+                ))
+            })?;
+            // As in `append`: the policy's sync outside the lock.
+            if let Some(era) = due {
+                self.wait_durable(range.end, era)?;
+            }
+            return Ok(range);
         }
         // Under `Always`, flush outside the lock, shared with other threads.
         let _in_flight = Counted::new(&self.inner.in_flight);

@@ -301,15 +301,26 @@ impl Writer {
     /// Syncs when the policy's count of records is reached.
     #[inline]
     fn apply_policy(&mut self, records: u64) -> Result<()> {
-        if self.sync_every == 0 {
-            return Ok(());
-        }
-        self.since_sync += records;
-        if self.since_sync >= self.sync_every {
-            self.since_sync = 0;
+        if self.sync_due(records) {
             self.sync()?;
         }
         Ok(())
+    }
+
+    /// Counts `records` appended toward the policy's count
+    /// ([`SyncPolicy::EveryRecords`]): `true` when it is reached, and the
+    /// caller must now sync (the count starts over).
+    #[inline]
+    pub(crate) fn sync_due(&mut self, records: u64) -> bool {
+        if self.sync_every == 0 {
+            return false;
+        }
+        self.since_sync += records;
+        if self.since_sync < self.sync_every {
+            return false;
+        }
+        self.since_sync = 0;
+        true
     }
 
     /// Publishes what was written and wakes waiting readers, if any; now and
@@ -675,6 +686,9 @@ impl Writer {
         result
     }
 
+    /// Syncs, then writes the clean-shutdown marker. A failure to write the
+    /// marker is reported (the next open then checks the whole log) but not
+    /// latched: the sync before it succeeded, and the writer is gone.
     fn write_clean_marker(&mut self) -> Result<()> {
         self.shared.sync()?;
         let shared = &*self.shared;
@@ -683,14 +697,11 @@ impl Writer {
             next_offset: self.next_offset,
             active_base: shared.segments.load(&guard).active().base(),
         };
-        // A failure here latches too, like every failed flush: nothing may
-        // claim durability after it (readers' durable offset included).
-        let path = shared.dir.join(CLEAN_NAME);
         shared
             .vfs
-            .write_small(&path, &marker.encode())
-            .and_then(|()| shared.vfs.sync_dir(&shared.dir))
-            .map_err(|e| shared.syncer.poison.latch(e))
+            .write_small(&shared.dir.join(CLEAN_NAME), &marker.encode())?;
+        shared.vfs.sync_dir(&shared.dir)?;
+        Ok(())
     }
 }
 
