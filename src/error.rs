@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::format::{FrameFault, HeaderError};
+use crate::options::OptionsError;
 
 /// A `Result` whose error is murakami's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -95,8 +96,9 @@ pub enum Error {
         /// The last offset the caller waited for.
         offset: u64,
     },
-    /// The options cannot work together.
-    InvalidOptions(&'static str),
+    /// [`Log::open`](crate::Log::open) refused the options: the
+    /// [`OptionsError`] names the option and the values involved.
+    InvalidOptions(OptionsError),
     /// The writer was closed.
     Closed,
 }
@@ -233,7 +235,7 @@ impl fmt::Display for Error {
                     "offset {offset} was truncated away before it became durable"
                 )
             }
-            Error::InvalidOptions(why) => write!(f, "invalid options: {why}"),
+            Error::InvalidOptions(e) => write!(f, "invalid options: {e}"),
             Error::Closed => f.write_str("the log writer is closed"),
         }
     }

@@ -117,7 +117,7 @@ pub use crate::format::HeaderError;
 pub use crate::log::Log;
 pub use crate::options::{
     DEFAULT_MAX_RECORD_SIZE, DEFAULT_SEGMENT_SIZE, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, Options,
-    Recovery, SyncPolicy, Timestamps,
+    OptionsError, Recovery, SyncPolicy, Timestamps,
 };
 pub use crate::reader::{Cursor, DEFAULT_SPIN, ReadGuard, Reader};
 pub use crate::record::{Record, RecordRef};

@@ -107,7 +107,7 @@ impl Log {
         dir: &Path,
         options: Options,
     ) -> Result<(Writer, Reader)> {
-        options.validate()?;
+        let options = options.resolve()?;
         let recovered = recovery::recover(&*vfs, dir, &options)?;
         let active = recovered.segments.last().expect("an active segment");
         let syncer = Syncer::new(
