@@ -175,6 +175,8 @@ mod tests {
         let err = writer.append(b"three").unwrap_err();
         assert!(matches!(err, Error::Poisoned { .. }), "{err}");
         assert!(err.to_string().contains("reopen"), "{err}");
+        let cause = std::error::Error::source(&err).expect("the flush's error");
+        assert!(!err.to_string().contains(&cause.to_string()), "{err}");
         assert!(
             matches!(writer.sync(), Err(Error::Poisoned { .. })),
             "not retryable"
