@@ -11,7 +11,7 @@ use crate::options::Options;
 use crate::reader::Reader;
 use crate::recovery::{self, RecoveryReport};
 use crate::segments::{SegmentList, Segments};
-use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering, fence};
+use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering, fence, pin};
 use crate::syncer::Syncer;
 use crate::writer::Writer;
 
@@ -70,6 +70,19 @@ impl Shared {
     /// Whether the writer has closed.
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    /// Offset of the log's first record (the base of its first segment).
+    pub(crate) fn first_offset(&self) -> u64 {
+        let guard = pin();
+        self.segments.load(&guard).first_offset()
+    }
+
+    /// One past the last published record (`Acquire`): counts every append
+    /// that has returned.
+    pub(crate) fn next_offset(&self) -> u64 {
+        let guard = pin();
+        self.segments.load(&guard).active().next_offset()
     }
 }
 

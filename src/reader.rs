@@ -264,14 +264,12 @@ impl Reader {
 
     /// Offset of the first record in the log.
     pub fn first_offset(&self) -> u64 {
-        let guard = pin();
-        self.shared.segments.load(&guard).first_offset()
+        self.shared.first_offset()
     }
 
     /// One past the last published record: the offset the next append gets.
     pub fn next_offset(&self) -> u64 {
-        let guard = pin();
-        self.shared.segments.load(&guard).active().next_offset()
+        self.shared.next_offset()
     }
 
     /// One past the last record this reader may see: [`Reader::next_offset`],

@@ -109,6 +109,23 @@ fn options_that_cannot_work_are_refused() {
     ));
 }
 
+/// Issue 11, item 11: `SharedWriter::next_offset` returned a `Result` and
+/// failed with `Closed` once any clone had closed the log.
+#[test]
+fn a_closed_shared_writer_still_says_where_the_log_ends() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (writer, _reader) = Log::open(tmp.path(), small()).unwrap();
+    assert_eq!((writer.first_offset(), writer.next_offset()), (0, 0));
+    let writer = writer.into_shared();
+    let clone = writer.clone();
+    assert_eq!(clone.append_batch(&[b"a", b"b", b"c"]).unwrap(), 0..3);
+    let next: u64 = clone.next_offset();
+    assert_eq!((clone.first_offset(), next), (0, 3));
+    writer.close().unwrap();
+    assert!(matches!(clone.append(b"d"), Err(Error::Closed)));
+    assert_eq!((clone.first_offset(), clone.next_offset()), (0, 3));
+}
+
 /// Issue 11, item 8: a segment size given alone failed at open on account
 /// of `max_record_size`, which the user never set.
 #[test]
