@@ -201,6 +201,37 @@ mod tests {
         assert_eq!(reader.read(0).unwrap(), b"one");
     }
 
+    /// What `Writer`'s docs promise of a drop without `close` (issue 11,
+    /// item 10): a full sync and a clean shutdown when it works...
+    #[test]
+    fn dropping_a_writer_without_close_syncs_and_closes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (_faults, mut writer, reader) = open_faulty(tmp.path(), small());
+        writer.append_batch(&[b"a", b"b", b"c"]).unwrap();
+        assert_eq!(reader.durable_offset(), 0);
+        drop(writer);
+        assert_eq!(reader.durable_offset(), 3, "the drop synced");
+        assert!(reader.is_closed());
+        let (writer, _) = Log::open(tmp.path(), small()).unwrap();
+        assert!(writer.recovery_report().clean_shutdown);
+    }
+
+    /// ...and, when the sync fails, no word of it: the error is swallowed,
+    /// the directory released, and the next open finds no clean shutdown.
+    #[test]
+    fn dropping_a_writer_without_close_swallows_a_failed_sync() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (faults, mut writer, reader) = open_faulty(tmp.path(), small());
+        writer.append(b"a").unwrap();
+        faults.flush.store(true, Ordering::SeqCst);
+        drop(writer);
+        assert_eq!(reader.durable_offset(), 0, "nothing was made durable");
+        assert!(reader.is_closed());
+        let (writer, reader) = Log::open(tmp.path(), small()).unwrap();
+        assert!(!writer.recovery_report().clean_shutdown);
+        assert!(reader.next_offset() <= 1);
+    }
+
     #[test]
     fn a_failed_directory_sync_latches_too() {
         let tmp = tempfile::tempdir().unwrap();

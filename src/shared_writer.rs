@@ -39,6 +39,10 @@ use std::time::Instant;
 /// the order of the appends. [`SharedWriter::append_durable`] and
 /// [`SharedWriter::sync`] share flushes between threads (group commit).
 ///
+/// End with [`close`](SharedWriter::close) (through any clone): dropping
+/// the last clone without it syncs too but swallows the error, as dropping
+/// a [`Writer`] does.
+///
 /// ```
 /// # #[cfg(feature = "loom")] fn main() {} // loom builds run only the models
 /// # #[cfg(not(feature = "loom"))]

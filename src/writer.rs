@@ -40,6 +40,18 @@ use crate::syncer::SyncPause;
 /// Records are visible to readers as soon as `append` returns, and durable
 /// once a [`sync`](Writer::sync) that covers them returns.
 ///
+/// # Close it
+///
+/// End with [`close`](Writer::close): it syncs everything, records a clean
+/// shutdown, releases the directory and returns what went wrong. Dropping
+/// a `Writer` without `close` does the same work, a full sync included
+/// (which takes as long as any sync), but has no way to report a failure:
+/// **the error is swallowed**, the records it did not make durable may be
+/// lost in a crash, and the next open finds no clean shutdown and checks
+/// the whole log. Dropped while its thread unwinds from a panic, a writer
+/// syncs nothing and releases the directory at once. The same holds for
+/// the last clone of a [`SharedWriter`](crate::SharedWriter).
+///
 /// ```compile_fail
 /// fn needs_clone<T: Clone>() {}
 /// needs_clone::<murakami::Writer>();
