@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::format::{FrameFault, HeaderError};
+use crate::options::OptionsError;
 
 /// A `Result` whose error is murakami's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -17,7 +18,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// A file operation failed. Nothing was written that a reader can see;
     /// whether the writer can go on depends on the operation: a failed flush
-    /// latches the writer (see [`Error::Poisoned`]).
+    /// latches the writer (see [`Error::Poisoned`]). The `io::Error` is
+    /// also the error's `source`.
     Io(io::Error),
     /// Another handle, in this process or another, holds the directory.
     Locked {
@@ -29,7 +31,7 @@ pub enum Error {
     /// dropped the dirty pages, so retrying could report durability that is
     /// not there. Reopening recovers from what the disk really holds.
     Poisoned {
-        /// The error that latched the writer.
+        /// The error that latched the writer; also the error's `source`.
         cause: Arc<io::Error>,
     },
     /// A record is larger than the configured maximum (or than a segment can
@@ -61,7 +63,7 @@ pub enum Error {
     BadSegmentHeader {
         /// The file.
         segment: PathBuf,
-        /// What is wrong with it.
+        /// What is wrong with it; also the error's `source`.
         reason: HeaderError,
     },
     /// Records in the log are damaged in a way a crash cannot explain: a bad
@@ -85,7 +87,7 @@ pub enum Error {
     PartialBatch {
         /// Offsets of the records that were appended.
         appended: std::ops::Range<u64>,
-        /// Why the rest were not.
+        /// Why the rest were not; also the error's `source`.
         cause: Box<Error>,
     },
     /// A truncation discarded the record (or records up to `offset`) before
@@ -95,8 +97,9 @@ pub enum Error {
         /// The last offset the caller waited for.
         offset: u64,
     },
-    /// The options cannot work together.
-    InvalidOptions(&'static str),
+    /// [`Log::open`](crate::Log::open) refused the options: the
+    /// [`OptionsError`] names the option and the values involved.
+    InvalidOptions(OptionsError),
     /// The writer was closed.
     Closed,
 }
@@ -133,7 +136,8 @@ pub enum Corruption {
     },
     /// A segment header that is damaged or not murakami's (under
     /// `Recovery::TruncateCorrupt`; `Strict` reports
-    /// [`Error::BadSegmentHeader`]).
+    /// [`Error::BadSegmentHeader`]). The [`Error::Corrupt`] that carries it
+    /// gives the [`HeaderError`] as its `source`.
     BadHeader(HeaderError),
     /// Two segments overlap or a segment starts beyond where the previous
     /// one ends.
@@ -175,7 +179,8 @@ impl fmt::Display for Corruption {
             Corruption::MissingRecords { expected } => {
                 write!(f, "records missing: the log should reach offset {expected}")
             }
-            Corruption::BadHeader(reason) => write!(f, "bad segment header: {reason}"),
+            // The reason is the error's source (`Error::source`).
+            Corruption::BadHeader(_) => f.write_str("bad segment header"),
             Corruption::Discontinuity { expected, found } => {
                 write!(f, "segment starts at offset {found}, expected {expected}")
             }
@@ -186,14 +191,12 @@ impl fmt::Display for Corruption {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Io(e) => write!(f, "I/O error: {e}"),
+            Error::Io(_) => f.write_str("I/O error"),
             Error::Locked { dir } => write!(f, "log directory {} is in use", dir.display()),
-            Error::Poisoned { cause } => {
-                write!(
-                    f,
-                    "writer refuses work after a failed flush ({cause}); reopen the log"
-                )
-            }
+            Error::Poisoned { .. } => f.write_str(
+                "the writer refuses work after an earlier failure (a failed flush or fsync, \
+                 or a background task that died); reopen the log",
+            ),
             Error::RecordTooLarge { len, max } => {
                 write!(
                     f,
@@ -209,8 +212,8 @@ impl fmt::Display for Error {
                     "offset {offset} is outside the log's records [{first}, {end})"
                 )
             }
-            Error::BadSegmentHeader { segment, reason } => {
-                write!(f, "segment {}: {reason}", segment.display())
+            Error::BadSegmentHeader { segment, .. } => {
+                write!(f, "segment {} has a bad header", segment.display())
             }
             Error::Corrupt {
                 segment,
@@ -222,9 +225,9 @@ impl fmt::Display for Error {
                 "corrupt log: {kind} in {} at byte {position} (record offset {offset})",
                 segment.display()
             ),
-            Error::PartialBatch { appended, cause } => write!(
+            Error::PartialBatch { appended, .. } => write!(
                 f,
-                "batch cut short after offsets {}..{}: {cause}",
+                "batch cut short: offsets {}..{} were appended, the rest were not",
                 appended.start, appended.end
             ),
             Error::Truncated { offset } => {
@@ -233,18 +236,28 @@ impl fmt::Display for Error {
                     "offset {offset} was truncated away before it became durable"
                 )
             }
-            Error::InvalidOptions(why) => write!(f, "invalid options: {why}"),
+            Error::InvalidOptions(e) => write!(f, "invalid options: {e}"),
             Error::Closed => f.write_str("the log writer is closed"),
         }
     }
 }
 
+/// Following the std convention, an error's `Display` describes its own
+/// level only, and the cause (the I/O error, the failure that latched the
+/// writer, what is wrong with a header) is its `source`: error reporters
+/// (`anyhow`, `eyre`) that print the chain then print each cause once.
+/// Print the chain to see everything, or match on the variant.
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io(e) => Some(e),
             Error::Poisoned { cause } => Some(cause.as_ref()),
             Error::PartialBatch { cause, .. } => Some(cause.as_ref()),
+            Error::BadSegmentHeader { reason, .. } => Some(reason),
+            Error::Corrupt {
+                kind: Corruption::BadHeader(reason),
+                ..
+            } => Some(reason),
             _ => None,
         }
     }
@@ -283,6 +296,78 @@ mod tests {
         let cause = Arc::new(io::Error::other("disk on fire"));
         let e = Error::Poisoned { cause };
         assert!(e.source().unwrap().to_string().contains("disk on fire"));
+        assert!(e.to_string().contains("reopen"), "{e}");
         assert!(Error::Closed.source().is_none());
+    }
+
+    /// One error of every variant that has a cause, and one that has none.
+    fn errors_with_causes() -> Vec<Error> {
+        let io = || io::Error::other("disk on fire");
+        vec![
+            Error::Io(io()),
+            Error::Poisoned {
+                cause: Arc::new(io()),
+            },
+            Error::PartialBatch {
+                appended: 3..5,
+                cause: Box::new(Error::Poisoned {
+                    cause: Arc::new(io()),
+                }),
+            },
+            Error::BadSegmentHeader {
+                segment: PathBuf::from("/x/00000000000000000007.seg"),
+                reason: HeaderError::BadMagic,
+            },
+            Error::Corrupt {
+                segment: PathBuf::from("/x/00000000000000000007.seg"),
+                position: 0,
+                offset: 7,
+                kind: Corruption::BadHeader(HeaderError::BadChecksum),
+            },
+            Error::Closed,
+        ]
+    }
+
+    /// Issue 11, item 9: `Display` printed the source and `source()`
+    /// returned it too, so a reporter that prints the chain (anyhow, eyre)
+    /// printed the cause twice.
+    #[test]
+    fn no_message_in_a_source_chain_repeats_its_source() {
+        for e in errors_with_causes() {
+            let mut chain = vec![e.to_string()];
+            let mut level: &dyn std::error::Error = &e;
+            while let Some(source) = level.source() {
+                let (message, cause) = (level.to_string(), source.to_string());
+                assert!(!cause.is_empty() && !message.is_empty(), "{e:?}");
+                assert!(
+                    !message.contains(&cause),
+                    "{message:?} repeats its source {cause:?}"
+                );
+                chain.push(cause);
+                level = source;
+            }
+            let report = chain.join(": ");
+            let once = ["disk on fire", "bad magic", "checksum mismatch"];
+            for needle in once {
+                assert!(report.matches(needle).count() <= 1, "{report}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_header_error_is_the_source_of_the_errors_that_carry_it() {
+        let reasons: Vec<String> = errors_with_causes()
+            .iter()
+            .filter_map(|e| e.source())
+            .filter_map(|s| s.downcast_ref::<HeaderError>())
+            .map(|h| h.to_string())
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                "not a murakami segment (bad magic)",
+                "segment header checksum mismatch"
+            ]
+        );
     }
 }

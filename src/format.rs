@@ -124,8 +124,29 @@ pub struct SegmentHeader {
     pub sequence: u64,
 }
 
-/// Why a segment header was refused.
+/// Why a segment header was refused: the `source` of
+/// [`Error::BadSegmentHeader`](crate::Error::BadSegmentHeader) and of an
+/// [`Error::Corrupt`](crate::Error::Corrupt) of kind
+/// [`Corruption::BadHeader`](crate::Corruption::BadHeader).
+///
+/// New reasons may be added, so a `match` needs a wildcard arm:
+///
+/// ```compile_fail
+/// fn exhaustive(e: murakami::HeaderError) -> u8 {
+///     use murakami::HeaderError::*;
+///     match e {
+///         TooShort | Blank | Torn | BadMagic | BadChecksum | Inconsistent => 0,
+///         UnsupportedVersion(_) | BadHeaderLength(_) => 1,
+///     }
+/// }
+/// ```
+///
+/// ```
+/// fn is_an_error<E: std::error::Error + Send + Sync + 'static>() {}
+/// is_an_error::<murakami::HeaderError>();
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HeaderError {
     /// The file is shorter than a header.
     TooShort,
@@ -167,6 +188,8 @@ impl std::fmt::Display for HeaderError {
         }
     }
 }
+
+impl std::error::Error for HeaderError {}
 
 impl SegmentHeader {
     /// Encodes the header into its 64 bytes.

@@ -43,7 +43,12 @@ pub(crate) trait SegmentFile: Send + fmt::Debug {
     /// Current length of the file.
     fn len(&self) -> io::Result<u64>;
     /// Reserves disk blocks up to `len` (fallocate): a full disk fails here,
-    /// never later as a SIGBUS on a mapped write.
+    /// never later as a SIGBUS on a mapped write — on a filesystem whose
+    /// fallocate really reserves the blocks that later writes land in (ext4,
+    /// XFS, tmpfs). A copy-on-write filesystem (btrfs, ZFS) writes
+    /// elsewhere than the reserved blocks, so a write to a mapped
+    /// page can still fail for want of space, as a SIGBUS (see the crate
+    /// docs, "Platform and filesystem").
     fn reserve(&mut self, len: u64) -> io::Result<()>;
     /// Maps the whole file, shared; writable maps need a file opened for
     /// writing.

@@ -69,6 +69,30 @@
 //!   the file and position, unless [`Recovery::TruncateCorrupt`] asks to cut
 //!   the log there; [`Writer::recovery_report`] then says what was dropped.
 //!
+//! # Platform and filesystem
+//!
+//! - **Linux only**, today: the crate uses `membarrier`, `posix_fallocate`,
+//!   `SEEK_DATA`/`SEEK_HOLE` and `flock`, and does not build elsewhere.
+//! - **A local filesystem that reserves blocks on `fallocate`** and
+//!   overwrites them in place: ext4, XFS, tmpfs. Segments are reserved
+//!   before they are mapped so that a full disk fails a roll with
+//!   [`Error::Io`] instead of killing the process. A **copy-on-write**
+//!   filesystem (btrfs, ZFS) allocates new blocks when a page is written
+//!   back, whatever `fallocate` reserved, so on a full disk a write to a
+//!   mapped page can fail as a `SIGBUS` that kills the process. Do not put
+//!   a log on one (nor on a network filesystem, whose `mmap` and locks
+//!   this crate does not rely on).
+//! - **Nothing else may write the log's files.** The directory lock that
+//!   makes a second [`Log::open`] fail with [`Error::Locked`] is advisory
+//!   (`flock`): it stops this crate, not another program. Segment files are
+//!   mapped, so another process that truncates one makes the next access
+//!   to a page past its new end raise `SIGBUS` in every process that maps
+//!   it (the writer's appends, any reader's reads); one that rewrites a
+//!   segment changes bytes under the readers, whose contents are then
+//!   undefined: reads return whatever is there (checksums are checked when
+//!   a log is opened, not at every read) or fail. Copying a live log's
+//!   files is fine; editing them is not.
+//!
 //! # Format
 //!
 //! Segment files are named by their zero-padded base offset
@@ -117,7 +141,7 @@ pub use crate::format::HeaderError;
 pub use crate::log::Log;
 pub use crate::options::{
     DEFAULT_MAX_RECORD_SIZE, DEFAULT_SEGMENT_SIZE, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, Options,
-    Recovery, SyncPolicy, Timestamps,
+    OptionsError, Recovery, SyncPolicy, Timestamps,
 };
 pub use crate::reader::{Cursor, DEFAULT_SPIN, ReadGuard, Reader};
 pub use crate::record::{Record, RecordRef};

@@ -11,7 +11,7 @@ use crate::options::Options;
 use crate::reader::Reader;
 use crate::recovery::{self, RecoveryReport};
 use crate::segments::{SegmentList, Segments};
-use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering, fence};
+use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering, fence, pin};
 use crate::syncer::Syncer;
 use crate::writer::Writer;
 
@@ -71,6 +71,19 @@ impl Shared {
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
+
+    /// Offset of the log's first record (the base of its first segment).
+    pub(crate) fn first_offset(&self) -> u64 {
+        let guard = pin();
+        self.segments.load(&guard).first_offset()
+    }
+
+    /// One past the last published record (`Acquire`): counts every append
+    /// that has returned.
+    pub(crate) fn next_offset(&self) -> u64 {
+        let guard = pin();
+        self.segments.load(&guard).active().next_offset()
+    }
 }
 
 /// Opens logs. A log has one [`Writer`] and any number of [`Reader`]s.
@@ -107,7 +120,7 @@ impl Log {
         dir: &Path,
         options: Options,
     ) -> Result<(Writer, Reader)> {
-        options.validate()?;
+        let options = options.resolve()?;
         let recovered = recovery::recover(&*vfs, dir, &options)?;
         let active = recovered.segments.last().expect("an active segment");
         let syncer = Syncer::new(
@@ -175,6 +188,8 @@ mod tests {
         let err = writer.append(b"three").unwrap_err();
         assert!(matches!(err, Error::Poisoned { .. }), "{err}");
         assert!(err.to_string().contains("reopen"), "{err}");
+        let cause = std::error::Error::source(&err).expect("the flush's error");
+        assert!(!err.to_string().contains(&cause.to_string()), "{err}");
         assert!(
             matches!(writer.sync(), Err(Error::Poisoned { .. })),
             "not retryable"
@@ -184,6 +199,37 @@ mod tests {
         assert!(writer.close().is_err(), "close reports the latched failure");
         let (_, reader) = Log::open(tmp.path(), small()).unwrap();
         assert_eq!(reader.read(0).unwrap(), b"one");
+    }
+
+    /// What `Writer`'s docs promise of a drop without `close` (issue 11,
+    /// item 10): a full sync and a clean shutdown when it works...
+    #[test]
+    fn dropping_a_writer_without_close_syncs_and_closes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (_faults, mut writer, reader) = open_faulty(tmp.path(), small());
+        writer.append_batch(&[b"a", b"b", b"c"]).unwrap();
+        assert_eq!(reader.durable_offset(), 0);
+        drop(writer);
+        assert_eq!(reader.durable_offset(), 3, "the drop synced");
+        assert!(reader.is_closed());
+        let (writer, _) = Log::open(tmp.path(), small()).unwrap();
+        assert!(writer.recovery_report().clean_shutdown);
+    }
+
+    /// ...and, when the sync fails, no word of it: the error is swallowed,
+    /// the directory released, and the next open finds no clean shutdown.
+    #[test]
+    fn dropping_a_writer_without_close_swallows_a_failed_sync() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (faults, mut writer, reader) = open_faulty(tmp.path(), small());
+        writer.append(b"a").unwrap();
+        faults.flush.store(true, Ordering::SeqCst);
+        drop(writer);
+        assert_eq!(reader.durable_offset(), 0, "nothing was made durable");
+        assert!(reader.is_closed());
+        let (writer, reader) = Log::open(tmp.path(), small()).unwrap();
+        assert!(!writer.recovery_report().clean_shutdown);
+        assert!(reader.next_offset() <= 1);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Options: segment size, record size limit, timestamps, recovery mode.
 #![forbid(unsafe_code)]
 
+use std::fmt;
+
 use crate::error::{Error, Result};
 use crate::format::{self, FRAME_HEADER_LEN, HEADER_LEN};
 
@@ -59,8 +61,15 @@ pub enum SyncPolicy {
 /// How a log is opened. Build with [`Options::default`] and the setters.
 #[derive(Clone, Debug)]
 pub struct Options {
+    /// As the user gave it until [`Options::resolve`]; then rounded up to
+    /// whole pages. Everything after `Log::open` sees the resolved value.
     pub(crate) segment_size: u64,
+    /// The record limit in force once resolved; before, the user's value if
+    /// `max_record_set`, else a placeholder.
     pub(crate) max_record_size: usize,
+    /// Whether the user set `max_record_size`. If not, the limit follows the
+    /// segment size: the default, or the largest record that fits if less.
+    max_record_set: bool,
     pub(crate) timestamps: Timestamps,
     pub(crate) recovery: Recovery,
     pub(crate) prefault: bool,
@@ -82,6 +91,7 @@ impl Default for Options {
         Options {
             segment_size: DEFAULT_SEGMENT_SIZE,
             max_record_size: DEFAULT_MAX_RECORD_SIZE,
+            max_record_set: false,
             timestamps: Timestamps::default(),
             recovery: Recovery::default(),
             prefault: true,
@@ -93,15 +103,30 @@ impl Default for Options {
 
 impl Options {
     /// Size of each segment file, reserved on disk when the segment is
-    /// created. Rounded up to a multiple of 4 KiB; between 4 KiB and 4 GiB.
+    /// created: between [`MIN_SEGMENT_SIZE`] (4 KiB) and
+    /// [`MAX_SEGMENT_SIZE`] (4 GiB less a page). A size that is not a
+    /// multiple of 4 KiB is rounded up to the next one (segments are mapped
+    /// in whole pages); a size out of range makes [`Log::open`] fail with
+    /// [`OptionsError::SegmentSize`], which reports the size as given.
+    ///
+    /// Unless [`max_record_size`](Options::max_record_size) is set too, the
+    /// record limit follows: [`DEFAULT_MAX_RECORD_SIZE`], or the largest
+    /// record a segment of this size holds if that is less.
+    ///
+    /// [`Log::open`]: crate::Log::open
     pub fn segment_size(mut self, bytes: u64) -> Options {
-        self.segment_size = bytes.div_ceil(4096).saturating_mul(4096);
+        self.segment_size = bytes;
         self
     }
 
-    /// Largest record accepted by `append`. Must fit in one segment.
+    /// Largest record accepted by `append` ([`DEFAULT_MAX_RECORD_SIZE`], or
+    /// less if a segment holds less). A limit set here must fit in one
+    /// segment, with its header and the record's frame, or
+    /// [`Log::open`](crate::Log::open) fails with
+    /// [`OptionsError::MaxRecordSize`].
     pub fn max_record_size(mut self, bytes: usize) -> Options {
         self.max_record_size = bytes;
+        self.max_record_set = true;
         self
     }
 
@@ -138,31 +163,34 @@ impl Options {
         self
     }
 
-    pub(crate) fn validate(&self) -> Result<()> {
+    /// Checks the options and settles the values they leave open: the
+    /// segment size rounded up to whole pages, and the record limit if the
+    /// user did not set one. Idempotent.
+    pub(crate) fn resolve(mut self) -> Result<Options> {
         match self.sync {
-            SyncPolicy::EveryRecords(0) => {
-                return Err(Error::InvalidOptions(
-                    "SyncPolicy::EveryRecords needs n > 0",
-                ));
-            }
+            SyncPolicy::EveryRecords(0) => return Err(OptionsError::SyncEveryZero.into()),
             SyncPolicy::Interval(d) if d.is_zero() => {
-                return Err(Error::InvalidOptions(
-                    "SyncPolicy::Interval needs a non-zero interval",
-                ));
+                return Err(OptionsError::SyncIntervalZero.into());
             }
             _ => {}
         }
-        if !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&self.segment_size) {
-            return Err(Error::InvalidOptions(
-                "segment_size must be between 4 KiB and 4 GiB",
-            ));
+        let given = self.segment_size;
+        self.segment_size = given
+            .checked_next_multiple_of(4096)
+            .filter(|&size| given >= MIN_SEGMENT_SIZE && size <= MAX_SEGMENT_SIZE)
+            .ok_or(OptionsError::SegmentSize { given })?;
+        let fits = self.largest_record_that_fits();
+        if !self.max_record_set {
+            self.max_record_size = DEFAULT_MAX_RECORD_SIZE.min(fits);
+        } else if self.max_record_size > fits {
+            return Err(OptionsError::MaxRecordSize {
+                given: self.max_record_size,
+                segment_size: self.segment_size,
+                fits,
+            }
+            .into());
         }
-        if self.max_record_size > self.largest_record_that_fits() {
-            return Err(Error::InvalidOptions(
-                "max_record_size does not fit in one segment",
-            ));
-        }
-        Ok(())
+        Ok(self)
     }
 
     /// The largest payload a fresh segment can hold.
@@ -172,23 +200,167 @@ impl Options {
     }
 }
 
+/// Why [`Log::open`](crate::Log::open) refused the options, carried by
+/// [`Error::InvalidOptions`]: which option, and the values involved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OptionsError {
+    /// [`Options::segment_size`] is below [`MIN_SEGMENT_SIZE`] or, rounded
+    /// up to whole pages, above [`MAX_SEGMENT_SIZE`].
+    SegmentSize {
+        /// The size given, before rounding.
+        given: u64,
+    },
+    /// [`Options::max_record_size`] is larger than a segment can hold.
+    MaxRecordSize {
+        /// The limit given.
+        given: usize,
+        /// The segment size in force (rounded up to whole pages).
+        segment_size: u64,
+        /// The largest record a segment of that size holds.
+        fits: usize,
+    },
+    /// [`SyncPolicy::EveryRecords`] with a count of 0.
+    SyncEveryZero,
+    /// [`SyncPolicy::Interval`] with a zero interval.
+    SyncIntervalZero,
+}
+
+impl OptionsError {
+    /// The name of the option at fault, as its setter on [`Options`] is
+    /// named.
+    pub fn option(&self) -> &'static str {
+        match self {
+            OptionsError::SegmentSize { .. } => "segment_size",
+            OptionsError::MaxRecordSize { .. } => "max_record_size",
+            OptionsError::SyncEveryZero | OptionsError::SyncIntervalZero => "sync_policy",
+        }
+    }
+}
+
+impl fmt::Display for OptionsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            OptionsError::SegmentSize { given } if given < MIN_SEGMENT_SIZE => write!(
+                f,
+                "segment_size {given} is below the minimum of {MIN_SEGMENT_SIZE} bytes"
+            ),
+            OptionsError::SegmentSize { given } => write!(
+                f,
+                "segment_size {given} is above the maximum of {MAX_SEGMENT_SIZE} bytes"
+            ),
+            OptionsError::MaxRecordSize {
+                given,
+                segment_size,
+                fits,
+            } => write!(
+                f,
+                "max_record_size {given} does not fit in a segment of {segment_size} bytes \
+                 (at most {fits})"
+            ),
+            OptionsError::SyncEveryZero => {
+                f.write_str("sync_policy EveryRecords(0): the count must be at least 1")
+            }
+            OptionsError::SyncIntervalZero => {
+                f.write_str("sync_policy Interval(0): the interval must be longer than zero")
+            }
+        }
+    }
+}
+
+impl std::error::Error for OptionsError {}
+
+impl From<OptionsError> for Error {
+    fn from(e: OptionsError) -> Error {
+        Error::InvalidOptions(e)
+    }
+}
+
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
 
-    #[test]
-    fn segment_size_rounds_to_pages_and_is_bounded() {
-        assert_eq!(Options::default().segment_size(5000).segment_size, 8192);
-        assert!(Options::default().segment_size(100).validate().is_err());
-        assert!(Options::default().segment_size(1 << 33).validate().is_err());
+    fn refusal(options: Options) -> OptionsError {
+        match options.resolve() {
+            Err(Error::InvalidOptions(e)) => e,
+            other => panic!("expected InvalidOptions, got {other:?}"),
+        }
     }
 
     #[test]
-    fn a_record_limit_larger_than_a_segment_is_refused() {
+    fn segment_size_rounds_up_to_pages_and_is_bounded() {
+        let resolved = Options::default().segment_size(5000).resolve().unwrap();
+        assert_eq!(resolved.segment_size, 8192);
+        let max = Options::default().segment_size(MAX_SEGMENT_SIZE - 1);
+        assert_eq!(max.resolve().unwrap().segment_size, MAX_SEGMENT_SIZE);
+        for given in [0, 100, 4095, MAX_SEGMENT_SIZE + 1, 1 << 33, u64::MAX] {
+            let e = refusal(Options::default().segment_size(given));
+            assert_eq!(e, OptionsError::SegmentSize { given });
+            assert_eq!(e.option(), "segment_size");
+        }
+    }
+
+    /// Issue 11, item 8: `segment_size(100)` was rounded to 4096 by the
+    /// setter and then refused on `max_record_size`'s account, which the
+    /// user never set.
+    #[test]
+    fn a_segment_size_below_the_minimum_is_reported_as_given() {
+        let text = refusal(Options::default().segment_size(100)).to_string();
+        assert_eq!(text, "segment_size 100 is below the minimum of 4096 bytes");
+        let text = refusal(Options::default().segment_size(1 << 33)).to_string();
+        assert!(
+            text.starts_with("segment_size 8589934592 is above"),
+            "{text}"
+        );
+    }
+
+    /// Issue 11, item 8: `segment_size(1 << 20)` alone failed with
+    /// "max_record_size does not fit in one segment".
+    #[test]
+    fn a_segment_size_alone_brings_the_record_limit_down_with_it() {
+        let small = Options::default().segment_size(1 << 20).resolve().unwrap();
+        assert_eq!(small.max_record_size, small.largest_record_that_fits());
+        assert!(small.max_record_size < DEFAULT_MAX_RECORD_SIZE);
+        let large = Options::default().segment_size(4 << 20).resolve().unwrap();
+        assert_eq!(large.max_record_size, DEFAULT_MAX_RECORD_SIZE);
+        let again = small.clone().resolve().unwrap();
+        assert_eq!(again.max_record_size, small.max_record_size, "idempotent");
+    }
+
+    #[test]
+    fn a_record_limit_larger_than_a_segment_is_refused_with_both_values() {
         let opts = Options::default().segment_size(4096);
-        assert!(opts.clone().max_record_size(4096).validate().is_err());
-        let fits = opts.largest_record_that_fits();
+        let fits = opts.clone().resolve().unwrap().largest_record_that_fits();
         assert_eq!(format::frame_len(fits) + HEADER_LEN, 4096);
-        assert!(opts.max_record_size(fits).validate().is_ok());
+        assert!(opts.clone().max_record_size(fits).resolve().is_ok());
+        let e = refusal(opts.max_record_size(fits + 1));
+        assert_eq!(e.option(), "max_record_size");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "max_record_size {} does not fit in a segment of 4096 bytes (at most {fits})",
+                fits + 1
+            )
+        );
+        // Set by the user, the default limit is checked like any other.
+        let e = refusal(
+            Options::default()
+                .segment_size(1 << 20)
+                .max_record_size(1 << 20),
+        );
+        assert!(
+            matches!(e, OptionsError::MaxRecordSize { given, segment_size, .. }
+            if given == 1 << 20 && segment_size == 1 << 20)
+        );
+    }
+
+    #[test]
+    fn sync_policies_that_cannot_work_name_the_option() {
+        let every = refusal(Options::default().sync_policy(SyncPolicy::EveryRecords(0)));
+        let interval = Options::default().sync_policy(SyncPolicy::Interval(Default::default()));
+        for e in [every, refusal(interval)] {
+            assert_eq!(e.option(), "sync_policy");
+            assert!(e.to_string().starts_with("sync_policy "), "{e}");
+        }
     }
 }

@@ -57,6 +57,20 @@ impl fmt::Debug for Reader {
 /// Keeps the records read through it valid: while a `ReadGuard` lives, no
 /// segment it could reach is unmapped. Hold it briefly: it delays the
 /// reclamation of every retired segment list.
+///
+/// A guard pins the thread that made it (an epoch guard), so it is neither
+/// `Send` nor `Sync`: make it, read under it and drop it on one thread. To
+/// read on another thread, clone the [`Reader`] and pin there.
+///
+/// ```compile_fail
+/// fn needs_send<T: Send>() {}
+/// needs_send::<murakami::ReadGuard>();
+/// ```
+///
+/// ```compile_fail
+/// fn needs_sync<T: Sync>() {}
+/// needs_sync::<murakami::ReadGuard>();
+/// ```
 pub struct ReadGuard {
     guard: Guard,
 }
@@ -264,14 +278,12 @@ impl Reader {
 
     /// Offset of the first record in the log.
     pub fn first_offset(&self) -> u64 {
-        let guard = pin();
-        self.shared.segments.load(&guard).first_offset()
+        self.shared.first_offset()
     }
 
     /// One past the last published record: the offset the next append gets.
     pub fn next_offset(&self) -> u64 {
-        let guard = pin();
-        self.shared.segments.load(&guard).active().next_offset()
+        self.shared.next_offset()
     }
 
     /// One past the last record this reader may see: [`Reader::next_offset`],
@@ -317,6 +329,16 @@ impl Reader {
 /// `Iterator` implementation copies each record out. At the tail both report
 /// the end (`Ok(None)` / `None`); calling again later picks up records
 /// appended since.
+///
+/// A cursor is `Send`: make it on one thread and consume it on another. It
+/// holds no epoch guard (its reader and a reference to its current
+/// segment, which stays mapped while the cursor is on it), so it may also
+/// be kept for long.
+///
+/// ```
+/// fn needs_send<T: Send>() {}
+/// needs_send::<murakami::Cursor>();
+/// ```
 pub struct Cursor {
     reader: Reader,
     segment: Arc<Segment>,

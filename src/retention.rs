@@ -58,7 +58,13 @@ impl Retention {
     }
 }
 
-/// What a cleanup or purge removed.
+/// What a cleanup or purge removed, and where it stopped.
+///
+/// Only whole sealed segments are removed, oldest first; the active
+/// segment never is. Everything from `first_offset` on was not removed and
+/// is still readable, even when a purge asked for more
+/// ([`Writer::purge_before`](crate::Writer::purge_before) with an offset
+/// inside, or past, the active segment).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Removed {
@@ -68,7 +74,10 @@ pub struct Removed {
     pub records: u64,
     /// Bytes of disk they took.
     pub bytes: u64,
-    /// The log's first offset afterwards.
+    /// The log's first offset afterwards: the first record not removed
+    /// (the base of the first segment kept, which may be the active one).
+    /// Reads below it return [`Error::Purged`]; records from it on are all
+    /// still readable.
     pub first_offset: u64,
 }
 

@@ -41,6 +41,10 @@ use std::time::Instant;
 /// the order of the appends. [`SharedWriter::append_durable`] and
 /// [`SharedWriter::sync`] share flushes between threads (group commit).
 ///
+/// End with [`close`](SharedWriter::close) (through any clone): dropping
+/// the last clone without it syncs too but swallows the error, as dropping
+/// a [`Writer`] does.
+///
 /// ```
 /// # #[cfg(feature = "loom")] fn main() {} // loom builds run only the models
 /// # #[cfg(not(feature = "loom"))]
@@ -256,7 +260,9 @@ impl SharedWriter {
         self.wait_durable(target, era)
     }
 
-    /// See [`Writer::purge_before`].
+    /// See [`Writer::purge_before`]: removes whole sealed segments only,
+    /// never the active one, so records from [`Removed::first_offset`] on
+    /// stay readable even when `offset` is past them.
     pub fn purge_before(&self, offset: u64) -> Result<Removed> {
         self.with_writer(|w| w.purge_before(offset))
     }
@@ -276,9 +282,19 @@ impl SharedWriter {
         self.with_writer(|w| w.cleanup())
     }
 
-    /// One past the last record appended.
-    pub fn next_offset(&self) -> Result<u64> {
-        self.with_writer(|w| Ok(w.next_offset()))
+    /// One past the last record appended: counts every append (by any
+    /// thread) that has returned, and perhaps some about to return. Read from
+    /// the log's published tail, so it takes no lock and waits for no
+    /// append; after [`close`](SharedWriter::close) (through any clone) it
+    /// keeps answering with where the log ended.
+    pub fn next_offset(&self) -> u64 {
+        self.inner.shared.next_offset()
+    }
+
+    /// Offset of the first record in the log; see [`Writer::first_offset`].
+    /// Lock-free, and answers after `close` too.
+    pub fn first_offset(&self) -> u64 {
+        self.inner.shared.first_offset()
     }
 
     /// One past the last durable record.

@@ -40,6 +40,18 @@ use crate::syncer::SyncPause;
 /// Records are visible to readers as soon as `append` returns, and durable
 /// once a [`sync`](Writer::sync) that covers them returns.
 ///
+/// # Close it
+///
+/// End with [`close`](Writer::close): it syncs everything, records a clean
+/// shutdown, releases the directory and returns what went wrong. Dropping
+/// a `Writer` without `close` does the same work, a full sync included
+/// (which takes as long as any sync), but has no way to report a failure:
+/// **the error is swallowed**, the records it did not make durable may be
+/// lost in a crash, and the next open finds no clean shutdown and checks
+/// the whole log. Dropped while its thread unwinds from a panic, a writer
+/// syncs nothing and releases the directory at once. The same holds for
+/// the last clone of a [`SharedWriter`](crate::SharedWriter).
+///
 /// ```compile_fail
 /// fn needs_clone<T: Clone>() {}
 /// needs_clone::<murakami::Writer>();
@@ -408,10 +420,35 @@ impl Writer {
         self.shared.sync()
     }
 
-    /// Removes whole segments whose records all lie below `offset` (the
-    /// active segment is never removed). Reads below the new first offset
-    /// return [`Error::Purged`]; readers in the middle of a read keep valid
-    /// bytes until they let go.
+    /// Removes whole sealed segments whose records all lie below `offset`.
+    /// Reads below the new first offset return [`Error::Purged`]; readers in
+    /// the middle of a read keep valid bytes until they let go.
+    ///
+    /// What is not removed: the segment holding `offset` keeps its records
+    /// below `offset`, and the active segment is never removed, so
+    /// `purge_before(u64::MAX)` (or any `offset` past the active segment's
+    /// base) leaves the active segment's records readable and returns `Ok`.
+    /// [`Removed::first_offset`] says where the log starts afterwards:
+    /// every record from there on is still there.
+    ///
+    /// ```
+    /// # #[cfg(feature = "loom")] fn main() {} // loom builds run only the models
+    /// # #[cfg(not(feature = "loom"))]
+    /// # fn main() -> murakami::Result<()> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let options = murakami::Options::default().segment_size(4096);
+    /// let (mut writer, reader) = murakami::Log::open(dir.path(), options)?;
+    /// for _ in 0..100 {
+    ///     writer.append(&[0u8; 100])?;
+    /// }
+    /// let removed = writer.purge_before(u64::MAX)?;
+    /// assert!(removed.segments > 0);
+    /// // The active segment stays, with its records.
+    /// assert!(removed.first_offset < 100);
+    /// assert_eq!(reader.first_offset(), removed.first_offset);
+    /// assert!(reader.read(99).is_ok());
+    /// # Ok(()) }
+    /// ```
     pub fn purge_before(&mut self, offset: u64) -> Result<Removed> {
         retention::purge_before(&self.shared, offset)
     }
@@ -575,9 +612,17 @@ impl Writer {
         Ok(())
     }
 
-    /// One past the last record appended.
+    /// One past the last record appended: the offset the next append gets.
     pub fn next_offset(&self) -> u64 {
         self.next_offset
+    }
+
+    /// Offset of the first record in the log: the first one that
+    /// retention, [`purge_before`](Writer::purge_before) and truncations
+    /// left (equal to [`next_offset`](Writer::next_offset) when the log is
+    /// empty). The same as [`Reader::first_offset`].
+    pub fn first_offset(&self) -> u64 {
+        self.shared.first_offset()
     }
 
     /// One past the last durable record.

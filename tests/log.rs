@@ -4,7 +4,7 @@
 mod common;
 
 use common::{base_of, payload, segment_files};
-use murakami::{Error, Log, Options};
+use murakami::{Error, Log, Options, OptionsError};
 
 fn small() -> Options {
     Options::default().segment_size(8192).max_record_size(1024)
@@ -101,8 +101,66 @@ fn options_that_cannot_work_are_refused() {
     let too_big = Options::default().segment_size(4096).max_record_size(8192);
     assert!(matches!(
         Log::open(tmp.path(), too_big),
-        Err(Error::InvalidOptions(_))
+        Err(Error::InvalidOptions(OptionsError::MaxRecordSize {
+            given: 8192,
+            segment_size: 4096,
+            ..
+        }))
     ));
+}
+
+/// Issue 11, item 11: `SharedWriter::next_offset` returned a `Result` and
+/// failed with `Closed` once any clone had closed the log.
+#[test]
+fn a_closed_shared_writer_still_says_where_the_log_ends() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (writer, _reader) = Log::open(tmp.path(), small()).unwrap();
+    assert_eq!((writer.first_offset(), writer.next_offset()), (0, 0));
+    let writer = writer.into_shared();
+    let clone = writer.clone();
+    assert_eq!(clone.append_batch(&[b"a", b"b", b"c"]).unwrap(), 0..3);
+    let next: u64 = clone.next_offset();
+    assert_eq!((clone.first_offset(), next), (0, 3));
+    writer.close().unwrap();
+    assert!(matches!(clone.append(b"d"), Err(Error::Closed)));
+    assert_eq!((clone.first_offset(), clone.next_offset()), (0, 3));
+}
+
+/// Issue 11, item 8: a segment size given alone failed at open on account
+/// of `max_record_size`, which the user never set.
+#[test]
+fn a_segment_size_given_alone_opens_and_limits_records_to_what_fits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let options = Options::default().segment_size(1 << 20);
+    let (mut writer, reader) = Log::open(tmp.path(), options).unwrap();
+    let fits = (1 << 20) - 64 - 32;
+    let offset = writer.append(&vec![7u8; fits]).unwrap();
+    assert_eq!(reader.read(offset).unwrap().len(), fits);
+    let err = writer.append(&vec![7u8; fits + 1]).unwrap_err();
+    assert!(
+        matches!(err, Error::RecordTooLarge { len, max } if len == fits + 1 && max == fits),
+        "{err}"
+    );
+    writer.close().unwrap();
+}
+
+/// Issue 11, item 8: `segment_size(100)` became 4096 and was refused with
+/// a message about another option.
+#[test]
+fn a_segment_size_out_of_range_is_refused_with_the_value_given() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = Log::open(tmp.path(), Options::default().segment_size(100)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidOptions(OptionsError::SegmentSize { given: 100 })
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "invalid options: segment_size 100 is below the minimum of 4096 bytes"
+    );
 }
 
 #[test]

@@ -68,6 +68,40 @@ fn purge_never_removes_the_active_segment() {
     assert_eq!(reader.read(299).unwrap(), payload(299));
 }
 
+/// Issue 11, item 11: `purge_before(u64::MAX)` returns `Ok` while the
+/// active segment's records stay readable; `Removed` and `first_offset`
+/// (now on the writers too) say where the removal stopped.
+#[test]
+fn a_purge_past_the_active_segment_says_where_it_stopped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut writer, reader) = Log::open(tmp.path(), small()).unwrap();
+    for i in 0..300 {
+        writer.append(&payload(i)).unwrap();
+    }
+    let active = *bases(tmp.path()).last().unwrap();
+    assert!(active > 0 && active < 300);
+    assert_eq!(writer.first_offset(), 0);
+    let removed = writer.purge_before(u64::MAX).unwrap();
+    assert_eq!(
+        removed.first_offset, active,
+        "stopped at the active segment"
+    );
+    assert_eq!(removed.records, active, "every record below it went");
+    assert_eq!(writer.first_offset(), active);
+    assert!(matches!(
+        reader.read(active - 1),
+        Err(Error::Purged { first, .. }) if first == active
+    ));
+    for offset in active..300 {
+        assert_eq!(reader.read(offset).unwrap(), payload(offset));
+    }
+    let shared = writer.into_shared();
+    let again = shared.purge_before(u64::MAX).unwrap();
+    assert_eq!((again.segments, again.first_offset), (0, active));
+    assert_eq!(shared.first_offset(), active);
+    assert_eq!(shared.next_offset(), 300);
+}
+
 #[test]
 fn retention_by_size_keeps_at_most_the_limit_of_sealed_segments() {
     let tmp = tempfile::tempdir().unwrap();
