@@ -26,10 +26,13 @@ pub enum Error {
         /// The log directory.
         dir: PathBuf,
     },
-    /// A flush failed earlier, so the writer refuses appends and syncs until
-    /// the log is reopened: after a failed `fsync`/`msync` the kernel may have
-    /// dropped the dirty pages, so retrying could report durability that is
-    /// not there. Reopening recovers from what the disk really holds.
+    /// A flush or fsync failed earlier (on any path: a sync, the background
+    /// syncer, a purge or cleanup, a truncation), or a background thread of
+    /// the writer died (its panic message is in `cause`), so the writer
+    /// refuses appends, syncs, purges and truncations until the log is
+    /// reopened: after a failed `fsync`/`msync` the kernel may have dropped
+    /// the dirty pages, so retrying could report durability that is not
+    /// there. Reopening recovers from what the disk really holds.
     Poisoned {
         /// The error that latched the writer; also the error's `source`.
         cause: Arc<io::Error>,
