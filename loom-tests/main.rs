@@ -481,6 +481,9 @@ fn mutant_truncation_unmapping_at_once_is_caught() {
 /// group-commit leader) syncs. The failure must be latched before syncs run
 /// again, so the durable offset never ends above the cut: the sync either
 /// ran before the truncation paused syncs, or is refused after it.
+/// The truncation side is `SyncPause::fail`, the call through which
+/// `Writer::truncate_from` latches every failure once it has paused syncs
+/// (a real truncation needs files); the sync is the real one.
 /// With `latch_after_release`, the mutant: the pause let go before the
 /// latch. Outcomes: whether the sync was refused.
 fn failed_truncation_against_a_sync(latch_after_release: bool) -> BTreeSet<bool> {
@@ -606,6 +609,57 @@ fn mutant_truncation_keeping_the_cut_segment_at_its_base_is_caught() {
             cursor_across_a_truncation_at_a_base(true);
         },
     );
+}
+
+/// A purge removes segment 0, so it flushes the header of the new first
+/// segment, which is the active one, while a sync (the background syncer, a
+/// group-commit leader) flushes that segment's records. The two flushes
+/// must never run at once: the kernel reports a write-back error to only
+/// one flush of a file, and the one that gets it must latch the writer
+/// before the other can count its own success as durability
+/// (`Syncer::flush_exclusive`). With `beside_syncs`, the mutant: the purge's
+/// flush does not wait for syncs. Outcomes: whether the header was flushed
+/// first.
+fn retention_flush_beside_a_sync(beside_syncs: bool) -> BTreeSet<bool> {
+    let seen = std::sync::Arc::new(Mutex::new(BTreeSet::new()));
+    let outcomes = std::sync::Arc::clone(&seen);
+    explore("retention's flush beside a sync", move || {
+        let (log, _reader) = loom_api::retiring(256, [&payload(0), &payload(1)]);
+        log.watch_flushes(beside_syncs);
+        let log = Arc::new(log);
+        let syncing = {
+            let log = Arc::clone(&log);
+            thread::spawn(move || log.sync())
+        };
+        assert_eq!(log.purge_before(1), 1, "one segment removed");
+        assert_eq!(syncing.join().unwrap(), 2, "the records are durable");
+        let first = log.header_flushed_first().expect("both flushed");
+        outcomes.lock().unwrap().insert(first);
+    });
+    seen.lock().unwrap().clone()
+}
+
+// The purge swaps the segment list through crossbeam-epoch.
+#[test]
+#[cfg_attr(
+    not(crossbeam_loom),
+    ignore = "needs RUSTFLAGS=\"--cfg crossbeam_loom\""
+)]
+fn retention_never_flushes_beside_a_sync() {
+    let seen = retention_flush_beside_a_sync(false);
+    assert_eq!(seen, BTreeSet::from([false, true]), "both orders explored");
+}
+
+#[test]
+#[should_panic]
+#[cfg_attr(
+    not(crossbeam_loom),
+    ignore = "needs RUSTFLAGS=\"--cfg crossbeam_loom\""
+)]
+fn mutant_retention_flushing_beside_a_sync_is_caught() {
+    mutant("mutant_retention_flushing_beside_a_sync_is_caught", || {
+        retention_flush_beside_a_sync(true);
+    });
 }
 
 /// Why an acknowledged durable append is wrong, if it is.

@@ -531,6 +531,24 @@ mod tests {
         );
     }
 
+    /// A truncation that fails before its new segment gets its name does
+    /// not leave that segment's reserved file behind.
+    #[test]
+    fn a_failed_truncation_removes_the_segment_it_had_taken() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (faults, mut writer, _) = with_segments(tmp.path(), small(), 2);
+        let prepared = tmp.path().join(crate::fs::PREPARED_NAME);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !prepared.exists() {
+            assert!(std::time::Instant::now() < deadline, "never prepared");
+            std::thread::yield_now();
+        }
+        faults.sync_dir.store(true, Ordering::SeqCst);
+        let err = writer.truncate_from(1).unwrap_err();
+        assert!(matches!(err, Error::Poisoned { .. }), "{err}");
+        assert!(!prepared.exists(), "the taken segment's file is left");
+    }
+
     #[test]
     fn a_truncation_that_fails_after_its_commit_point_latches_and_reopens_cut() {
         let tmp = tempfile::tempdir().unwrap();

@@ -424,11 +424,18 @@ fn model_shared(segments: Vec<Arc<Segment>>, durable: u64) -> Arc<Shared> {
 struct Mapping {
     bytes: memmap2::MmapRaw,
     unmapped: loom::cell::UnsafeCell<bool>,
+    /// Flushes of this segment running now (watched only when
+    /// `watch_flushes` is on: it costs the other models executions).
+    flushing: AtomicUsize,
+    watch_flushes: std::sync::atomic::AtomicBool,
+    /// Whether the first flush watched was of the header (offset 0).
+    header_first: std::sync::Mutex<Option<bool>>,
 }
 
 // SAFETY: `bytes` is a plain mapping (Send + Sync); `unmapped` is only
 // accessed through loom's `with`/`with_mut`, which report any pair of
-// accesses not ordered by happens-before before they touch the value.
+// accesses not ordered by happens-before before they touch the value; the
+// other fields are atomics and a mutex, `Sync` themselves.
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
@@ -446,6 +453,32 @@ impl Mapping {
             // write to the cell happens-before this read.
             unsafe { *unmapped }
         })
+    }
+
+    fn new(len: usize) -> Mapping {
+        Mapping {
+            bytes: anonymous(len),
+            unmapped: loom::cell::UnsafeCell::new(false),
+            flushing: AtomicUsize::new(0),
+            watch_flushes: std::sync::atomic::AtomicBool::new(false),
+            header_first: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// A flush of `offset..`: when watched, it must be the only one running
+    /// (and it gives the model checker a turn in the middle).
+    fn flush(&self, offset: usize) {
+        if !self
+            .watch_flushes
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        let others = self.flushing.fetch_add(1, Ordering::AcqRel);
+        assert_eq!(others, 0, "two flushes of one file at once");
+        self.header_first.lock().unwrap().get_or_insert(offset == 0);
+        loom::thread::yield_now();
+        self.flushing.fetch_sub(1, Ordering::AcqRel);
     }
 
     fn holds(&self, bytes: &[u8]) -> bool {
@@ -466,7 +499,8 @@ impl Map for Lasting {
     fn len(&self) -> usize {
         self.0.bytes.len()
     }
-    fn flush_range(&self, _: usize, _: usize) -> io::Result<()> {
+    fn flush_range(&self, offset: usize, _: usize) -> io::Result<()> {
+        self.0.flush(offset);
         Ok(())
     }
     fn populate_write(&self, _: usize, _: usize) -> io::Result<()> {
@@ -493,10 +527,7 @@ pub fn retiring(len: usize, payloads: [&[u8]; 2]) -> (Retiring, Reader) {
     let mut segments = Vec::new();
     let mut mappings = Vec::new();
     for (base, payload) in (0u64..).zip(payloads) {
-        let mapping = std::sync::Arc::new(Mapping {
-            bytes: anonymous(len),
-            unmapped: loom::cell::UnsafeCell::new(false),
-        });
+        let mapping = std::sync::Arc::new(Mapping::new(len));
         let map = Lasting(std::sync::Arc::clone(&mapping));
         let region = Arc::new(Region::new(Box::new(map), true));
         let mut appender = Region::appender(&region).expect("fresh region");
@@ -520,6 +551,36 @@ impl Retiring {
         retention::purge_before(&self.shared, offset)
             .expect("a model's purge")
             .segments
+    }
+
+    /// A sync, as the writer or the background syncer runs it (the real
+    /// one: the active segment's records flushed, then the durable offset
+    /// advanced). Returns the durable offset.
+    pub fn sync(&self) -> u64 {
+        self.shared
+            .syncer
+            .sync(&self.shared.segments, &NoFiles, Path::new("model"))
+            .expect("a model's sync")
+    }
+
+    /// From now on every flush of the active segment checks that it is the
+    /// only one running. With `beside_syncs`, the mutant: retention's flushes
+    /// do not wait for syncs.
+    pub fn watch_flushes(&self, beside_syncs: bool) {
+        let last = self.mappings.last().expect("an active segment");
+        last.watch_flushes
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.shared
+            .syncer
+            .unserialized_flushes
+            .store(beside_syncs, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the active segment's first flush was of its header (the
+    /// purge's) rather than of its records (the sync's).
+    pub fn header_flushed_first(&self) -> Option<bool> {
+        let last = self.mappings.last().expect("an active segment");
+        *last.header_first.lock().unwrap()
     }
 
     /// The mutant: the same purge, and then the removed segments unmapped
@@ -584,10 +645,7 @@ impl Retiring {
             )
         };
         let len = cut.region().len();
-        let mapping = std::sync::Arc::new(Mapping {
-            bytes: anonymous(len),
-            unmapped: loom::cell::UnsafeCell::new(false),
-        });
+        let mapping = std::sync::Arc::new(Mapping::new(len));
         let region = Arc::new(Region::new(Box::new(Lasting(mapping)), true));
         let appender = Region::appender(&region).expect("fresh region");
         let path = PathBuf::from(format!("model-{offset}-new"));

@@ -109,16 +109,18 @@ fn count_expired(list: &SegmentList, retention: &Retention, now_ns: u64) -> usiz
 
 /// Removes the first segments `choose` picks (never the active one).
 ///
-/// A failed flush or directory fsync latches the writer, as a failed sync
-/// does: after an `EIO` on that flush the kernel may mark the pages clean
-/// and report the error only once, so a later sync of the same range could
-/// succeed and claim durability for bytes that never reached the disk. A
-/// latched writer removes nothing. A file that cannot be removed is a plain
-/// I/O error: nothing was flushed, and the next cleanup tries again.
+/// Its flush and its directory fsync run as syncs do, one at a time with
+/// them ([`Syncer::flush_exclusive`](crate::syncer::Syncer::flush_exclusive)),
+/// and a failure latches the writer before any sync runs again: after an
+/// `EIO` the kernel may mark the pages clean and report the error only once,
+/// to whichever flush of the file asks first, so a sync running beside this
+/// flush could otherwise take its success for durability. A latched writer
+/// removes nothing. A file that cannot be removed is a plain I/O error:
+/// nothing was flushed, and the next cleanup tries again.
 fn remove_first(shared: &Shared, choose: impl FnOnce(&SegmentList) -> usize) -> Result<Removed> {
     let _maintenance = lock(&shared.maintenance);
-    let poison = &shared.syncer.poison;
-    poison.check()?;
+    let syncer = &shared.syncer;
+    syncer.poison.check()?;
     // Only rolls change the list while the maintenance lock is held, and
     // they only add segments at its end: the front chosen here stays put.
     let (gone, first) = {
@@ -140,10 +142,7 @@ fn remove_first(shared: &Shared, choose: impl FnOnce(&SegmentList) -> usize) -> 
     // The new first segment's header must be on disk before the segments
     // before it go, or a crash could leave no segment that says where the
     // log starts.
-    first
-        .region()
-        .flush(0, HEADER_LEN)
-        .map_err(|e| poison.latch(e))?;
+    syncer.flush_exclusive(|| first.region().flush(0, HEADER_LEN))?;
     let mut failed = None;
     for segment in &gone {
         let outcome = shared
@@ -185,10 +184,7 @@ fn remove_first(shared: &Shared, choose: impl FnOnce(&SegmentList) -> usize) -> 
     // room for the next roll.
     drop(gone);
     crate::segments::Segments::collect_garbage();
-    let synced = shared
-        .vfs
-        .sync_dir(&shared.dir)
-        .map_err(|e| poison.latch(e));
+    let synced = syncer.flush_exclusive(|| shared.vfs.sync_dir(&shared.dir));
     match (synced, failed) {
         (Err(latched), _) => Err(latched),
         (Ok(()), Some(e)) => Err(e),

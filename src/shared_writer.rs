@@ -191,6 +191,10 @@ impl SharedWriter {
     /// returns once a sync covers it, through the same group commit: the
     /// flush runs outside the writer's lock, so other threads' appends go on
     /// meanwhile. Other policies apply as they do for a [`Writer`].
+    ///
+    /// Under `Always` and `EveryRecords`, if another thread truncates the
+    /// log below the record before a sync covers it, this returns
+    /// [`Error::Truncated`]: the record was appended, then discarded.
     pub fn append(&self, payload: &[u8]) -> Result<u64> {
         if self.inner.always {
             return self.append_durable(payload);

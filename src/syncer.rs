@@ -125,6 +125,10 @@ pub(crate) struct Syncer {
     dir_dirty: AtomicBool,
     state: Mutex<Flushed>,
     pub(crate) poison: Poison,
+    /// Loom models only: the mutant whose flushes outside a sync
+    /// ([`Syncer::flush_exclusive`]) do not wait for syncs.
+    #[cfg(feature = "loom")]
+    pub(crate) unserialized_flushes: std::sync::atomic::AtomicBool,
 }
 
 impl Syncer {
@@ -141,6 +145,8 @@ impl Syncer {
                 header_flushed: None,
             }),
             poison: Poison::default(),
+            #[cfg(feature = "loom")]
+            unserialized_flushes: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -160,6 +166,28 @@ impl Syncer {
     /// directory before it advances the durable offset.
     pub(crate) fn mark_dir_dirty(&self) {
         self.dir_dirty.store(true, Ordering::Release);
+    }
+
+    /// Runs `flush`, a flush or fsync of the log's files outside a sync
+    /// (retention's), the way a sync runs its own: never beside a sync or
+    /// another such flush, refused once a failure is latched, and its own
+    /// failure latched before any sync may run again. An I/O error is
+    /// reported once, to whichever flush of the file asks first; one at a
+    /// time, the flush that gets it is the one that latches it.
+    pub(crate) fn flush_exclusive(&self, flush: impl FnOnce() -> io::Result<()>) -> Result<()> {
+        let _one_at_a_time = self.one_at_a_time();
+        self.poison.check()?;
+        flush().map_err(|e| self.poison.latch(e))
+    }
+
+    /// The lock syncs hold; under loom, for the mutant of the model of
+    /// flushes beside syncs, nothing.
+    fn one_at_a_time(&self) -> Option<MutexGuard<'_, Flushed>> {
+        #[cfg(feature = "loom")]
+        if self.unserialized_flushes.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some(lock(&self.state))
     }
 
     /// Holds syncs off (a truncation is rewriting what they would flush).

@@ -527,6 +527,8 @@ impl Writer {
         let marker_path = fs::cut_path(&shared.dir, cut.base());
         // From the marker's rename on, the truncation is committed, and the
         // next open completes it.
+        let prepared = preparer.path().to_path_buf();
+        let mut map = Some(map);
         let outcome = write_durably(&*shared.vfs, &shared.dir, &marker_path, &marker.encode())
             .and_then(|()| {
                 let plan = Truncation {
@@ -536,14 +538,23 @@ impl Writer {
                     later: &later,
                     marker: &marker_path,
                 };
-                self.finish_truncation(&plan, map, &mut pause)
+                self.finish_truncation(&plan, &mut map, &mut pause)
             });
         // A failure is latched while syncs are still held off: none may
         // raise the durable offset over the cut in between.
         let result = match outcome {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                drop(pause);
+                Ok(())
+            }
             Err(e) => Err(pause.fail(e)),
         };
+        if let Some(map) = map {
+            // Failed before the new segment got its name: its reserved
+            // file goes too, not left to take disk space until a reopen.
+            drop(map);
+            let _ = shared.vfs.remove(&prepared);
+        }
         // Discarded segments keep their disk blocks while mapped: release
         // them now (unless a reader still holds them), as a purge does.
         drop((cut, later));
@@ -561,7 +572,7 @@ impl Writer {
     fn finish_truncation(
         &mut self,
         plan: &Truncation<'_>,
-        map: Box<dyn Map>,
+        map: &mut Option<Box<dyn Map>>,
         pause: &mut SyncPause<'_>,
     ) -> io::Result<()> {
         let Truncation {
@@ -584,6 +595,8 @@ impl Writer {
         let Some(preparer) = self.preparer.as_ref() else {
             return Err(io::Error::other("the segment-preparing thread is gone"));
         };
+        // `install_segment` removes the prepared file itself if it fails.
+        let map = map.take().expect("the prepared map, not yet installed");
         let (segment, appender) = install_segment(
             vfs,
             &shared.dir,
