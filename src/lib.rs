@@ -98,6 +98,7 @@ mod options;
 mod periodic;
 mod preparer;
 mod reader;
+mod reclaimer;
 mod record;
 mod recovery;
 mod region;
