@@ -441,7 +441,7 @@ mod tests {
 #[cfg(all(test, not(feature = "loom")))]
 pub(crate) mod faulty {
     use super::*;
-    use crate::sync::{Arc, AtomicBool, Ordering};
+    use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering};
 
     /// Switches shared by a [`FaultyFs`] and every map it hands out.
     #[derive(Debug, Default)]
@@ -455,6 +455,24 @@ pub(crate) mod faulty {
         /// `held`.
         pub(crate) hold: AtomicBool,
         pub(crate) held: AtomicBool,
+        /// A small disk: room for this many mapped files (0: no limit).
+        /// Reserving space fails with `ENOSPC` while as many maps live, so
+        /// a removed file's space comes back only when its map is dropped,
+        /// as on a real disk.
+        pub(crate) room: AtomicUsize,
+        /// Maps handed out and not dropped yet.
+        pub(crate) live: AtomicUsize,
+        /// Dropping a map first sleeps a while (a slow unmap).
+        pub(crate) slow_unmap: AtomicBool,
+        /// The name of the thread that dropped each map, in order.
+        pub(crate) unmapped_on: Mutex<Vec<Option<String>>>,
+    }
+
+    impl Faults {
+        /// Names of the threads that dropped maps since the last call.
+        pub(crate) fn take_unmapped_on(&self) -> Vec<Option<String>> {
+            std::mem::take(&mut *crate::sync::lock(&self.unmapped_on))
+        }
     }
 
     fn injected() -> io::Error {
@@ -496,21 +514,34 @@ pub(crate) mod faulty {
         }
     }
 
+    impl Drop for FaultyMap {
+        fn drop(&mut self) {
+            let faults = &self.1;
+            if faults.slow_unmap.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            let name = std::thread::current().name().map(String::from);
+            crate::sync::lock(&faults.unmapped_on).push(name);
+            faults.live.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
     impl SegmentFile for FaultyFile {
         fn len(&self) -> io::Result<u64> {
             self.0.len()
         }
         fn reserve(&mut self, len: u64) -> io::Result<()> {
-            if self.1.create.load(Ordering::SeqCst) {
+            let room = self.1.room.load(Ordering::SeqCst);
+            let full = room != 0 && self.1.live.load(Ordering::SeqCst) >= room;
+            if full || self.1.create.load(Ordering::SeqCst) {
                 return Err(io::Error::from_raw_os_error(libc::ENOSPC));
             }
             self.0.reserve(len)
         }
         fn map(&self, writable: bool) -> io::Result<Box<dyn Map>> {
-            Ok(Box::new(FaultyMap(
-                self.0.map(writable)?,
-                Arc::clone(&self.1),
-            )))
+            let map = self.0.map(writable)?;
+            self.1.live.fetch_add(1, Ordering::SeqCst);
+            Ok(Box::new(FaultyMap(map, Arc::clone(&self.1))))
         }
         fn sync_data(&self) -> io::Result<()> {
             if self.1.flush.load(Ordering::SeqCst) {

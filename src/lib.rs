@@ -122,6 +122,7 @@ mod options;
 mod periodic;
 mod preparer;
 mod reader;
+mod reclaimer;
 mod record;
 mod recovery;
 mod region;

@@ -9,6 +9,7 @@ use crate::fs::{OsFs, Vfs};
 use crate::notify::Notify;
 use crate::options::Options;
 use crate::reader::Reader;
+use crate::reclaimer::Reclaimer;
 use crate::recovery::{self, RecoveryReport};
 use crate::segments::{SegmentList, Segments};
 use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering, fence, pin};
@@ -40,6 +41,9 @@ pub(crate) struct Shared {
     /// Truncations done so far: a group-commit waiter whose record was
     /// discarded notices it here.
     pub(crate) truncations: AtomicU64,
+    /// Where removed segments go to be unmapped off the caller's thread
+    /// (its thread is the writer's; see `reclaimer.rs`).
+    pub(crate) reclaimer: Reclaimer,
 }
 
 impl fmt::Debug for Shared {
@@ -139,6 +143,7 @@ impl Log {
             report: recovered.report,
             maintenance: Mutex::new(()),
             truncations: AtomicU64::new(0),
+            reclaimer: Reclaimer::new(),
         });
         let writer = Writer::new(
             Arc::clone(&shared),

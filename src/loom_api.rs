@@ -404,6 +404,7 @@ fn model_shared(segments: Vec<Arc<Segment>>, durable: u64) -> Arc<Shared> {
         report: RecoveryReport::default(),
         maintenance: Mutex::new(()),
         truncations: AtomicU64::new(0),
+        reclaimer: crate::reclaimer::Reclaimer::new(),
     })
 }
 

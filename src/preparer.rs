@@ -37,6 +37,7 @@ use std::time::Duration;
 
 use crate::fs::{Map, PAGE, PREPARED_NAME, Vfs};
 use crate::log::Shared;
+use crate::reclaimer::Reclaimer;
 use crate::region::Region;
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock, pin, thread};
 use crate::wait_word::WaitWord;
@@ -85,6 +86,8 @@ struct Inner {
     /// The log whose active segment the thread faults in ahead of the
     /// producer (none: no chasing).
     log: Option<Arc<Shared>>,
+    /// The log's reclaimer, waited for when the disk is full (none: no log).
+    reclaimer: Option<Reclaimer>,
 }
 
 /// Handle on the preparing thread. Dropping it stops the thread and removes
@@ -153,6 +156,7 @@ impl Preparer {
             path: dir.join(PREPARED_NAME),
             capacity,
             prefault,
+            reclaimer: log.as_ref().map(|log| log.reclaimer.clone()),
             log: log.filter(|_| prefault),
         });
         let worker = Arc::clone(&inner);
@@ -231,7 +235,7 @@ impl Inner {
             match self.next_job(&mut chase) {
                 Job::Stop => return,
                 Job::Prepare => {
-                    let made = prepare(&*self.vfs, &self.path, self.capacity, self.prefault);
+                    let made = self.prepare_making_room();
                     let mut state = lock(&self.state);
                     state.ready = Some(made);
                     state.wanted = false;
@@ -254,6 +258,25 @@ impl Inner {
                 }
                 Job::Sleep => self.nudged.wait(seen, PATIENCE),
             }
+        }
+    }
+
+    /// Prepares the next segment. On a full disk, waits for the segments a
+    /// purge, a cleanup or a truncation handed to the reclaimer to be
+    /// unmapped (their blocks stay taken until then) and, if any were
+    /// released meanwhile, tries once more: a removal that returned before
+    /// this roll makes room for it, as if it had unmapped on its caller.
+    fn prepare_making_room(&self) -> io::Result<Box<dyn Map>> {
+        let released = self.reclaimer.as_ref().map(Reclaimer::released);
+        let made = prepare(&*self.vfs, &self.path, self.capacity, self.prefault);
+        match (&made, &self.reclaimer) {
+            (Err(e), Some(reclaimer))
+                if e.raw_os_error() == Some(libc::ENOSPC)
+                    && Some(reclaimer.drain()) != released =>
+            {
+                prepare(&*self.vfs, &self.path, self.capacity, self.prefault)
+            }
+            _ => made,
         }
     }
 

@@ -123,7 +123,7 @@ fn remove_first(shared: &Shared, choose: impl FnOnce(&SegmentList) -> usize) -> 
     syncer.poison.check()?;
     // Only rolls change the list while the maintenance lock is held, and
     // they only add segments at its end: the front chosen here stays put.
-    let (gone, first) = {
+    let (mut gone, first) = {
         let guard = pin();
         let list = shared.segments.load(&guard);
         let n = choose(list).min(list.segments().len() - 1);
@@ -178,12 +178,12 @@ fn remove_first(shared: &Shared, choose: impl FnOnce(&SegmentList) -> usize) -> 
     if kept < gone.len() {
         removed.first_offset = gone[kept].base();
     }
-    // An unlinked file keeps its blocks while it is mapped: release the
-    // maps of the removed segments now (unless a reader still holds them),
-    // not at some later, unrelated pin. On a full disk this is what makes
-    // room for the next roll.
-    drop(gone);
-    crate::segments::Segments::collect_garbage();
+    // An unlinked file keeps its blocks while it is mapped: the reclaiming
+    // thread unmaps the removed segments (unless a reader still holds
+    // them), not this caller and not some later, unrelated pin. On a full
+    // disk the next segment's creation waits for it (`reclaimer.rs`).
+    gone.truncate(kept);
+    shared.reclaimer.release(gone);
     let synced = syncer.flush_exclusive(|| shared.vfs.sync_dir(&shared.dir));
     match (synced, failed) {
         (Err(latched), _) => Err(latched),

@@ -26,6 +26,7 @@ use crate::options::{SyncPolicy, Timestamps};
 use crate::periodic::Periodic;
 use crate::preparer::{KICK_EVERY, Preparer};
 use crate::reader::Reader;
+use crate::reclaimer::ReclaimThread;
 use crate::recovery::RecoveryReport;
 use crate::region::{self, Appender, Region};
 use crate::retention::{self, Removed};
@@ -80,6 +81,8 @@ pub struct Writer {
     sync_thread: Option<Periodic>,
     /// The background cleaner of `Retention::check_every`.
     cleaner: Option<Periodic>,
+    /// Unmaps removed segments off the caller's thread (`reclaimer.rs`).
+    reclaim_thread: Option<ReclaimThread>,
     /// Newest timestamp written into the active segment.
     active_max_timestamp: u64,
     /// Sequence number of the next segment created.
@@ -224,6 +227,7 @@ impl Writer {
         next_sequence: u64,
     ) -> Result<Writer> {
         let opts = &shared.options;
+        let reclaim_thread = shared.reclaimer.start()?;
         let preparer = Preparer::start(
             std::sync::Arc::clone(&shared.vfs),
             &shared.dir,
@@ -269,6 +273,7 @@ impl Writer {
             since_sync: 0,
             sync_thread,
             cleaner,
+            reclaim_thread: Some(reclaim_thread),
             active_max_timestamp,
             next_sequence,
             shared,
@@ -555,10 +560,14 @@ impl Writer {
             drop(map);
             let _ = shared.vfs.remove(&prepared);
         }
-        // Discarded segments keep their disk blocks while mapped: release
-        // them now (unless a reader still holds them), as a purge does.
-        drop((cut, later));
-        crate::segments::Segments::collect_garbage();
+        // Discarded segments keep their disk blocks while mapped: the
+        // reclaiming thread unmaps them (unless a reader still holds them),
+        // as after a purge.
+        let mut retired = later;
+        if offset <= cut.base() {
+            retired.push(cut);
+        }
+        shared.reclaimer.release(retired);
         result
     }
 
@@ -737,6 +746,8 @@ impl Writer {
         self.sync_thread = None;
         self.cleaner = None;
         self.preparer = None;
+        // After the preparer, which may wait for it on a full disk.
+        self.reclaim_thread = None;
         let result = self.write_clean_marker();
         self.shared.close();
         drop(lock);
@@ -771,6 +782,7 @@ impl Drop for Writer {
             self.sync_thread = None;
             self.cleaner = None;
             self.preparer = None;
+            self.reclaim_thread = None;
             self.shared.close();
             self.lock = None;
             return;

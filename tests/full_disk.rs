@@ -327,19 +327,21 @@ fn roll_on_a_full_disk(test: &str, prefault: bool) {
         );
         check_records(&reader, n);
         // The active segment is full and there is still no room for a
-        // third; purging the first segment makes room for the roll.
+        // third; purging the first segment makes room for the roll. Its map
+        // is released on the reclaiming thread, not by the purge: a roll
+        // that finds no room waits for that before it gives up, so the
+        // space is back in time for the very next append.
         let err = writer.append(&payload(n)).unwrap_err();
         assert!(is_enospc(&err), "{err:?}");
-        let free = free_bytes(&root);
         let removed = writer.purge_before(n).unwrap();
         assert_eq!(removed.segments, 1, "{removed:?}");
-        assert!(
-            free_bytes(&root) >= free + segment as u64,
-            "the purged segment's space comes back at once, not at some later pin"
-        );
         let first = reader.first_offset();
         assert!(first > 0);
-        assert_eq!(writer.append(&payload(n)).unwrap(), n);
+        assert_eq!(
+            writer.append(&payload(n)).unwrap(),
+            n,
+            "the purged segment's space is back for the roll"
+        );
         writer.close().unwrap();
         for i in first..=n {
             assert_eq!(reader.read(i).unwrap(), payload(i), "record {i}");
