@@ -265,6 +265,12 @@ impl std::error::Error for Error {
     }
 }
 
+impl From<OptionsError> for Error {
+    fn from(e: OptionsError) -> Error {
+        Error::InvalidOptions(e)
+    }
+}
+
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Error {
         Error::Io(e)

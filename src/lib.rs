@@ -104,52 +104,54 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations)]
 
+// The layers, bottom up; a module imports only from layers below its own
+// (docs/design.md draws the picture).
 mod clock;
-#[cfg(all(test, not(feature = "loom")))]
-mod crash;
 mod error;
 mod format;
-mod fs;
-#[cfg(not(feature = "loom"))]
-#[doc(hidden)]
-pub mod fuzzing;
+mod options;
+mod primitives;
+mod record;
+
+mod storage;
+
+mod durability;
+mod wake;
+
+mod recovery;
+
+mod shared;
+
+mod read;
+
+mod retention;
+mod truncation;
+
+mod write;
+
 mod log;
+
+mod testing;
+#[cfg(all(any(fuzzing, test), not(feature = "loom")))]
+#[doc(hidden)]
+pub use testing::fuzzing;
 #[cfg(feature = "loom")]
 #[doc(hidden)]
-pub mod loom_api;
-mod notify;
-mod options;
-mod periodic;
-mod preparer;
-mod reader;
-mod reclaimer;
-mod record;
-mod recovery;
-mod region;
-mod retention;
-mod segment;
-mod segments;
-mod shared_writer;
-#[cfg(all(test, not(feature = "loom")))]
-mod sim;
-mod sync;
-mod syncer;
-mod wait_word;
-mod writer;
+pub use testing::loom_api;
 
 pub use crate::error::{Corruption, Error, Result};
 pub use crate::format::HeaderError;
 pub use crate::log::Log;
 pub use crate::options::{
     DEFAULT_MAX_RECORD_SIZE, DEFAULT_SEGMENT_SIZE, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, Options,
-    OptionsError, Recovery, SyncPolicy, Timestamps,
+    OptionsError, Recovery, Retention, SyncPolicy, Timestamps,
 };
-pub use crate::reader::{Cursor, DEFAULT_SPIN, ReadGuard, Reader};
+pub use crate::read::reader::{Cursor, DEFAULT_SPIN, ReadGuard, Reader};
 pub use crate::record::{Record, RecordRef};
 pub use crate::recovery::{Cut, CutReason, RecoveryReport};
-pub use crate::retention::{Removed, Retention};
-pub use crate::shared_writer::SharedWriter;
-pub use crate::writer::Writer;
+pub use crate::retention::Removed;
+pub use crate::write::shared_writer::SharedWriter;
+pub use crate::write::writer::Writer;
 
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {

@@ -1,94 +1,19 @@
-//! Opening a log, and the state its writer and readers share.
+//! Opening a log: recovery, then the state its writer and readers share,
+//! then the writer.
 #![forbid(unsafe_code)]
 
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::durability::Syncer;
 use crate::error::Result;
-use crate::fs::{OsFs, Vfs};
-use crate::notify::Notify;
 use crate::options::Options;
-use crate::reader::Reader;
-use crate::reclaimer::Reclaimer;
-use crate::recovery::{self, RecoveryReport};
-use crate::segments::{SegmentList, Segments};
-use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, Ordering, fence, pin};
-use crate::syncer::Syncer;
-use crate::writer::Writer;
-
-/// State shared by the writer and every reader.
-///
-/// # Synchronization
-///
-/// - `segments`: epoch-protected list; replaced only by the writer.
-/// - `syncer`: the durable offset and the flush state; see `syncer.rs`.
-/// - `closed`: set (`Release`) by the writer when it closes; read by readers
-///   (`Acquire`).
-pub(crate) struct Shared {
-    pub(crate) dir: PathBuf,
-    pub(crate) options: Options,
-    /// A std `Arc`: the file seam is outside the modelled protocol.
-    pub(crate) vfs: std::sync::Arc<dyn Vfs>,
-    pub(crate) segments: Segments,
-    pub(crate) syncer: Syncer,
-    pub(crate) closed: AtomicBool,
-    pub(crate) notify: Notify,
-    pub(crate) report: RecoveryReport,
-    /// Held by purges, cleanups and truncations for their whole run, so
-    /// they never interleave (rolls only add segments, under the list's own
-    /// lock).
-    pub(crate) maintenance: Mutex<()>,
-    /// Truncations done so far: a group-commit waiter whose record was
-    /// discarded notices it here.
-    pub(crate) truncations: AtomicU64,
-    /// Where removed segments go to be unmapped off the caller's thread
-    /// (its thread is the writer's; see `reclaimer.rs`).
-    pub(crate) reclaimer: Reclaimer,
-}
-
-impl fmt::Debug for Shared {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Shared")
-            .field("dir", &self.dir)
-            .field("durable", &self.syncer.durable())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Shared {
-    /// Syncs everything published so far, then wakes readers waiting for
-    /// durable records.
-    pub(crate) fn sync(&self) -> Result<u64> {
-        let durable = self.syncer.sync(&self.segments, &*self.vfs, &self.dir)?;
-        fence(Ordering::SeqCst);
-        self.notify.wake();
-        Ok(durable)
-    }
-
-    /// Marks the log closed and wakes every waiter.
-    pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
-        self.notify.wake_all();
-    }
-
-    /// Whether the writer has closed.
-    pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
-    }
-
-    /// Offset of the log's first record (the base of its first segment).
-    pub(crate) fn first_offset(&self) -> u64 {
-        let guard = pin();
-        self.segments.load(&guard).first_offset()
-    }
-
-    /// One past the last published record (`Acquire`): counts every append
-    /// that has returned.
-    pub(crate) fn next_offset(&self) -> u64 {
-        let guard = pin();
-        self.segments.load(&guard).active().next_offset()
-    }
-}
+use crate::primitives::Arc;
+use crate::read::reader::Reader;
+use crate::recovery;
+use crate::shared::Shared;
+use crate::storage::fs::{OsFs, Vfs};
+use crate::storage::list::{SegmentList, Segments};
+use crate::write::writer::Writer;
 
 /// Opens logs. A log has one [`Writer`] and any number of [`Reader`]s.
 ///
@@ -132,19 +57,12 @@ impl Log {
             active.base(),
             recovered.appender.end(),
         );
-        let shared = Arc::new(Shared {
-            dir: dir.to_path_buf(),
-            options,
-            vfs,
-            segments: Segments::new(SegmentList::new(recovered.segments)),
+        let shared = Arc::new(Shared::new(
+            (dir, options, vfs),
+            Segments::new(SegmentList::new(recovered.segments)),
             syncer,
-            closed: AtomicBool::new(false),
-            notify: Notify::new(),
-            report: recovered.report,
-            maintenance: Mutex::new(()),
-            truncations: AtomicU64::new(0),
-            reclaimer: Reclaimer::new(),
-        });
+            recovered.report,
+        ));
         let writer = Writer::new(
             Arc::clone(&shared),
             recovered.lock,
@@ -161,8 +79,8 @@ impl Log {
 mod tests {
     use super::*;
     use crate::error::Error;
-    use crate::fs::faulty::{Faults, FaultyFs};
-    use crate::sync::Ordering;
+    use crate::primitives::Ordering;
+    use crate::storage::fs::faulty::{Faults, FaultyFs};
 
     fn open_faulty(dir: &Path, options: Options) -> (Arc<Faults>, Writer, Reader) {
         let faults = Arc::new(Faults::default());
@@ -542,7 +460,7 @@ mod tests {
     fn a_failed_truncation_removes_the_segment_it_had_taken() {
         let tmp = tempfile::tempdir().unwrap();
         let (faults, mut writer, _) = with_segments(tmp.path(), small(), 2);
-        let prepared = tmp.path().join(crate::fs::PREPARED_NAME);
+        let prepared = tmp.path().join(crate::storage::fs::PREPARED_NAME);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while !prepared.exists() {
             assert!(std::time::Instant::now() < deadline, "never prepared");

@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-use crate::error::{Error, Result};
+use std::time::Duration;
+
 use crate::format::{self, FRAME_HEADER_LEN, HEADER_LEN};
 
 /// How records are stamped when the caller does not give a timestamp.
@@ -26,7 +27,7 @@ pub enum Timestamps {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Recovery {
-    /// Refuse to open with [`Error::Corrupt`], naming file and position. The
+    /// Refuse to open with [`Error::Corrupt`](crate::Error::Corrupt), naming file and position. The
     /// default: nothing durable is ever dropped silently.
     #[default]
     Strict,
@@ -58,6 +59,44 @@ pub enum SyncPolicy {
     Always,
 }
 
+/// Which sealed segments retention removes. The active segment is never
+/// removed. Build with [`Retention::none`] and the setters; both limits may
+/// apply at once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Retention {
+    pub(crate) max_age: Option<Duration>,
+    pub(crate) max_bytes: Option<u64>,
+    pub(crate) every: Option<Duration>,
+}
+
+impl Retention {
+    /// Keep everything (the default).
+    pub fn none() -> Retention {
+        Retention::default()
+    }
+
+    /// Remove a sealed segment once its newest record is older than `age`
+    /// (by the records' own timestamps, not file times).
+    pub fn max_age(mut self, age: Duration) -> Retention {
+        self.max_age = Some(age);
+        self
+    }
+
+    /// Keep at most `bytes` of sealed segments (their file sizes), removing
+    /// the oldest first.
+    pub fn max_bytes(mut self, bytes: u64) -> Retention {
+        self.max_bytes = Some(bytes);
+        self
+    }
+
+    /// Also run the cleanup on a background thread at this interval
+    /// (otherwise only [`Writer::cleanup`](crate::Writer::cleanup) runs it).
+    pub fn check_every(mut self, interval: Duration) -> Retention {
+        self.every = Some(interval);
+        self
+    }
+}
+
 /// How a log is opened. Build with [`Options::default`] and the setters.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -74,7 +113,7 @@ pub struct Options {
     pub(crate) recovery: Recovery,
     pub(crate) prefault: bool,
     pub(crate) sync: SyncPolicy,
-    pub(crate) retention: crate::retention::Retention,
+    pub(crate) retention: Retention,
 }
 
 /// Default segment size: 64 MiB.
@@ -96,7 +135,7 @@ impl Default for Options {
             recovery: Recovery::default(),
             prefault: true,
             sync: SyncPolicy::Explicit,
-            retention: crate::retention::Retention::none(),
+            retention: Retention::none(),
         }
     }
 }
@@ -152,7 +191,7 @@ impl Options {
 
     /// Which old segments cleanups remove, and whether a background thread
     /// runs them.
-    pub fn retention(mut self, retention: crate::retention::Retention) -> Options {
+    pub fn retention(mut self, retention: Retention) -> Options {
         self.retention = retention;
         self
     }
@@ -166,11 +205,11 @@ impl Options {
     /// Checks the options and settles the values they leave open: the
     /// segment size rounded up to whole pages, and the record limit if the
     /// user did not set one. Idempotent.
-    pub(crate) fn resolve(mut self) -> Result<Options> {
+    pub(crate) fn resolve(mut self) -> Result<Options, OptionsError> {
         match self.sync {
-            SyncPolicy::EveryRecords(0) => return Err(OptionsError::SyncEveryZero.into()),
+            SyncPolicy::EveryRecords(0) => return Err(OptionsError::SyncEveryZero),
             SyncPolicy::Interval(d) if d.is_zero() => {
-                return Err(OptionsError::SyncIntervalZero.into());
+                return Err(OptionsError::SyncIntervalZero);
             }
             _ => {}
         }
@@ -187,8 +226,7 @@ impl Options {
                 given: self.max_record_size,
                 segment_size: self.segment_size,
                 fits,
-            }
-            .into());
+            });
         }
         Ok(self)
     }
@@ -201,7 +239,7 @@ impl Options {
 }
 
 /// Why [`Log::open`](crate::Log::open) refused the options, carried by
-/// [`Error::InvalidOptions`]: which option, and the values involved.
+/// [`Error::InvalidOptions`](crate::Error::InvalidOptions): which option, and the values involved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum OptionsError {
@@ -270,19 +308,13 @@ impl fmt::Display for OptionsError {
 
 impl std::error::Error for OptionsError {}
 
-impl From<OptionsError> for Error {
-    fn from(e: OptionsError) -> Error {
-        Error::InvalidOptions(e)
-    }
-}
-
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
 
     fn refusal(options: Options) -> OptionsError {
         match options.resolve() {
-            Err(Error::InvalidOptions(e)) => e,
+            Err(e) => e,
             other => panic!("expected InvalidOptions, got {other:?}"),
         }
     }

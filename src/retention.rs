@@ -12,51 +12,12 @@
 //! fsynced after, so a crash in the middle leaves a log that starts later
 //! but is otherwise whole.
 
-use std::time::Duration;
-
 use crate::error::{Error, Result};
 use crate::format::HEADER_LEN;
-use crate::log::Shared;
-use crate::segments::SegmentList;
-use crate::sync::{Arc, lock, pin};
-
-/// Which sealed segments retention removes. The active segment is never
-/// removed. Build with [`Retention::none`] and the setters; both limits may
-/// apply at once.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Retention {
-    pub(crate) max_age: Option<Duration>,
-    pub(crate) max_bytes: Option<u64>,
-    pub(crate) every: Option<Duration>,
-}
-
-impl Retention {
-    /// Keep everything (the default).
-    pub fn none() -> Retention {
-        Retention::default()
-    }
-
-    /// Remove a sealed segment once its newest record is older than `age`
-    /// (by the records' own timestamps, not file times).
-    pub fn max_age(mut self, age: Duration) -> Retention {
-        self.max_age = Some(age);
-        self
-    }
-
-    /// Keep at most `bytes` of sealed segments (their file sizes), removing
-    /// the oldest first.
-    pub fn max_bytes(mut self, bytes: u64) -> Retention {
-        self.max_bytes = Some(bytes);
-        self
-    }
-
-    /// Also run the cleanup on a background thread at this interval
-    /// (otherwise only [`Writer::cleanup`](crate::Writer::cleanup) runs it).
-    pub fn check_every(mut self, interval: Duration) -> Retention {
-        self.every = Some(interval);
-        self
-    }
-}
+use crate::options::Retention;
+use crate::primitives::{Arc, pin};
+use crate::shared::Shared;
+use crate::storage::list::SegmentList;
 
 /// What a cleanup or purge removed, and where it stopped.
 ///
@@ -110,7 +71,7 @@ fn count_expired(list: &SegmentList, retention: &Retention, now_ns: u64) -> usiz
 /// Removes the first segments `choose` picks (never the active one).
 ///
 /// Its flush and its directory fsync run as syncs do, one at a time with
-/// them ([`Syncer::flush_exclusive`](crate::syncer::Syncer::flush_exclusive)),
+/// them ([`Syncer::flush_exclusive`](crate::durability::Syncer::flush_exclusive)),
 /// and a failure latches the writer before any sync runs again: after an
 /// `EIO` the kernel may mark the pages clean and report the error only once,
 /// to whichever flush of the file asks first, so a sync running beside this
@@ -118,14 +79,14 @@ fn count_expired(list: &SegmentList, retention: &Retention, now_ns: u64) -> usiz
 /// removes nothing. A file that cannot be removed is a plain I/O error:
 /// nothing was flushed, and the next cleanup tries again.
 fn remove_first(shared: &Shared, choose: impl FnOnce(&SegmentList) -> usize) -> Result<Removed> {
-    let _maintenance = lock(&shared.maintenance);
-    let syncer = &shared.syncer;
+    let _maintenance = shared.maintenance();
+    let syncer = &shared.syncer();
     syncer.poison.check()?;
     // Only rolls change the list while the maintenance lock is held, and
     // they only add segments at its end: the front chosen here stays put.
     let (mut gone, first) = {
         let guard = pin();
-        let list = shared.segments.load(&guard);
+        let list = shared.segments().load(&guard);
         let n = choose(list).min(list.segments().len() - 1);
         (
             list.segments()[..n].to_vec(),
@@ -146,13 +107,13 @@ fn remove_first(shared: &Shared, choose: impl FnOnce(&SegmentList) -> usize) -> 
     let mut failed = None;
     for segment in &gone {
         let outcome = shared
-            .vfs
+            .vfs()
             .remove(segment.path())
             .map_err(Error::from)
             .and_then(|()| {
-                crate::fs::remove_if_present(
-                    &*shared.vfs,
-                    &crate::fs::cut_path(&shared.dir, segment.base()),
+                crate::storage::fs::remove_if_present(
+                    shared.vfs(),
+                    &crate::storage::fs::cut_path(shared.dir(), segment.base()),
                 )
                 .map_err(Error::from)
             });
@@ -172,7 +133,7 @@ fn remove_first(shared: &Shared, choose: impl FnOnce(&SegmentList) -> usize) -> 
     let kept = removed.segments;
     if kept > 0 {
         shared
-            .segments
+            .segments()
             .update(|list| (Some(list.without_first(kept)), ()));
     }
     if kept < gone.len() {
@@ -183,8 +144,8 @@ fn remove_first(shared: &Shared, choose: impl FnOnce(&SegmentList) -> usize) -> 
     // them), not this caller and not some later, unrelated pin. On a full
     // disk the next segment's creation waits for it (`reclaimer.rs`).
     gone.truncate(kept);
-    shared.reclaimer.release(gone);
-    let synced = syncer.flush_exclusive(|| shared.vfs.sync_dir(&shared.dir));
+    shared.reclaimer().release(gone);
+    let synced = syncer.flush_exclusive(|| shared.vfs().sync_dir(shared.dir()));
     match (synced, failed) {
         (Err(latched), _) => Err(latched),
         (Ok(()), Some(e)) => Err(e),
@@ -204,26 +165,6 @@ pub(crate) fn purge_before(shared: &Shared, offset: u64) -> Result<Removed> {
 
 /// Applies the options' retention as of `now_ns`.
 pub(crate) fn cleanup(shared: &Shared, now_ns: u64) -> Result<Removed> {
-    let retention = shared.options.retention;
+    let retention = shared.options().retention;
     remove_first(shared, |list| count_expired(list, &retention, now_ns))
-}
-
-/// The first offset whose record's time reaches `t` (see
-/// [`Reader::offset_for_timestamp`](crate::Reader::offset_for_timestamp)).
-pub(crate) fn offset_for_timestamp(list: &SegmentList, t: u64) -> u64 {
-    let index = list.first_reaching(t);
-    let segment = &list.segments()[index];
-    let published = segment.published();
-    let base = segment.base();
-    // Bisect the segment's records by timestamp: with non-decreasing stamps
-    // this is the first one at or after `t`.
-    let (mut lo, mut hi) = (base, base + u64::from(published.count()));
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        match segment.timestamp_at(published, mid) {
-            Some(stamp) if stamp < t => lo = mid + 1,
-            _ => hi = mid,
-        }
-    }
-    lo
 }

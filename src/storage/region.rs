@@ -45,8 +45,8 @@ use crossbeam_utils::CachePadded;
 use crate::format::{
     self, CHECKPOINT_AT, FRAME_HEADER_LEN, FrameHeader, HEADER_LEN, MIN_FRAME_LEN,
 };
-use crate::fs::Map;
-use crate::sync::{Arc, AtomicBool, AtomicU32, AtomicU64, Ordering};
+use crate::primitives::{Arc, AtomicBool, AtomicU32, AtomicU64, Ordering};
+use crate::storage::fs::Map;
 
 /// A snapshot of what the producer has published in a region.
 ///
@@ -349,7 +349,7 @@ impl Region {
     /// [`Map::release`]. No byte changes.
     pub(crate) fn release(&self, offset: usize, len: usize) -> io::Result<()> {
         let end = offset.saturating_add(len);
-        let start = offset.max(crate::fs::PAGE);
+        let start = offset.max(crate::storage::fs::PAGE);
         if start >= end {
             return Ok(());
         }

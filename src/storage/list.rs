@@ -11,8 +11,8 @@
 //! it. Segments are shared between lists by `Arc`: a segment that leaves the
 //! list is unmapped when the last deferred list (or cursor) holding it goes.
 
-use crate::segment::Segment;
-use crate::sync::{Arc, Atomic, Guard, Mutex, Ordering, Owned, lock};
+use crate::primitives::{Arc, Atomic, Guard, Mutex, Ordering, Owned, lock};
+use crate::storage::segment::Segment;
 
 /// Segments in offset order; the last one is the active one.
 #[derive(Debug, Clone)]
@@ -49,8 +49,28 @@ impl SegmentList {
 
     /// The first sealed segment whose records reach time `t` (by running
     /// maximum), or the active one.
-    pub(crate) fn first_reaching(&self, t: u64) -> usize {
+    fn first_reaching(&self, t: u64) -> usize {
         self.max_times.partition_point(|&max| max < t)
+    }
+
+    /// The first offset whose record's time reaches `t` (see
+    /// [`Reader::offset_for_timestamp`](crate::Reader::offset_for_timestamp)):
+    /// the first segment whose running maximum reaches `t`, bisected by
+    /// its records' timestamps (frame headers only).
+    pub(crate) fn offset_for_timestamp(&self, t: u64) -> u64 {
+        let segment = &self.segments[self.first_reaching(t)];
+        let published = segment.published();
+        let base = segment.base();
+        // With non-decreasing stamps this is the first one at or after `t`.
+        let (mut lo, mut hi) = (base, base + u64::from(published.count()));
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match segment.timestamp_at(published, mid) {
+                Some(stamp) if stamp < t => lo = mid + 1,
+                _ => hi = mid,
+            }
+        }
+        lo
     }
 
     /// This list without its first `n` segments (never the active one).
@@ -123,7 +143,7 @@ impl Segments {
         change: impl FnOnce(&SegmentList) -> (Option<SegmentList>, R),
     ) -> R {
         let _replacing = lock(&self.replacing);
-        let guard = crate::sync::pin();
+        let guard = crate::primitives::pin();
         let (list, outcome) = change(self.load(&guard));
         if let Some(list) = list {
             self.replace(list, &guard);
@@ -159,7 +179,7 @@ impl Segments {
     /// a large segment). Called when the writer closes.
     pub(crate) fn collect_garbage() {
         for _ in 0..4 {
-            crate::sync::pin().flush();
+            crate::primitives::pin().flush();
         }
     }
 

@@ -3,7 +3,7 @@
 //! Two jobs, so that appends never wait for the file system:
 //!
 //! - **The next segment**: create the file, reserve its space (`fallocate`),
-//!   map it and fault in its first [`PREPARED_AHEAD`] bytes, while the
+//!   map it and fault in its first [`PREPARED_AHEAD`](crate::storage::create::PREPARED_AHEAD) bytes, while the
 //!   producer fills the current one. A roll then only writes a header,
 //!   renames a file and swaps a list. This job comes first: a roll may wait
 //!   for it.
@@ -35,19 +35,16 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::fs::{Map, PAGE, PREPARED_NAME, Vfs};
-use crate::log::Shared;
-use crate::reclaimer::Reclaimer;
-use crate::region::Region;
-use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock, pin, thread};
-use crate::wait_word::WaitWord;
+use crate::primitives::{Arc, Condvar, Mutex, MutexGuard, lock, pin, thread};
+use crate::shared::Shared;
+use crate::storage::create::prepare;
+use crate::storage::fs::{Map, PAGE, PREPARED_NAME, Vfs};
+use crate::storage::reclaimer::Reclaimer;
+use crate::storage::region::Region;
+use crate::wake::word::WaitWord;
 
 /// How far ahead of the producer pages are faulted in.
 pub(crate) const LEAD: usize = 32 << 20;
-/// How much of a prepared segment is faulted in before it is handed over;
-/// the rest is faulted in while the producer writes it, so that a producer
-/// faster than the faulting never waits for a whole segment at a roll.
-pub(crate) const PREPARED_AHEAD: usize = 8 << 20;
 /// How often (in bytes written) the producer nudges the thread.
 pub(crate) const KICK_EVERY: usize = 2 << 20;
 /// Pages faulted in per step, so a request for the next segment waits for
@@ -97,37 +94,6 @@ pub(crate) struct Preparer {
     thread: Option<thread::JoinHandle<()>>,
 }
 
-/// Creates `path`, reserves `capacity` bytes for it and maps it writable,
-/// faulting in its first [`PREPARED_AHEAD`] bytes when asked.
-pub(crate) fn prepare(
-    vfs: &dyn Vfs,
-    path: &Path,
-    capacity: u64,
-    prefault: bool,
-) -> io::Result<Box<dyn Map>> {
-    match vfs.remove(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    let made = vfs.create(path).and_then(|mut file| {
-        file.reserve(capacity)?;
-        file.map(true)
-    });
-    match made {
-        Ok(map) => {
-            if prefault {
-                // Best effort: a failed prefault only costs page faults later.
-                let _ = map.populate_write(0, PREPARED_AHEAD);
-            }
-            Ok(map)
-        }
-        Err(e) => {
-            let _ = vfs.remove(path);
-            Err(e)
-        }
-    }
-}
-
 fn wait<'a>(changed: &Condvar, state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
     changed
         .wait(state)
@@ -156,7 +122,7 @@ impl Preparer {
             path: dir.join(PREPARED_NAME),
             capacity,
             prefault,
-            reclaimer: log.as_ref().map(|log| log.reclaimer.clone()),
+            reclaimer: log.as_ref().map(|log| log.reclaimer().clone()),
             log: log.filter(|_| prefault),
         });
         let worker = Arc::clone(&inner);
@@ -310,7 +276,7 @@ impl Inner {
     fn follow_active(&self, chase: &mut Option<Chase>) -> Option<usize> {
         let log = self.log.as_ref()?;
         let guard = pin();
-        let active = log.segments.load(&guard).active();
+        let active = log.segments().load(&guard).active();
         if chase
             .as_ref()
             .is_none_or(|c| !Arc::ptr_eq(&c.region, active.region()))
@@ -395,7 +361,7 @@ impl Drop for Preparer {
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
-    use crate::fs::OsFs;
+    use crate::storage::fs::OsFs;
 
     #[test]
     fn prepares_a_reserved_file_and_cleans_up_on_drop() {

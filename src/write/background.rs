@@ -7,7 +7,7 @@ use std::time::Duration;
 #[cfg(not(feature = "loom"))]
 use std::time::Instant;
 
-use crate::sync::{Arc, Condvar, Mutex, lock, thread};
+use crate::primitives::{Arc, Condvar, Mutex, lock, thread};
 
 /// Runs a task every interval until dropped (or until the task says stop).
 /// Dropping it wakes the thread and joins it.
@@ -162,7 +162,7 @@ impl Drop for Periodic {
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
-    use crate::sync::{AtomicU64, Ordering};
+    use crate::primitives::{AtomicU64, Ordering};
 
     #[test]
     fn runs_until_the_task_says_stop_and_drop_joins() {

@@ -18,22 +18,23 @@ use std::ops::Range;
 use std::path::Path;
 
 use crate::clock;
+use crate::durability::SyncPause;
 use crate::error::{Error, Result};
-use crate::format::{self, CleanMarker, CutMarker, SegmentHeader};
-use crate::fs::{self, CLEAN_NAME, Map, Vfs};
-use crate::log::Shared;
+use crate::format::{self, CleanMarker, CutMarker};
 use crate::options::{SyncPolicy, Timestamps};
-use crate::periodic::Periodic;
-use crate::preparer::{KICK_EVERY, Preparer};
-use crate::reader::Reader;
-use crate::reclaimer::ReclaimThread;
+use crate::primitives::{Arc, Ordering, fence, pin};
+use crate::read::reader::Reader;
 use crate::recovery::RecoveryReport;
-use crate::region::{self, Appender, Region};
 use crate::retention::{self, Removed};
-use crate::segment::Segment;
-use crate::segments::SegmentList;
-use crate::sync::{Arc, Ordering, fence, lock, pin};
-use crate::syncer::SyncPause;
+use crate::shared::Shared;
+use crate::storage::create::{Header, install_segment};
+use crate::storage::fs::{self, CLEAN_NAME, Map, Vfs};
+use crate::storage::list::SegmentList;
+use crate::storage::reclaimer::ReclaimThread;
+use crate::storage::region::Appender;
+use crate::storage::segment::Segment;
+use crate::write::background::Periodic;
+use crate::write::preparer::{KICK_EVERY, Preparer};
 
 /// Appends records. There is one per open log: not `Clone`, and every
 /// method takes `&mut self`. `Send`, so it can move to the producing thread.
@@ -95,7 +96,7 @@ pub struct Writer {
 impl fmt::Debug for Writer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Writer")
-            .field("dir", &self.shared.dir)
+            .field("dir", &self.shared.dir())
             .field("next_offset", &self.next_offset)
             .finish_non_exhaustive()
     }
@@ -118,7 +119,7 @@ fn latch_on_panic(shared: &Arc<Shared>, what: &'static str) -> impl FnOnce(Strin
     let shared = Arc::clone(shared);
     move |message| {
         let cause = io::Error::other(format!("{what} panicked: {message}"));
-        shared.syncer.poison.latch(cause);
+        shared.syncer().poison.latch(cause);
     }
 }
 
@@ -151,7 +152,7 @@ struct Truncation<'a> {
 /// the discarded one. That includes `cut` when `offset` is its base: it
 /// leaves the list, but a cursor may hold it.
 pub(crate) fn swap_truncated(
-    segments: &crate::segments::Segments,
+    segments: &crate::storage::list::Segments,
     (offset, index): (u64, usize),
     cut: &Arc<Segment>,
     later: &[Arc<Segment>],
@@ -171,52 +172,6 @@ pub(crate) fn swap_truncated(
     });
 }
 
-/// How a new segment's header reaches the disk.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Header {
-    /// With the segment's first sync (a roll: no stall on the append path).
-    Lazy,
-    /// Before the file gets its name: for a segment that may become the
-    /// log's first (a truncation, the log's creation).
-    Durable,
-}
-
-/// Writes the header of segment `base` into a prepared map, gives the file
-/// its name and wraps it as the new active segment. The caller makes the
-/// directory entry durable (now, or at the next sync).
-pub(crate) fn install_segment(
-    vfs: &dyn Vfs,
-    dir: &Path,
-    prepared: &Path,
-    mut map: Box<dyn Map>,
-    (base, sequence): (u64, u64),
-    durability: Header,
-) -> io::Result<(Arc<Segment>, Appender)> {
-    let header = SegmentHeader {
-        base_offset: base,
-        capacity: map.len() as u64,
-        sequence,
-    };
-    region::write_header(&mut *map, &header.encode());
-    let path = fs::segment_path(dir, base);
-    let named = match durability {
-        Header::Durable => map.flush_range(0, format::HEADER_LEN),
-        Header::Lazy => Ok(()),
-    }
-    .and_then(|()| vfs.rename(prepared, &path));
-    if let Err(e) = named {
-        drop(map);
-        let _ = vfs.remove(prepared);
-        return Err(e);
-    }
-    let region = Arc::new(Region::new(map, true));
-    let appender = Region::appender(&region).expect("a fresh region has its appender");
-    Ok((
-        Arc::new(Segment::new(base, sequence, path, region)),
-        appender,
-    ))
-}
-
 impl Writer {
     pub(crate) fn new(
         shared: Arc<Shared>,
@@ -226,11 +181,11 @@ impl Writer {
         active_max_timestamp: u64,
         next_sequence: u64,
     ) -> Result<Writer> {
-        let opts = &shared.options;
-        let reclaim_thread = shared.reclaimer.start()?;
+        let opts = &shared.options();
+        let reclaim_thread = shared.reclaimer().start()?;
         let preparer = Preparer::start(
-            std::sync::Arc::clone(&shared.vfs),
-            &shared.dir,
+            std::sync::Arc::clone(shared.vfs_arc()),
+            shared.dir(),
             opts.segment_size,
             opts.prefault,
             Some(Arc::clone(&shared)),
@@ -268,7 +223,7 @@ impl Writer {
         Ok(Writer {
             max_record: opts.max_record_size,
             next_report: active.end() + KICK_EVERY,
-            fence_before_wake: shared.notify.producer_fence(),
+            fence_before_wake: shared.notify().producer_fence(),
             sync_every,
             since_sync: 0,
             sync_thread,
@@ -293,7 +248,7 @@ impl Writer {
     /// failed flush.
     #[inline]
     pub fn append(&mut self, payload: &[u8]) -> Result<u64> {
-        let timestamp = clock::now(self.shared.options.timestamps);
+        let timestamp = clock::now(self.shared.options().timestamps);
         self.append_with_timestamp(payload, timestamp)
     }
 
@@ -348,7 +303,7 @@ impl Writer {
         if self.fence_before_wake {
             fence(Ordering::SeqCst);
         }
-        self.shared.notify.wake();
+        self.shared.notify().wake();
         if self.active.end() >= self.next_report {
             self.report();
         }
@@ -387,11 +342,11 @@ impl Writer {
             self.check(len)?;
             bytes += format::frame_len(len);
         }
-        let fits_fresh = bytes + format::HEADER_LEN <= self.shared.options.segment_size as usize;
+        let fits_fresh = bytes + format::HEADER_LEN <= self.shared.options().segment_size as usize;
         if !self.active.fits(bytes, records.len()) && fits_fresh && self.active.count() > 0 {
             self.roll()?;
         }
-        let timestamp = clock::now(self.shared.options.timestamps);
+        let timestamp = clock::now(self.shared.options().timestamps);
         let first = self.next_offset;
         for record in records {
             if let Err(cause) = self.stage(record.as_ref(), timestamp) {
@@ -408,7 +363,7 @@ impl Writer {
 
     /// The stamp `append` would give a record now.
     pub(crate) fn now(&self) -> u64 {
-        clock::now(self.shared.options.timestamps)
+        clock::now(self.shared.options().timestamps)
     }
 
     /// The state shared with readers.
@@ -494,16 +449,16 @@ impl Writer {
     /// then gives the log as it was (the marker never got its name) or
     /// finishes the truncation.
     pub fn truncate_from(&mut self, offset: u64) -> Result<()> {
-        self.shared.syncer.poison.check()?;
+        self.shared.syncer().poison.check()?;
         if offset >= self.next_offset {
             return Ok(());
         }
         let shared = Arc::clone(&self.shared);
         // No purge or cleanup may change the list until this is done.
-        let _maintenance = lock(&shared.maintenance);
+        let _maintenance = shared.maintenance();
         let (index, cut, later) = {
             let guard = pin();
-            let list = shared.segments.load(&guard);
+            let list = shared.segments().load(&guard);
             let first = list.first_offset();
             let Some(index) = list.position_of(offset).filter(|_| offset >= first) else {
                 return Err(Error::Purged { offset, first });
@@ -522,19 +477,19 @@ impl Writer {
         let map = preparer.take()?;
         // Hold syncs off, and stop counting the doomed records as durable
         // before the commit makes them go.
-        let mut pause = shared.syncer.pause();
+        let mut pause = shared.syncer().pause();
         pause.lower_durable(offset);
         let marker = CutMarker {
             at: offset,
             segment: cut.sequence(),
             created_after: self.next_sequence,
         };
-        let marker_path = fs::cut_path(&shared.dir, cut.base());
+        let marker_path = fs::cut_path(shared.dir(), cut.base());
         // From the marker's rename on, the truncation is committed, and the
         // next open completes it.
         let prepared = preparer.path().to_path_buf();
         let mut map = Some(map);
-        let outcome = write_durably(&*shared.vfs, &shared.dir, &marker_path, &marker.encode())
+        let outcome = write_durably(shared.vfs(), shared.dir(), &marker_path, &marker.encode())
             .and_then(|()| {
                 let plan = Truncation {
                     offset,
@@ -558,7 +513,7 @@ impl Writer {
             // Failed before the new segment got its name: its reserved
             // file goes too, not left to take disk space until a reopen.
             drop(map);
-            let _ = shared.vfs.remove(&prepared);
+            let _ = shared.vfs().remove(&prepared);
         }
         // Discarded segments keep their disk blocks while mapped: the
         // reclaiming thread unmaps them (unless a reader still holds them),
@@ -567,7 +522,7 @@ impl Writer {
         if offset <= cut.base() {
             retired.push(cut);
         }
-        shared.reclaimer.release(retired);
+        shared.reclaimer().release(retired);
         result
     }
 
@@ -592,12 +547,12 @@ impl Writer {
             marker: marker_path,
         } = *plan;
         let shared = Arc::clone(&self.shared);
-        let vfs = &*shared.vfs;
+        let vfs = shared.vfs();
         for segment in later.iter().rev() {
             vfs.remove(segment.path())?;
-            fs::remove_if_present(vfs, &fs::cut_path(&shared.dir, segment.base()))?;
+            fs::remove_if_present(vfs, &fs::cut_path(shared.dir(), segment.base()))?;
         }
-        vfs.sync_dir(&shared.dir)?;
+        vfs.sync_dir(shared.dir())?;
         // The new segment starts at `offset`; when `cut` starts there too,
         // the rename replaces it (atomically; its readers keep their map).
         // Its header is made durable first: it may become the first segment.
@@ -608,19 +563,19 @@ impl Writer {
         let map = map.take().expect("the prepared map, not yet installed");
         let (segment, appender) = install_segment(
             vfs,
-            &shared.dir,
+            shared.dir(),
             preparer.path(),
             map,
             (offset, self.next_sequence),
             Header::Durable,
         )?;
         self.next_sequence += 1;
-        vfs.sync_dir(&shared.dir)?;
+        vfs.sync_dir(shared.dir())?;
         preparer.request_next();
         let keep_cut = offset > cut.base();
-        swap_truncated(&shared.segments, (offset, index), cut, later, segment);
+        swap_truncated(shared.segments(), (offset, index), cut, later, segment);
         pause.restart_at(offset);
-        shared.truncations.fetch_add(1, Ordering::AcqRel);
+        shared.count_truncation();
         self.active = appender;
         self.next_offset = offset;
         self.active_max_timestamp = 0;
@@ -629,7 +584,7 @@ impl Writer {
         if !keep_cut {
             // The segment the marker names was replaced whole.
             vfs.remove(marker_path)?;
-            vfs.sync_dir(&shared.dir)?;
+            vfs.sync_dir(shared.dir())?;
         }
         Ok(())
     }
@@ -649,7 +604,7 @@ impl Writer {
 
     /// One past the last durable record.
     pub fn durable_offset(&self) -> u64 {
-        self.shared.syncer.durable()
+        self.shared.syncer().durable()
     }
 
     /// A new reader of this log.
@@ -659,7 +614,7 @@ impl Writer {
 
     /// What opening the log found and repaired.
     pub fn recovery_report(&self) -> &RecoveryReport {
-        &self.shared.report
+        self.shared.report()
     }
 
     /// Syncs everything, records a clean shutdown and releases the directory.
@@ -670,7 +625,7 @@ impl Writer {
 
     #[inline]
     fn check(&self, len: usize) -> Result<()> {
-        self.shared.syncer.poison.check()?;
+        self.shared.syncer().poison.check()?;
         if len > self.max_record {
             return Err(Error::RecordTooLarge {
                 len,
@@ -685,7 +640,7 @@ impl Writer {
     #[inline]
     fn stage(&mut self, payload: &[u8], timestamp: u64) -> Result<u64> {
         let offset = self.next_offset;
-        let hint = self.shared.syncer.durable_hint();
+        let hint = self.shared.syncer().durable_hint();
         if !self.active.write(offset, timestamp, hint, payload) {
             self.roll_for(payload.len())?;
             let written = self.active.write(offset, timestamp, hint, payload);
@@ -720,8 +675,8 @@ impl Writer {
         let preparer = self.preparer.as_ref().ok_or(Error::Closed)?;
         let map = preparer.take()?;
         let (segment, appender) = install_segment(
-            &*shared.vfs,
-            &shared.dir,
+            shared.vfs(),
+            shared.dir(),
             preparer.path(),
             map,
             (self.next_offset, self.next_sequence),
@@ -729,11 +684,11 @@ impl Writer {
         )?;
         self.next_sequence += 1;
         preparer.request_next();
-        if shared.vfs.mutant() != fs::Mutant::NoDirSyncAfterRoll {
-            shared.syncer.mark_dir_dirty();
+        if shared.vfs().mutant() != fs::Mutant::NoDirSyncAfterRoll {
+            shared.syncer().mark_dir_dirty();
         }
         let max_timestamp = std::mem::take(&mut self.active_max_timestamp);
-        shared.segments.roll(max_timestamp, segment);
+        shared.segments().roll(max_timestamp, segment);
         self.active = appender;
         self.report();
         Ok(())
@@ -751,7 +706,7 @@ impl Writer {
         let result = self.write_clean_marker();
         self.shared.close();
         drop(lock);
-        crate::segments::Segments::collect_garbage();
+        crate::storage::list::Segments::collect_garbage();
         result
     }
 
@@ -764,12 +719,12 @@ impl Writer {
         let guard = pin();
         let marker = CleanMarker {
             next_offset: self.next_offset,
-            active_base: shared.segments.load(&guard).active().base(),
+            active_base: shared.segments().load(&guard).active().base(),
         };
         shared
-            .vfs
-            .write_small(&shared.dir.join(CLEAN_NAME), &marker.encode())?;
-        shared.vfs.sync_dir(&shared.dir)?;
+            .vfs()
+            .write_small(&shared.dir().join(CLEAN_NAME), &marker.encode())?;
+        shared.vfs().sync_dir(shared.dir())?;
         Ok(())
     }
 }

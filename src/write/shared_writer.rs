@@ -24,13 +24,13 @@ use std::fmt;
 use std::ops::Range;
 
 use crate::error::{Error, Result};
-use crate::log::Shared;
 use crate::options::SyncPolicy;
-use crate::reader::Reader;
+use crate::primitives::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering, lock, thread};
+use crate::read::reader::Reader;
 use crate::retention::Removed;
-use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering, lock, thread};
-use crate::wait_word::WaitWord;
-use crate::writer::Writer;
+use crate::shared::Shared;
+use crate::wake::word::WaitWord;
+use crate::write::writer::Writer;
 use std::time::Duration;
 #[cfg(not(feature = "loom"))]
 use std::time::Instant;
@@ -76,7 +76,7 @@ pub struct SharedWriter {
 #[cfg(not(feature = "loom"))]
 type Producer = Writer;
 #[cfg(feature = "loom")]
-type Producer = crate::loom_api::SharedProducer;
+type Producer = crate::write::model::Producer;
 
 struct Inner {
     /// Loom models only: the mutant whose followers take the end of the
@@ -141,7 +141,7 @@ const FOLLOWER_PATIENCE: Duration = Duration::from_millis(10);
 impl fmt::Debug for SharedWriter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SharedWriter")
-            .field("dir", &self.inner.shared.dir)
+            .field("dir", &self.inner.shared.dir())
             .finish_non_exhaustive()
     }
 }
@@ -162,7 +162,7 @@ impl SharedWriter {
     /// A shared writer whose appends go through `producer`, the one writer
     /// of `shared`'s log.
     pub(crate) fn serializing(shared: Arc<Shared>, producer: Producer) -> SharedWriter {
-        let always = shared.options.sync == SyncPolicy::Always;
+        let always = shared.options().sync == SyncPolicy::Always;
         SharedWriter {
             inner: Arc::new(Inner {
                 #[cfg(feature = "loom")]
@@ -225,10 +225,7 @@ impl SharedWriter {
 
     /// How many truncations happened so far (read under the writer lock).
     fn era(&self) -> u64 {
-        self.inner
-            .shared
-            .truncations
-            .load(crate::sync::Ordering::Acquire)
+        self.inner.shared.truncations()
     }
 
     /// Appends many records under one lock and one publication; see
@@ -303,7 +300,7 @@ impl SharedWriter {
 
     /// One past the last durable record.
     pub fn durable_offset(&self) -> u64 {
-        self.inner.shared.syncer.durable()
+        self.inner.shared.syncer().durable()
     }
 
     /// A new reader of this log.
@@ -357,7 +354,7 @@ impl SharedWriter {
         // Read the count first: a flush that ends after this read moves it,
         // so the wait below returns at once or is woken.
         let seen = inner.flushed.load();
-        if inner.flushing.load(Ordering::Acquire) && inner.shared.syncer.durable() < target {
+        if inner.flushing.load(Ordering::Acquire) && inner.shared.syncer().durable() < target {
             inner.flushed.wait(seen, FOLLOWER_PATIENCE);
         }
     }
@@ -373,7 +370,7 @@ impl SharedWriter {
     /// and the next flush covers them all.
     fn wait_durable(&self, target: u64, era: u64) -> Result<u64> {
         let inner = &*self.inner;
-        let syncer = &inner.shared.syncer;
+        let syncer = &inner.shared.syncer();
         let _waiting = Counted::new(&inner.waiting);
         loop {
             let era_now = self.era();

@@ -15,24 +15,24 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::durability::Syncer;
 use crate::error::{Error, Result};
 use crate::format::HEADER_LEN;
-use crate::fs::{Map, SegmentFile, Vfs};
-use crate::log::Shared;
-use crate::notify::Notify;
 use crate::options::Options;
-use crate::periodic::Periodic;
-use crate::reader::Reader;
+use crate::primitives::{Arc, AtomicUsize, Ordering, fence};
+use crate::read::reader::Reader;
 use crate::recovery::RecoveryReport;
-use crate::region::{Appender, Region};
 use crate::retention::{self, Removed};
-use crate::segment::Segment;
-use crate::segments::{SegmentList, Segments};
-use crate::shared_writer::SharedWriter;
-use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, fence};
-use crate::syncer::Syncer;
-use crate::wait_word::WaitWord;
-use crate::writer::Writer;
+use crate::shared::Shared;
+use crate::storage::fs::{Map, SegmentFile, Vfs};
+use crate::storage::list::{SegmentList, Segments};
+use crate::storage::region::{Appender, Region};
+use crate::storage::segment::Segment;
+use crate::wake::notify::Notify;
+use crate::wake::word::WaitWord;
+use crate::write::background::Periodic;
+use crate::write::model::{self, Model};
+use crate::write::shared_writer::SharedWriter;
 
 /// An anonymous map standing in for a segment file; it remembers how far
 /// it was flushed (what a crash would keep) and, outside the model's view
@@ -383,7 +383,7 @@ impl Rolling {
         let path = PathBuf::from(format!("model-{base}"));
         let segment = Arc::new(Segment::new(base, self.sequence, path, region));
         self.sequence += 1;
-        self.shared.segments.roll(0, segment);
+        self.shared.segments().roll(0, segment);
         self.appender = appender;
     }
 }
@@ -393,19 +393,16 @@ impl Rolling {
 /// segment's flushes start after its header).
 fn model_shared(segments: Vec<Arc<Segment>>, durable: u64) -> Arc<Shared> {
     let active = segments.last().expect("an active segment").base();
-    Arc::new(Shared {
-        dir: PathBuf::from("model"),
-        options: Options::default(),
-        vfs: std::sync::Arc::new(NoFiles),
-        segments: Segments::new(SegmentList::new(segments)),
-        syncer: Syncer::new(durable, active, HEADER_LEN),
-        closed: AtomicBool::new(false),
-        notify: Notify::new(),
-        report: RecoveryReport::default(),
-        maintenance: Mutex::new(()),
-        truncations: AtomicU64::new(0),
-        reclaimer: crate::reclaimer::Reclaimer::new(),
-    })
+    Arc::new(Shared::new(
+        (
+            Path::new("model"),
+            Options::default(),
+            std::sync::Arc::new(NoFiles),
+        ),
+        Segments::new(SegmentList::new(segments)),
+        Syncer::new(durable, active, HEADER_LEN),
+        RecoveryReport::default(),
+    ))
 }
 
 // ---------------------------------------------------------------------------
@@ -559,8 +556,8 @@ impl Retiring {
     /// advanced). Returns the durable offset.
     pub fn sync(&self) -> u64 {
         self.shared
-            .syncer
-            .sync(&self.shared.segments, &NoFiles, Path::new("model"))
+            .syncer()
+            .sync(self.shared.segments(), &NoFiles, Path::new("model"))
             .expect("a model's sync")
     }
 
@@ -572,7 +569,7 @@ impl Retiring {
         last.watch_flushes
             .store(true, std::sync::atomic::Ordering::Relaxed);
         self.shared
-            .syncer
+            .syncer()
             .unserialized_flushes
             .store(beside_syncs, std::sync::atomic::Ordering::Relaxed);
     }
@@ -628,15 +625,15 @@ impl Retiring {
 
     /// Truncations so far (`Acquire`, as a group-commit waiter reads it).
     pub fn truncations(&self) -> u64 {
-        self.shared.truncations.load(Ordering::Acquire)
+        self.shared.truncations()
     }
 
     /// The truncation itself; returns the indexes of the segments it dropped
     /// and the new active segment's appender.
     fn truncate(&self, offset: u64, swap: Swap) -> (std::ops::Range<usize>, Appender) {
         let (index, cut, later) = {
-            let guard = crate::sync::pin();
-            let list = self.shared.segments.load(&guard);
+            let guard = crate::primitives::pin();
+            let list = self.shared.segments().load(&guard);
             let index = list.position_of(offset).expect("an offset of the log");
             let segments = list.segments();
             (
@@ -664,15 +661,21 @@ impl Retiring {
         let at = (offset, index);
         match swap {
             Swap::Real => {
-                crate::writer::swap_truncated(&self.shared.segments, at, &cut, &later, segment);
+                crate::write::writer::swap_truncated(
+                    self.shared.segments(),
+                    at,
+                    &cut,
+                    &later,
+                    segment,
+                );
             }
             Swap::KeepingCutAtBase => {
-                swap_keeping_cut_at_base(&self.shared.segments, at, &cut, &later, segment);
+                swap_keeping_cut_at_base(self.shared.segments(), at, &cut, &later, segment);
             }
         }
-        self.shared.truncations.fetch_add(1, Ordering::AcqRel);
+        self.shared.count_truncation();
         drop((cut, later));
-        crate::segments::Segments::collect_garbage();
+        crate::storage::list::Segments::collect_garbage();
         (dropped, appender)
     }
 
@@ -729,98 +732,6 @@ fn swap_keeping_cut_at_base(
 // ---------------------------------------------------------------------------
 // Group commit and the background syncer: a producer without files.
 
-/// What a `SharedWriter` serializes appends on under loom: a real
-/// [`Writer`] (never made inside a model: it needs files and a preparing
-/// thread), or a model's producer.
-pub enum SharedProducer {
-    Writer(Box<Writer>),
-    Model(ModelProducer),
-}
-
-impl From<Writer> for SharedProducer {
-    fn from(writer: Writer) -> SharedProducer {
-        SharedProducer::Writer(Box::new(writer))
-    }
-}
-
-impl SharedProducer {
-    pub(crate) fn acknowledges_any_flush(&self) -> bool {
-        matches!(self, SharedProducer::Model(m) if m.acknowledge_any_flush)
-    }
-
-    pub(crate) fn now(&self) -> u64 {
-        match self {
-            SharedProducer::Writer(w) => w.now(),
-            SharedProducer::Model(_) => 0,
-        }
-    }
-
-    pub(crate) fn sync_due(&mut self, records: u64) -> bool {
-        match self {
-            SharedProducer::Writer(w) => w.sync_due(records),
-            SharedProducer::Model(_) => false,
-        }
-    }
-
-    pub(crate) fn append_unsynced(&mut self, payload: &[u8], timestamp: u64) -> Result<u64> {
-        match self {
-            SharedProducer::Writer(w) => w.append_unsynced(payload, timestamp),
-            SharedProducer::Model(m) => m.append(payload),
-        }
-    }
-
-    pub(crate) fn append_batch_unsynced<B: AsRef<[u8]>>(
-        &mut self,
-        records: &[B],
-    ) -> Result<Range<u64>> {
-        match self {
-            SharedProducer::Writer(w) => w.append_batch_unsynced(records),
-            SharedProducer::Model(m) => m.append_batch(records),
-        }
-    }
-
-    pub(crate) fn next_offset(&self) -> u64 {
-        match self {
-            SharedProducer::Writer(w) => w.next_offset(),
-            SharedProducer::Model(m) => m.next,
-        }
-    }
-
-    pub(crate) fn purge_before(&mut self, offset: u64) -> Result<Removed> {
-        match self {
-            SharedProducer::Writer(w) => w.purge_before(offset),
-            SharedProducer::Model(m) => retention::purge_before(&m.shared, offset),
-        }
-    }
-
-    pub(crate) fn truncate_from(&mut self, offset: u64) -> Result<()> {
-        match self {
-            SharedProducer::Writer(w) => w.truncate_from(offset),
-            SharedProducer::Model(_) => Err(Error::Io(io::Error::other(
-                "no truncation in a loom model (it needs files)",
-            ))),
-        }
-    }
-
-    pub(crate) fn truncate_after(&mut self, offset: u64) -> Result<()> {
-        self.truncate_from(offset.saturating_add(1))
-    }
-
-    pub(crate) fn cleanup(&mut self) -> Result<Removed> {
-        match self {
-            SharedProducer::Writer(w) => w.cleanup(),
-            SharedProducer::Model(m) => retention::cleanup(&m.shared, 0),
-        }
-    }
-
-    pub(crate) fn close(self) -> Result<()> {
-        match self {
-            SharedProducer::Writer(w) => w.close(),
-            SharedProducer::Model(m) => m.close(),
-        }
-    }
-}
-
 /// The producer of a one-segment log without files. Its append is the
 /// writer's (`Writer::append_unsynced`: the poison check, the frame with
 /// the durable hint, the `Release` publication, the fence and the wake-up
@@ -832,11 +743,15 @@ pub struct ModelProducer {
     acknowledge_any_flush: bool,
 }
 
-impl ModelProducer {
+impl Model for ModelProducer {
+    fn acknowledges_any_flush(&self) -> bool {
+        self.acknowledge_any_flush
+    }
+
     fn append(&mut self, payload: &[u8]) -> Result<u64> {
-        self.shared.syncer.poison.check()?;
+        self.shared.syncer().poison.check()?;
         let offset = self.next;
-        let hint = self.shared.syncer.durable_hint();
+        let hint = self.shared.syncer().durable_hint();
         if !self.appender.write(offset, 0, hint, payload) {
             return Err(Error::RecordTooLarge {
                 len: payload.len(),
@@ -848,12 +763,12 @@ impl ModelProducer {
         Ok(offset)
     }
 
-    fn append_batch<B: AsRef<[u8]>>(&mut self, records: &[B]) -> Result<Range<u64>> {
-        self.shared.syncer.poison.check()?;
+    fn append_batch(&mut self, records: &[&[u8]]) -> Result<Range<u64>> {
+        self.shared.syncer().poison.check()?;
         let first = self.next;
-        let hint = self.shared.syncer.durable_hint();
+        let hint = self.shared.syncer().durable_hint();
         for record in records {
-            if !self.appender.write(self.next, 0, hint, record.as_ref()) {
+            if !self.appender.write(self.next, 0, hint, record) {
                 break;
             }
             self.next += 1;
@@ -862,21 +777,35 @@ impl ModelProducer {
         Ok(first..self.next)
     }
 
-    /// As `Writer::publish`.
-    fn publish(&self) {
-        self.appender.publish();
-        if self.shared.notify.producer_fence() {
-            fence(Ordering::SeqCst);
-        }
-        self.shared.notify.wake();
+    fn next_offset(&self) -> u64 {
+        self.next
+    }
+
+    fn purge_before(&mut self, offset: u64) -> Result<Removed> {
+        retention::purge_before(&self.shared, offset)
+    }
+
+    fn cleanup(&mut self) -> Result<Removed> {
+        retention::cleanup(&self.shared, 0)
     }
 
     /// As the writer's close: a last sync, then the log marked closed and
     /// every waiter woken.
-    fn close(self) -> Result<()> {
+    fn close(self: Box<Self>) -> Result<()> {
         let synced = self.shared.sync().map(|_| ());
         self.shared.close();
         synced
+    }
+}
+
+impl ModelProducer {
+    /// As `Writer::publish`.
+    fn publish(&self) {
+        self.appender.publish();
+        if self.shared.notify().producer_fence() {
+            fence(Ordering::SeqCst);
+        }
+        self.shared.notify().wake();
     }
 }
 
@@ -894,7 +823,7 @@ pub struct Flushes {
 impl Flushes {
     /// The durable offset (`Acquire`).
     pub fn durable_offset(&self) -> u64 {
-        self.shared.syncer.durable()
+        self.shared.syncer().durable()
     }
 
     /// How far the segment was flushed (`Acquire`).
@@ -958,7 +887,7 @@ pub fn group_commit(len: usize, acknowledge_any_flush: bool) -> (SharedWriter, F
         next: 0,
         acknowledge_any_flush,
     };
-    let writer = SharedWriter::serializing(shared, SharedProducer::Model(producer));
+    let writer = SharedWriter::serializing(shared, model::Producer::Model(Box::new(producer)));
     (writer, checks)
 }
 
@@ -998,8 +927,8 @@ pub fn background(len: usize, variant: Background) -> (Syncing, Flushes) {
             runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             match variant {
                 Background::DurableFirst => shared
-                    .syncer
-                    .sync_ordered(&shared.segments, &*shared.vfs, &shared.dir, true)
+                    .syncer()
+                    .sync_ordered(shared.segments(), shared.vfs(), shared.dir(), true)
                     .is_ok(),
                 _ => shared.sync().is_ok(),
             }
@@ -1038,7 +967,7 @@ impl Syncing {
         if self.variant == Background::CloseWithoutSync {
             self.producer.shared.close();
         } else {
-            self.producer.close().expect("a model's close");
+            Box::new(self.producer).close().expect("a model's close");
         }
         runs
     }
@@ -1076,7 +1005,7 @@ impl Closing {
             checks.set(checks.get() + 1);
             shared.is_closed()
         };
-        let closed = shared.notify.wait(far, ready);
+        let closed = shared.notify().wait(far, ready);
         (closed, checks.get() > 1)
     }
 
@@ -1087,7 +1016,7 @@ impl Closing {
 
     /// The mutant: marked closed, nobody woken.
     pub fn close_without_waking(&self) {
-        self.shared.closed.store(true, Ordering::SeqCst);
+        self.shared.close_without_waking();
     }
 }
 

@@ -190,7 +190,7 @@ pub fn image(data: &[u8]) -> Vec<ImageFile> {
                 if flags & 4 != 0 && bytes.len() >= CLEAN_LEN {
                     seal(&mut bytes[..CLEAN_LEN]);
                 }
-                crate::fs::CLEAN_NAME.to_string()
+                crate::storage::fs::CLEAN_NAME.to_string()
             }
             5 => {
                 if flags & 4 != 0 && bytes.len() >= CUT_LEN {
@@ -198,7 +198,7 @@ pub fn image(data: &[u8]) -> Vec<ImageFile> {
                 }
                 format!("{base:020}.cut")
             }
-            6 => crate::fs::PREPARED_NAME.to_string(),
+            6 => crate::storage::fs::PREPARED_NAME.to_string(),
             _ => format!("{base:020}.tmp"),
         };
         match files.iter_mut().find(|f| f.name == name) {

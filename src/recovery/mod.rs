@@ -25,11 +25,11 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Corruption, Error, Result};
 use crate::format::{self, CleanMarker, CutMarker, HEADER_LEN, HeaderError, SegmentHeader};
-use crate::fs::{self, CLEAN_NAME, LOCK_NAME, PREPARED_NAME, SegmentFile, Vfs};
 use crate::options::{MAX_SEGMENT_SIZE, Options, Recovery};
-use crate::region::{Appender, Region};
-use crate::segment::Segment;
-use crate::sync::Arc;
+use crate::primitives::Arc;
+use crate::storage::fs::{self, CLEAN_NAME, LOCK_NAME, PREPARED_NAME, SegmentFile, Vfs};
+use crate::storage::region::{Appender, Region};
+use crate::storage::segment::Segment;
 
 /// What opening the log found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -727,10 +727,10 @@ fn create_first(
     sequence: u64,
 ) -> Result<(Arc<Segment>, Appender)> {
     let tmp = dir.join(PREPARED_NAME);
-    let map = crate::preparer::prepare(vfs, &tmp, options.segment_size, options.prefault)?;
-    let durable = crate::writer::Header::Durable;
+    let map = crate::storage::create::prepare(vfs, &tmp, options.segment_size, options.prefault)?;
+    let durable = crate::storage::create::Header::Durable;
     let (segment, appender) =
-        crate::writer::install_segment(vfs, dir, &tmp, map, (base, sequence), durable)?;
+        crate::storage::create::install_segment(vfs, dir, &tmp, map, (base, sequence), durable)?;
     vfs.sync_dir(dir)?;
     Ok((segment, appender))
 }

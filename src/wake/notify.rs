@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::{AtomicUsize, Condvar, Mutex, Ordering, compiler_fence, fence, lock};
+use crate::primitives::{AtomicUsize, Condvar, Mutex, Ordering, compiler_fence, fence, lock};
 
 /// Waiters and the means to wake them.
 #[derive(Debug)]

@@ -441,7 +441,7 @@ mod tests {
 #[cfg(all(test, not(feature = "loom")))]
 pub(crate) mod faulty {
     use super::*;
-    use crate::sync::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering};
+    use crate::primitives::{Arc, AtomicBool, AtomicUsize, Mutex, Ordering};
 
     /// Switches shared by a [`FaultyFs`] and every map it hands out.
     #[derive(Debug, Default)]
@@ -471,7 +471,7 @@ pub(crate) mod faulty {
     impl Faults {
         /// Names of the threads that dropped maps since the last call.
         pub(crate) fn take_unmapped_on(&self) -> Vec<Option<String>> {
-            std::mem::take(&mut *crate::sync::lock(&self.unmapped_on))
+            std::mem::take(&mut *crate::primitives::lock(&self.unmapped_on))
         }
     }
 
@@ -521,7 +521,7 @@ pub(crate) mod faulty {
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
             let name = std::thread::current().name().map(String::from);
-            crate::sync::lock(&faults.unmapped_on).push(name);
+            crate::primitives::lock(&faults.unmapped_on).push(name);
             faults.live.fetch_sub(1, Ordering::SeqCst);
         }
     }

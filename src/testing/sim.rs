@@ -31,14 +31,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::format::CHECKPOINT_AT;
-use crate::fs::{Map, SegmentFile, Vfs};
+use crate::storage::fs::{Map, SegmentFile, Vfs};
 
 /// Size of a page, the unit of write-back.
-pub(crate) use crate::fs::PAGE;
+pub(crate) use crate::storage::fs::PAGE;
 /// Size of a sector, the unit a torn write tears at.
 pub(crate) const SECTOR: usize = 512;
 
-pub(crate) use crate::fs::Mutant;
+pub(crate) use crate::storage::fs::Mutant;
 
 /// What goes wrong, and when.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

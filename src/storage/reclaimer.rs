@@ -49,8 +49,8 @@
 
 use std::io;
 
-use crate::segment::Segment;
-use crate::sync::{Arc, Condvar, Mutex, MutexGuard, lock, pin, thread};
+use crate::primitives::{Arc, Condvar, Mutex, MutexGuard, lock, pin, thread};
+use crate::storage::segment::Segment;
 
 /// Epoch collections a caller tries before it lets go of the segments
 /// (when no thread runs): a retired list is freed after two epoch advances,
@@ -271,8 +271,8 @@ mod tests {
     use std::path::Path;
 
     use crate::error::Error;
-    use crate::fs::faulty::{Faults, FaultyFs};
-    use crate::sync::{Arc, Ordering};
+    use crate::primitives::{Arc, Ordering};
+    use crate::storage::fs::faulty::{Faults, FaultyFs};
     use crate::{Log, Options, Reader, Writer};
 
     const RECLAIMING: Option<&str> = Some("murakami-reclaim");
@@ -303,7 +303,13 @@ mod tests {
     /// Appends until the log has `sealed` sealed segments.
     fn fill(writer: &mut Writer, reader: &Reader, sealed: u64) {
         let shared = writer.shared().clone();
-        while shared.segments.load(&crate::sync::pin()).segments().len() as u64 <= sealed {
+        while shared
+            .segments()
+            .load(&crate::primitives::pin())
+            .segments()
+            .len() as u64
+            <= sealed
+        {
             let i = reader.next_offset();
             assert_eq!(writer.append(&record(i)).unwrap(), i);
         }
@@ -324,7 +330,7 @@ mod tests {
         faults.take_unmapped_on();
         let removed = writer.purge_before(reader.next_offset()).unwrap();
         assert_eq!(removed.segments, 4);
-        writer.shared().reclaimer.drain();
+        writer.shared().reclaimer().drain();
         assert_eq!(
             names(&faults.take_unmapped_on()),
             [RECLAIMING; 4],
@@ -335,7 +341,7 @@ mod tests {
         let first = reader.first_offset();
         faults.take_unmapped_on();
         writer.truncate_from(first + 1).unwrap();
-        writer.shared().reclaimer.drain();
+        writer.shared().reclaimer().drain();
         let on = faults.take_unmapped_on();
         assert_eq!(names(&on), vec![RECLAIMING; on.len()]);
         assert_eq!(
@@ -358,15 +364,15 @@ mod tests {
         let mut cursor = reader.cursor(0).unwrap();
         let guard = reader.pin();
         let (second, last_sealed) = {
-            let pinned = crate::sync::pin();
-            let list = writer.shared().segments.load(&pinned);
+            let pinned = crate::primitives::pin();
+            let list = writer.shared().segments().load(&pinned);
             (list.segments()[1].base(), list.active().base() - 1)
         };
         let held = reader.get(last_sealed, &guard).unwrap();
         faults.take_unmapped_on();
         let removed = writer.purge_before(reader.next_offset()).unwrap();
         assert_eq!(removed.segments, 3);
-        writer.shared().reclaimer.drain();
+        writer.shared().reclaimer().drain();
         assert!(matches!(reader.read(0), Err(Error::Purged { .. })));
         assert_eq!(
             held.payload,
@@ -391,7 +397,7 @@ mod tests {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         let mut unmapped = 0;
         while unmapped < 3 {
-            crate::segments::Segments::collect_garbage();
+            crate::storage::list::Segments::collect_garbage();
             unmapped += faults.take_unmapped_on().len();
             assert!(std::time::Instant::now() < deadline, "never unmapped");
         }

@@ -24,11 +24,11 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::log::Log;
+use crate::options::Retention;
 use crate::options::{Options, SyncPolicy};
-use crate::reader::Reader;
-use crate::retention::Retention;
-use crate::sim::{Image, Mutant, Plan, Rng, SimFs};
-use crate::writer::Writer;
+use crate::read::reader::Reader;
+use crate::testing::sim::{Image, Mutant, Plan, Rng, SimFs};
+use crate::write::writer::Writer;
 
 const SEGMENT: u64 = 4096;
 const STEPS: usize = 40;

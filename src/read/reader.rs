@@ -13,11 +13,11 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::log::Shared;
+use crate::primitives::{Arc, Guard, pin};
 use crate::record::{Record, RecordRef};
-use crate::segment::Segment;
-use crate::segments::SegmentList;
-use crate::sync::{Arc, Guard, pin};
+use crate::shared::Shared;
+use crate::storage::list::SegmentList;
+use crate::storage::segment::Segment;
 
 /// Reads a log. Cheap to clone; `Send + Sync`; usable from any thread, and
 /// after the writer is closed.
@@ -39,7 +39,7 @@ pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 #[inline]
 fn visible_end(shared: &Shared, list: &SegmentList, durable_only: bool) -> u64 {
     if durable_only {
-        shared.syncer.durable()
+        shared.syncer().durable()
     } else {
         list.active().next_offset()
     }
@@ -48,7 +48,7 @@ fn visible_end(shared: &Shared, list: &SegmentList, durable_only: bool) -> u64 {
 impl fmt::Debug for Reader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Reader")
-            .field("dir", &self.shared.dir)
+            .field("dir", &self.shared.dir())
             .field("durable_only", &self.durable_only)
             .finish_non_exhaustive()
     }
@@ -117,7 +117,7 @@ impl Reader {
     #[inline(always)]
     fn find<'g>(&self, list: &'g SegmentList, offset: u64) -> Option<RecordRef<'g>> {
         let segment = list.find(offset)?;
-        if self.durable_only && offset >= self.shared.syncer.durable() {
+        if self.durable_only && offset >= self.shared.syncer().durable() {
             return None;
         }
         segment.get(segment.published(), offset)
@@ -164,7 +164,7 @@ impl Reader {
     #[inline]
     pub fn with_record<R>(&self, offset: u64, f: impl FnOnce(RecordRef<'_>) -> R) -> Result<R> {
         let guard = pin();
-        let list = self.shared.segments.load(&guard);
+        let list = self.shared.segments().load(&guard);
         self.lookup(list, offset).map(f)
     }
 
@@ -191,7 +191,7 @@ impl Reader {
     /// ```
     #[inline]
     pub fn get<'g>(&'g self, offset: u64, guard: &'g ReadGuard) -> Result<RecordRef<'g>> {
-        let list = self.shared.segments.load(&guard.guard);
+        let list = self.shared.segments().load(&guard.guard);
         self.lookup(list, offset)
     }
 
@@ -200,7 +200,7 @@ impl Reader {
     /// sees (durable records only, for a durable reader).
     pub fn cursor(&self, offset: u64) -> Result<Cursor> {
         let guard = pin();
-        let list = self.shared.segments.load(&guard);
+        let list = self.shared.segments().load(&guard);
         let end = visible_end(&self.shared, list, self.durable_only);
         if offset < list.first_offset() || offset > end {
             return Err(out_of_range(offset, list, end));
@@ -246,11 +246,11 @@ impl Reader {
             if spins % 64 == 0 && Instant::now() >= spin_until {
                 break;
             }
-            crate::sync::spin_loop();
+            crate::primitives::spin_loop();
         }
         let shared = &self.shared;
         let woken = shared
-            .notify
+            .notify()
             .wait(deadline, || self.ready(offset) || shared.is_closed());
         if self.ready(offset) {
             return Ok(true);
@@ -290,13 +290,13 @@ impl Reader {
     /// or [`Reader::durable_offset`] for a durable reader.
     pub fn end_offset(&self) -> u64 {
         let guard = pin();
-        let list = self.shared.segments.load(&guard);
+        let list = self.shared.segments().load(&guard);
         visible_end(&self.shared, list, self.durable_only)
     }
 
     /// One past the last durable record.
     pub fn durable_offset(&self) -> u64 {
-        self.shared.syncer.durable()
+        self.shared.syncer().durable()
     }
 
     /// The first offset whose record's timestamp is at or after `t` (ns),
@@ -312,8 +312,8 @@ impl Reader {
     /// elsewhere may be out of order around it.
     pub fn offset_for_timestamp(&self, t: u64) -> u64 {
         let guard = pin();
-        let list = self.shared.segments.load(&guard);
-        let found = crate::retention::offset_for_timestamp(list, t);
+        let list = self.shared.segments().load(&guard);
+        let found = list.offset_for_timestamp(t);
         found.min(visible_end(&self.shared, list, self.durable_only))
     }
 
@@ -416,7 +416,7 @@ impl Cursor {
     #[cold]
     fn advance(&mut self) -> Result<bool> {
         let guard = pin();
-        let list = self.reader.shared.segments.load(&guard);
+        let list = self.reader.shared.segments().load(&guard);
         let Some(i) = list.position_of(self.next) else {
             let end = visible_end(&self.reader.shared, list, self.reader.durable_only);
             return Err(out_of_range(self.next, list, end));

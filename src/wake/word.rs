@@ -32,7 +32,7 @@
 
 use std::time::Duration;
 
-use crate::sync::{AtomicU32, Ordering};
+use crate::primitives::{AtomicU32, Ordering};
 
 /// How threads sleep until a count moves.
 pub(crate) trait Sleep: Default {
@@ -142,7 +142,7 @@ pub(crate) type Sleeper = parking::Parking;
 mod parking {
     use std::time::Duration;
 
-    use crate::sync::{AtomicU32, Condvar, Mutex, Ordering, lock};
+    use crate::primitives::{AtomicU32, Condvar, Mutex, Ordering, lock};
 
     #[derive(Debug, Default)]
     pub(crate) struct Parking {

@@ -17,9 +17,9 @@ use std::path::Path;
 use crossbeam_utils::CachePadded;
 
 use crate::error::{Error, Result};
-use crate::fs::Vfs;
-use crate::segments::Segments;
-use crate::sync::{Arc, AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering, lock, pin};
+use crate::primitives::{Arc, AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering, lock, pin};
+use crate::storage::fs::Vfs;
+use crate::storage::list::Segments;
 use std::time::{Duration, Instant};
 
 /// A latched I/O failure: once set, the writer refuses appends and syncs.
@@ -205,7 +205,7 @@ impl Syncer {
     /// checkpoint, which the next sync's flush carries to disk: on disk, a
     /// checkpoint never claims more than a completed flush made durable.
     pub(crate) fn sync(&self, segments: &Segments, vfs: &dyn Vfs, dir: &Path) -> Result<u64> {
-        let durable_first = vfs.mutant() == crate::fs::Mutant::DurableBeforeFlush;
+        let durable_first = vfs.mutant() == crate::storage::fs::Mutant::DurableBeforeFlush;
         self.sync_ordered(segments, vfs, dir, durable_first)
     }
 

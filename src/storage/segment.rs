@@ -4,9 +4,9 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::primitives::{Arc, AtomicU64, Ordering};
 use crate::record::RecordRef;
-use crate::region::{Published, Region};
-use crate::sync::{Arc, AtomicU64, Ordering};
+use crate::storage::region::{Published, Region};
 
 /// A segment of the log: records `base..base + count`, in one file.
 pub(crate) struct Segment {

@@ -1,0 +1,190 @@
+//! The state a log's writer and readers share.
+//!
+//! What it owns: [`Shared`], one per open log, behind an `Arc` in the
+//! writer, every reader and every cursor. Its fields are private: the
+//! layers above use the operations it offers (the segment list, the
+//! durable offset and its syncer, the wake-ups, the maintenance lock, the
+//! truncation count, the reclaimer).
+//!
+//! What it may call: `storage`, `durability`, `wake`, `recovery` (for the
+//! report it keeps), `options`.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::durability::Syncer;
+use crate::error::Result;
+use crate::options::Options;
+use crate::primitives::{AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering, fence, lock, pin};
+use crate::recovery::RecoveryReport;
+use crate::storage::fs::Vfs;
+use crate::storage::list::Segments;
+use crate::storage::reclaimer::Reclaimer;
+use crate::wake::notify::Notify;
+
+/// State shared by the writer and every reader.
+///
+/// # Synchronization
+///
+/// - `segments`: epoch-protected list; replaced only by the writer.
+/// - `syncer`: the durable offset and the flush state; see `durability.rs`.
+/// - `closed`: set (`Release`) by the writer when it closes; read by readers
+///   (`Acquire`).
+pub(crate) struct Shared {
+    dir: PathBuf,
+    options: Options,
+    /// A std `Arc`: the file seam is outside the modelled protocol.
+    vfs: std::sync::Arc<dyn Vfs>,
+    segments: Segments,
+    syncer: Syncer,
+    closed: AtomicBool,
+    notify: Notify,
+    report: RecoveryReport,
+    /// Held by purges, cleanups and truncations for their whole run, so
+    /// they never interleave (rolls only add segments, under the list's own
+    /// lock).
+    maintenance: Mutex<()>,
+    /// Truncations done so far: a group-commit waiter whose record was
+    /// discarded notices it here.
+    truncations: AtomicU64,
+    /// Where removed segments go to be unmapped off the caller's thread
+    /// (its thread is the writer's; see `storage/reclaimer.rs`).
+    reclaimer: Reclaimer,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("dir", &self.dir)
+            .field("durable", &self.syncer.durable())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// Syncs everything published so far, then wakes readers waiting for
+    /// durable records.
+    pub(crate) fn sync(&self) -> Result<u64> {
+        let durable = self.syncer.sync(&self.segments, &*self.vfs, &self.dir)?;
+        fence(Ordering::SeqCst);
+        self.notify.wake();
+        Ok(durable)
+    }
+
+    /// Marks the log closed and wakes every waiter.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.notify.wake_all();
+    }
+
+    /// The loom model's mutant of [`Shared::close`]: marked closed, nobody
+    /// woken.
+    #[cfg(feature = "loom")]
+    pub(crate) fn close_without_waking(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the writer has closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Offset of the log's first record (the base of its first segment).
+    pub(crate) fn first_offset(&self) -> u64 {
+        let guard = pin();
+        self.segments.load(&guard).first_offset()
+    }
+
+    /// One past the last published record (`Acquire`): counts every append
+    /// that has returned.
+    pub(crate) fn next_offset(&self) -> u64 {
+        let guard = pin();
+        self.segments.load(&guard).active().next_offset()
+    }
+}
+
+impl Shared {
+    /// The state of a log just opened (or of a loom model's log).
+    pub(crate) fn new(
+        (dir, options, vfs): (&Path, Options, std::sync::Arc<dyn Vfs>),
+        segments: Segments,
+        syncer: Syncer,
+        report: RecoveryReport,
+    ) -> Shared {
+        Shared {
+            dir: dir.to_path_buf(),
+            options,
+            vfs,
+            segments,
+            syncer,
+            closed: AtomicBool::new(false),
+            notify: Notify::new(),
+            report,
+            maintenance: Mutex::new(()),
+            truncations: AtomicU64::new(0),
+            reclaimer: Reclaimer::new(),
+        }
+    }
+
+    /// The log's directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The options it was opened with (resolved).
+    pub(crate) fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// The file seam every file operation goes through.
+    pub(crate) fn vfs(&self) -> &dyn Vfs {
+        &*self.vfs
+    }
+
+    /// The file seam, shared (for the threads that outlive a call).
+    pub(crate) fn vfs_arc(&self) -> &std::sync::Arc<dyn Vfs> {
+        &self.vfs
+    }
+
+    /// The epoch-protected segment list.
+    pub(crate) fn segments(&self) -> &Segments {
+        &self.segments
+    }
+
+    /// The durable offset, the flush state and the latched failure.
+    pub(crate) fn syncer(&self) -> &Syncer {
+        &self.syncer
+    }
+
+    /// Readers waiting for records, and how to wake them.
+    pub(crate) fn notify(&self) -> &Notify {
+        &self.notify
+    }
+
+    /// What opening the log found and repaired.
+    pub(crate) fn report(&self) -> &RecoveryReport {
+        &self.report
+    }
+
+    /// Held by purges, cleanups and truncations for their whole run, so
+    /// that they never interleave.
+    pub(crate) fn maintenance(&self) -> MutexGuard<'_, ()> {
+        lock(&self.maintenance)
+    }
+
+    /// Truncations done so far (`Acquire`).
+    pub(crate) fn truncations(&self) -> u64 {
+        self.truncations.load(Ordering::Acquire)
+    }
+
+    /// Counts a truncation, once its new segment list is in place.
+    pub(crate) fn count_truncation(&self) {
+        self.truncations.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Where removed segments go to be unmapped.
+    pub(crate) fn reclaimer(&self) -> &Reclaimer {
+        &self.reclaimer
+    }
+}
