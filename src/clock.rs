@@ -5,6 +5,15 @@
 //! (read from the vDSO in a few nanoseconds, at scheduler-tick resolution).
 //! Callers that need precise stamps choose [`Timestamps::Precise`] or pass
 //! their own with `append_with_timestamp`.
+//!
+//! This is the crate's one call still made through `libc` rather than
+//! rustix. rustix 1.1's `clock_gettime` finds the vDSO itself (from the
+//! auxiliary vector) and calls it, a nanosecond cheaper than glibc's
+//! wrapper; but under valgrind, which hides the vDSO from the program, that
+//! lookup reads unmapped memory and the process dies of SIGSEGV
+//! (bytecodealliance/rustix#1559, open), so no program embedding the log
+//! could be run under memcheck or callgrind. glibc's `clock_gettime` uses
+//! the vDSO too, and falls back to the system call where there is none.
 
 use crate::options::Timestamps;
 

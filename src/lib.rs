@@ -71,12 +71,15 @@
 //!
 //! # Platform and filesystem
 //!
-//! - **Linux only**, today: the crate uses `membarrier`, `posix_fallocate`,
+//! - **Linux only**, today: the crate uses `membarrier`, `fallocate`,
 //!   `SEEK_DATA`/`SEEK_HOLE` and `flock`, and does not build elsewhere.
 //! - **A local filesystem that reserves blocks on `fallocate`** and
 //!   overwrites them in place: ext4, XFS, tmpfs. Segments are reserved
 //!   before they are mapped so that a full disk fails a roll with
-//!   [`Error::Io`] instead of killing the process. A **copy-on-write**
+//!   [`Error::Io`] instead of killing the process. A filesystem without
+//!   `fallocate` (ext3-style block-mapped files, some FUSE and network
+//!   filesystems) fails [`Log::open`] and rolls with an [`Error::Io`] of
+//!   kind `Unsupported` that says so. A **copy-on-write**
 //!   filesystem (btrfs, ZFS) allocates new blocks when a page is written
 //!   back, whatever `fallocate` reserved, so on a full disk a write to a
 //!   mapped page can fail as a `SIGBUS` that kills the process. Do not put

@@ -2,7 +2,7 @@
 //! with a message otherwise, or when the mount is refused, as in a container
 //! without the capability). Unmounted at the end, also when a test fails.
 //!
-//! Segments are reserved with `posix_fallocate` before they are mapped, so
+//! Segments are reserved with `fallocate` before they are mapped, so
 //! running out of space is an `Err` where the segment is made (at open, or
 //! in the preparer thread, reported to the producer at the roll), never a
 //! `SIGBUS` on a write into the map. A `SIGBUS` would kill the test process:

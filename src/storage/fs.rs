@@ -8,10 +8,11 @@ use std::any::Any;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use memmap2::{Advice, MmapOptions, MmapRaw, UncheckedAdvice};
+use rustix::fs::{FallocateFlags, FlockOperation, SeekFrom, fallocate, flock, seek};
+use rustix::io::Errno;
 
 /// A mapping of a whole file.
 pub(crate) trait Map: Send + Sync + fmt::Debug {
@@ -187,16 +188,22 @@ impl SegmentFile for OsFile {
     }
 
     fn reserve(&mut self, len: u64) -> io::Result<()> {
-        let len = libc::off_t::try_from(len)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file too large"))?;
-        // SAFETY: plain system call on a file descriptor this value owns.
-        let rc = unsafe { libc::posix_fallocate(self.file.as_raw_fd(), 0, len) };
-        // glibc emulates fallocate where the file system lacks it, so an
-        // error here is real (ENOSPC above all): never fall back to a sparse
-        // `set_len`, whose holes would SIGBUS on a full disk.
-        match rc {
-            0 => Ok(()),
-            errno => Err(io::Error::from_raw_os_error(errno)),
+        if i64::try_from(len).is_err() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "file too large",
+            ));
+        }
+        // Never fall back to a sparse `set_len`, whose holes would SIGBUS on
+        // a full disk.
+        loop {
+            match fallocate(&self.file, FallocateFlags::empty(), 0, len) {
+                Ok(()) => return Ok(()),
+                // A signal cut a long allocation short: what it reserved
+                // stays, so asking again finishes the job.
+                Err(Errno::INTR) => continue,
+                Err(errno) => return Err(reserve_error(errno)),
+            }
         }
     }
 
@@ -205,27 +212,20 @@ impl SegmentFile for OsFile {
     }
 
     fn next_data(&self, from: u64) -> io::Result<Option<(u64, u64)>> {
-        let fd = self.file.as_raw_fd();
-        let Ok(at) = libc::off_t::try_from(from) else {
+        // `lseek` takes an `off_t`: nothing lies past its range.
+        if i64::try_from(from).is_err() {
             return Ok(None);
+        }
+        let start = match seek(&self.file, SeekFrom::Data(from)) {
+            Ok(start) => start,
+            // No data at or after `from`.
+            Err(Errno::NXIO) => return Ok(None),
+            // No SEEK_DATA here: everything may be data.
+            Err(Errno::INVAL) => return Ok(Some((from, self.len()?))),
+            Err(errno) => return Err(errno.into()),
         };
-        // SAFETY: plain system call on a file descriptor this value owns.
-        let start = unsafe { libc::lseek(fd, at, libc::SEEK_DATA) };
-        if start < 0 {
-            let err = io::Error::last_os_error();
-            return match err.raw_os_error() {
-                Some(libc::ENXIO) => Ok(None),
-                // No SEEK_DATA here: everything may be data.
-                Some(libc::EINVAL) => Ok(Some((from, self.len()?))),
-                _ => Err(err),
-            };
-        }
-        // SAFETY: as above.
-        let end = unsafe { libc::lseek(fd, start, libc::SEEK_HOLE) };
-        if end < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Some((start as u64, end as u64)))
+        let end = seek(&self.file, SeekFrom::Hole(start))?;
+        Ok(Some((start, end)))
     }
 
     fn map(&self, writable: bool) -> io::Result<Box<dyn Map>> {
@@ -252,16 +252,11 @@ impl Vfs for OsFs {
             .open(path)?;
         // flock locks belong to the open file description, so a second open
         // in this process conflicts as well as one from another process.
-        // SAFETY: plain system call on a file descriptor `file` owns.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc == 0 {
-            return Ok(Some(Box::new(file)));
+        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(Some(Box::new(file))),
+            Err(Errno::WOULDBLOCK) => Ok(None),
+            Err(errno) => Err(errno.into()),
         }
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-            return Ok(None);
-        }
-        Err(err)
     }
 
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
@@ -319,6 +314,34 @@ impl Vfs for OsFs {
         file.write_all(bytes)?;
         file.sync_data()
     }
+}
+
+/// The error of a failed [`SegmentFile::reserve`].
+///
+/// `fallocate` is the raw system call, not glibc's `posix_fallocate`, which
+/// on a filesystem without `fallocate` (`EOPNOTSUPP`: ext3-style
+/// block-mapped files, some FUSE and network filesystems) writes a zero byte
+/// into every block instead. murakami does not emulate that: it needs a
+/// filesystem whose `fallocate` reserves blocks (crate docs, "Platform and
+/// filesystem"); on the network and FUSE filesystems that lack it the
+/// written bytes reserve nothing at the server, and on a file being
+/// recovered the emulation would have to tell holes from data not to
+/// overwrite records. So such a filesystem fails at open or roll with an
+/// error that says why, instead of a log that seems to work and dies of
+/// SIGBUS on a full disk.
+fn reserve_error(errno: Errno) -> io::Error {
+    if errno == Errno::OPNOTSUPP {
+        return io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "the filesystem cannot reserve space for a segment (fallocate: {}); \
+                 murakami needs one whose fallocate reserves blocks, such as ext4, XFS or tmpfs",
+                io::Error::from(errno)
+            ),
+        );
+    }
+    // ENOSPC above all, with its errno kept for the caller.
+    errno.into()
 }
 
 /// Path of the segment whose first record is `base`: zero-padded so that
@@ -422,6 +445,38 @@ mod tests {
         assert!(bytes.iter().enumerate().all(|(i, &b)| b == pattern(i)));
         let on_file = std::fs::read(dir.path().join("f")).unwrap();
         assert!(on_file.iter().enumerate().all(|(i, &b)| b == pattern(i)));
+    }
+
+    #[test]
+    fn a_filesystem_without_fallocate_is_an_error_that_says_so() {
+        let err = reserve_error(Errno::OPNOTSUPP);
+        assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+        assert!(err.to_string().contains("cannot reserve space"), "{err}");
+        // Any other failure keeps its errno (a full disk is ENOSPC).
+        let err = reserve_error(Errno::NOSPC);
+        assert_eq!(err.raw_os_error(), Some(Errno::NOSPC.raw_os_error()));
+    }
+
+    #[test]
+    fn next_data_skips_holes_and_stops_past_the_last_data() {
+        use std::os::unix::fs::FileExt;
+        const P: u64 = 4096;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let file = File::create(&path).unwrap();
+        file.set_len(64 * P).unwrap();
+        file.write_all_at(&[1; 4096], 16 * P).unwrap();
+        let file = OsFs.open(&path, false).unwrap();
+        match file.next_data(0).unwrap() {
+            // SEEK_DATA: the data page, past the hole before it; nothing
+            // after it.
+            Some((start, end)) if (start, end) == (16 * P, 17 * P) => {
+                assert_eq!(file.next_data(end).unwrap(), None);
+            }
+            // No SEEK_DATA on this filesystem: everything may be data.
+            Some(all) => assert_eq!(all, (0, 64 * P)),
+            None => panic!("the data page was not found"),
+        }
     }
 
     #[test]

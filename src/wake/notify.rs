@@ -21,9 +21,12 @@
 //! wakes them under it, so a wake-up between a waiter's check and its sleep
 //! cannot be missed either.
 
+#![forbid(unsafe_code)]
+
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
+use rustix::thread::{MembarrierCommand, membarrier};
 
 use crate::primitives::{AtomicUsize, Condvar, Mutex, Ordering, compiler_fence, fence, lock};
 
@@ -47,26 +50,21 @@ fn register_membarrier() -> bool {
         // The model stands membarrier in for a SeqCst fence on both sides.
         return false;
     }
-    const REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
-    // SAFETY: a plain system call with integer arguments.
-    let rc = unsafe { libc::syscall(libc::SYS_membarrier, REGISTER_PRIVATE_EXPEDITED, 0, 0) };
-    rc == 0
+    membarrier(MembarrierCommand::RegisterPrivateExpedited).is_ok()
 }
 
 /// A full memory barrier on every CPU running a thread of this process;
 /// `false` if it could not be had (then the caller must not sleep long).
 fn heavy_barrier(registered: bool) -> bool {
-    const PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
     if !registered {
         // The producer fences itself; a local fence pairs with it.
         fence(Ordering::SeqCst);
         return true;
     }
-    // SAFETY: a plain system call with integer arguments; the process
-    // registered for it in `Notify::new`.
-    let rc = unsafe { libc::syscall(libc::SYS_membarrier, PRIVATE_EXPEDITED, 0, 0) };
+    // The process registered for it in `Notify::new`.
+    let done = membarrier(MembarrierCommand::PrivateExpedited).is_ok();
     fence(Ordering::SeqCst);
-    rc == 0
+    done
 }
 
 impl Notify {
