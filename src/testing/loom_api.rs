@@ -661,7 +661,7 @@ impl Retiring {
         let at = (offset, index);
         match swap {
             Swap::Real => {
-                crate::write::writer::swap_truncated(
+                crate::truncation::swap_truncated(
                     self.shared.segments(),
                     at,
                     &cut,

@@ -15,12 +15,10 @@ use std::any::Any;
 use std::fmt;
 use std::io;
 use std::ops::Range;
-use std::path::Path;
 
 use crate::clock;
-use crate::durability::SyncPause;
 use crate::error::{Error, Result};
-use crate::format::{self, CleanMarker, CutMarker};
+use crate::format::{self, CleanMarker};
 use crate::options::{SyncPolicy, Timestamps};
 use crate::primitives::{Arc, Ordering, fence, pin};
 use crate::read::reader::Reader;
@@ -28,11 +26,10 @@ use crate::recovery::RecoveryReport;
 use crate::retention::{self, Removed};
 use crate::shared::Shared;
 use crate::storage::create::{Header, install_segment};
-use crate::storage::fs::{self, CLEAN_NAME, Map, Vfs};
-use crate::storage::list::SegmentList;
+use crate::storage::fs::{self, CLEAN_NAME};
 use crate::storage::reclaimer::ReclaimThread;
 use crate::storage::region::Appender;
-use crate::storage::segment::Segment;
+use crate::truncation;
 use crate::write::background::Periodic;
 use crate::write::preparer::{KICK_EVERY, Preparer};
 
@@ -102,15 +99,6 @@ impl fmt::Debug for Writer {
     }
 }
 
-/// Writes a small file so that it is either absent or whole after a crash:
-/// a temporary file made durable, renamed into place, directory fsynced.
-fn write_durably(vfs: &dyn Vfs, dir: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    vfs.write_small(&tmp, bytes)?;
-    vfs.rename(&tmp, path)?;
-    vfs.sync_dir(dir)
-}
-
 /// What a background thread of the writer does if its task panics: latch
 /// the writer, so that the next append or sync says which thread died and
 /// why, instead of the log going on without it (a dead syncer would leave
@@ -121,55 +109,6 @@ fn latch_on_panic(shared: &Arc<Shared>, what: &'static str) -> impl FnOnce(Strin
         let cause = io::Error::other(format!("{what} panicked: {message}"));
         shared.syncer().poison.latch(cause);
     }
-}
-
-/// A committed truncation, as `finish_truncation` carries it out.
-#[derive(Clone, Copy)]
-struct Truncation<'a> {
-    /// The first offset cut away.
-    offset: u64,
-    /// Index in the segment list of the segment holding `offset`.
-    index: usize,
-    /// That segment.
-    cut: &'a Arc<Segment>,
-    /// The segments after it, all discarded.
-    later: &'a [Arc<Segment>],
-    /// The commit marker.
-    marker: &'a Path,
-}
-
-/// Swaps in the segment list a committed truncation at `offset` leaves: the
-/// segments before `index` (the one holding `offset`, `cut`), `cut` itself
-/// with its records from `offset` on hidden if it keeps any below, and the
-/// new active `segment`. The segments it drops (`later`, and `cut` when it
-/// starts at `offset`) are retired through the epoch like any replaced
-/// list: unmapped only once no reader can still hold them.
-///
-/// Every record at or past `offset` is hidden (its segment's published
-/// count lowered) before the new list is swapped in, in `cut` as well as in
-/// the dropped segments: a cursor that still holds one of them then finds
-/// nothing more there and moves on into the new history, never back into
-/// the discarded one. That includes `cut` when `offset` is its base: it
-/// leaves the list, but a cursor may hold it.
-pub(crate) fn swap_truncated(
-    segments: &crate::storage::list::Segments,
-    (offset, index): (u64, usize),
-    cut: &Arc<Segment>,
-    later: &[Arc<Segment>],
-    segment: Arc<Segment>,
-) {
-    segments.update(|list| {
-        let mut kept = list.segments()[..index].to_vec();
-        cut.cut_at(offset);
-        if offset > cut.base() {
-            kept.push(Arc::clone(cut));
-        }
-        for gone in later {
-            gone.cut_at(gone.base());
-        }
-        kept.push(segment);
-        (Some(SegmentList::new(kept)), ())
-    });
 }
 
 impl Writer {
@@ -456,49 +395,32 @@ impl Writer {
         let shared = Arc::clone(&self.shared);
         // No purge or cleanup may change the list until this is done.
         let _maintenance = shared.maintenance();
-        let (index, cut, later) = {
-            let guard = pin();
-            let list = shared.segments().load(&guard);
-            let first = list.first_offset();
-            let Some(index) = list.position_of(offset).filter(|_| offset >= first) else {
-                return Err(Error::Purged { offset, first });
-            };
-            let segments = list.segments();
-            (
-                index,
-                Arc::clone(&segments[index]),
-                segments[index + 1..].to_vec(),
-            )
-        };
+        let plan = truncation::plan(&shared, offset)?;
         self.sync()?;
         // Take the new segment before committing: a full disk fails here,
         // with nothing changed.
         let preparer = self.preparer.as_ref().ok_or(Error::Closed)?;
-        let map = preparer.take()?;
+        let mut new = truncation::NewSegment {
+            map: Some(preparer.take()?),
+            prepared: preparer.path().to_path_buf(),
+            sequence: self.next_sequence,
+        };
         // Hold syncs off, and stop counting the doomed records as durable
         // before the commit makes them go.
         let mut pause = shared.syncer().pause();
         pause.lower_durable(offset);
-        let marker = CutMarker {
-            at: offset,
-            segment: cut.sequence(),
-            created_after: self.next_sequence,
-        };
-        let marker_path = fs::cut_path(shared.dir(), cut.base());
-        // From the marker's rename on, the truncation is committed, and the
-        // next open completes it.
-        let prepared = preparer.path().to_path_buf();
-        let mut map = Some(map);
-        let outcome = write_durably(shared.vfs(), shared.dir(), &marker_path, &marker.encode())
-            .and_then(|()| {
-                let plan = Truncation {
-                    offset,
-                    index,
-                    cut: &cut,
-                    later: &later,
-                    marker: &marker_path,
-                };
-                self.finish_truncation(&plan, &mut map, &mut pause)
+        let outcome =
+            truncation::commit(&shared, &plan, &mut new, &mut pause).and_then(|appender| {
+                self.next_sequence += 1;
+                if let Some(preparer) = &self.preparer {
+                    preparer.request_next();
+                }
+                self.active = appender;
+                self.next_offset = offset;
+                self.active_max_timestamp = 0;
+                self.report();
+                self.since_sync = 0;
+                truncation::tidy(&shared, &plan)
             });
         // A failure is latched while syncs are still held off: none may
         // raise the durable offset over the cut in between.
@@ -509,84 +431,14 @@ impl Writer {
             }
             Err(e) => Err(pause.fail(e)),
         };
-        if let Some(map) = map {
-            // Failed before the new segment got its name: its reserved
-            // file goes too, not left to take disk space until a reopen.
-            drop(map);
-            let _ = shared.vfs().remove(&prepared);
-        }
-        // Discarded segments keep their disk blocks while mapped: the
-        // reclaiming thread unmaps them (unless a reader still holds them),
-        // as after a purge.
-        let mut retired = later;
-        if offset <= cut.base() {
-            retired.push(cut);
-        }
-        shared.reclaimer().release(retired);
+        new.discard(shared.vfs());
+        truncation::retire(&shared, plan);
         result
     }
 
     /// Discards the records after `offset` (keeps `offset` itself).
     pub fn truncate_after(&mut self, offset: u64) -> Result<()> {
         self.truncate_from(offset.saturating_add(1))
-    }
-
-    /// Everything after the commit point of a truncation. Any error here is
-    /// an I/O error, which the caller latches.
-    fn finish_truncation(
-        &mut self,
-        plan: &Truncation<'_>,
-        map: &mut Option<Box<dyn Map>>,
-        pause: &mut SyncPause<'_>,
-    ) -> io::Result<()> {
-        let Truncation {
-            offset,
-            index,
-            cut,
-            later,
-            marker: marker_path,
-        } = *plan;
-        let shared = Arc::clone(&self.shared);
-        let vfs = shared.vfs();
-        for segment in later.iter().rev() {
-            vfs.remove(segment.path())?;
-            fs::remove_if_present(vfs, &fs::cut_path(shared.dir(), segment.base()))?;
-        }
-        vfs.sync_dir(shared.dir())?;
-        // The new segment starts at `offset`; when `cut` starts there too,
-        // the rename replaces it (atomically; its readers keep their map).
-        // Its header is made durable first: it may become the first segment.
-        let Some(preparer) = self.preparer.as_ref() else {
-            return Err(io::Error::other("the segment-preparing thread is gone"));
-        };
-        // `install_segment` removes the prepared file itself if it fails.
-        let map = map.take().expect("the prepared map, not yet installed");
-        let (segment, appender) = install_segment(
-            vfs,
-            shared.dir(),
-            preparer.path(),
-            map,
-            (offset, self.next_sequence),
-            Header::Durable,
-        )?;
-        self.next_sequence += 1;
-        vfs.sync_dir(shared.dir())?;
-        preparer.request_next();
-        let keep_cut = offset > cut.base();
-        swap_truncated(shared.segments(), (offset, index), cut, later, segment);
-        pause.restart_at(offset);
-        shared.count_truncation();
-        self.active = appender;
-        self.next_offset = offset;
-        self.active_max_timestamp = 0;
-        self.report();
-        self.since_sync = 0;
-        if !keep_cut {
-            // The segment the marker names was replaced whole.
-            vfs.remove(marker_path)?;
-            vfs.sync_dir(shared.dir())?;
-        }
-        Ok(())
     }
 
     /// One past the last record appended: the offset the next append gets.
