@@ -1,23 +1,23 @@
-//! Readers: random reads by offset, zero-copy reads under a guard, cursors.
+//! Readers: random reads by offset, zero-copy reads under a guard, lookups
+//! by time, waiting for a record.
 //!
 //! # Synchronization
 //!
 //! A read pins the epoch, `Acquire`-loads the segment list, binary-searches
 //! it by base offset, `Acquire`-loads the segment's published tail and reads
-//! below it, straight from the map. No lock, no system call. A [`Cursor`]
-//! holds an `Arc` on its current segment instead of pinning for every
-//! record, and pins only to step to the next segment.
+//! below it, straight from the map. No lock, no system call. Cursors
+//! (`cursor.rs`) hold their segment instead of pinning per record.
 #![forbid(unsafe_code)]
 
 use std::fmt;
 use std::time::{Duration, Instant};
 
+pub use super::cursor::Cursor;
 use crate::error::{Error, Result};
 use crate::primitives::{Arc, Guard, pin};
 use crate::record::{Record, RecordRef};
 use crate::shared::Shared;
 use crate::storage::list::SegmentList;
-use crate::storage::segment::Segment;
 
 /// Reads a log. Cheap to clone; `Send + Sync`; usable from any thread, and
 /// after the writer is closed.
@@ -27,8 +27,8 @@ use crate::storage::segment::Segment;
 /// consumer that must never act on a record a crash could take back, needs.
 #[derive(Clone)]
 pub struct Reader {
-    shared: Arc<Shared>,
-    durable_only: bool,
+    pub(super) shared: Arc<Shared>,
+    pub(super) durable_only: bool,
     spin: Duration,
 }
 
@@ -37,7 +37,7 @@ pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 
 /// One past the last record a reader may see.
 #[inline]
-fn visible_end(shared: &Shared, list: &SegmentList, durable_only: bool) -> u64 {
+pub(super) fn visible_end(shared: &Shared, list: &SegmentList, durable_only: bool) -> u64 {
     if durable_only {
         shared.syncer().durable()
     } else {
@@ -81,7 +81,7 @@ impl fmt::Debug for ReadGuard {
     }
 }
 
-fn out_of_range(offset: u64, list: &SegmentList, end: u64) -> Error {
+pub(super) fn out_of_range(offset: u64, list: &SegmentList, end: u64) -> Error {
     let first = list.first_offset();
     if offset < first {
         return Error::Purged { offset, first };
@@ -206,11 +206,7 @@ impl Reader {
             return Err(out_of_range(offset, list, end));
         }
         let segment = Arc::clone(list.find(offset).expect("offset at or past the first"));
-        Ok(Cursor {
-            reader: self.clone(),
-            segment,
-            next: offset,
-        })
+        Ok(Cursor::new(self.clone(), segment, offset))
     }
 
     /// Waits until the record at `offset` can be read (published, or durable
@@ -320,129 +316,5 @@ impl Reader {
     /// Whether the writer has been closed.
     pub fn is_closed(&self) -> bool {
         self.shared.is_closed()
-    }
-}
-
-/// Reads records in offset order, across segments.
-///
-/// `next_ref` reads in place (the record borrows the cursor); the
-/// `Iterator` implementation copies each record out. At the tail both report
-/// the end (`Ok(None)` / `None`); calling again later picks up records
-/// appended since.
-///
-/// A cursor is `Send`: make it on one thread and consume it on another. It
-/// holds no epoch guard (its reader and a reference to its current
-/// segment, which stays mapped while the cursor is on it), so it may also
-/// be kept for long.
-///
-/// ```
-/// fn needs_send<T: Send>() {}
-/// needs_send::<murakami::Cursor>();
-/// ```
-pub struct Cursor {
-    reader: Reader,
-    segment: Arc<Segment>,
-    next: u64,
-}
-
-impl fmt::Debug for Cursor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Cursor")
-            .field("next", &self.next)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Cursor {
-    /// The offset of the record the cursor reads next.
-    pub fn next_offset(&self) -> u64 {
-        self.next
-    }
-
-    /// The next record, in place; `Ok(None)` at the tail.
-    #[inline]
-    pub fn next_ref(&mut self) -> Result<Option<RecordRef<'_>>> {
-        if self.reader.durable_only && self.next >= self.reader.durable_offset() {
-            return Ok(None);
-        }
-        let published = loop {
-            let published = self.segment.published();
-            if self.next - self.segment.base() < u64::from(published.count()) {
-                break published;
-            }
-            if !self.advance()? {
-                return Ok(None);
-            }
-        };
-        let offset = self.next;
-        let record = self
-            .segment
-            .get(published, offset)
-            .ok_or(Error::OffsetOutOfRange {
-                offset,
-                first: self.segment.base(),
-                end: self.segment.base() + u64::from(published.count()),
-            })?;
-        self.next = offset + 1;
-        Ok(Some(record))
-    }
-
-    /// The next record, in place, waiting up to `timeout` for it to be
-    /// appended (or made durable, for a durable reader); `Ok(None)` when the
-    /// time runs out, `Err(Error::Closed)` once the writer has closed and
-    /// every record was read.
-    pub fn next_wait(&mut self, timeout: Duration) -> Result<Option<RecordRef<'_>>> {
-        if !self.reader.wait_for(self.next, timeout)? {
-            return Ok(None);
-        }
-        self.next_ref()
-    }
-
-    /// Copies the next record into `buf` (replacing its contents, and
-    /// allocating only when `buf` is too small); returns its offset and
-    /// timestamp, or `None` at the tail. The sequential counterpart of
-    /// [`Reader::read_into`], without its pin per read.
-    #[inline]
-    pub fn next_into(&mut self, buf: &mut Vec<u8>) -> Result<Option<(u64, u64)>> {
-        Ok(self.next_ref()?.map(|record| {
-            buf.clear();
-            buf.extend_from_slice(record.payload);
-            (record.offset, record.timestamp)
-        }))
-    }
-
-    /// Moves to the segment holding `self.next` once the current one has no
-    /// more records for it. `Ok(false)` at the tail.
-    #[cold]
-    fn advance(&mut self) -> Result<bool> {
-        let guard = pin();
-        let list = self.reader.shared.segments().load(&guard);
-        let Some(i) = list.position_of(self.next) else {
-            let end = visible_end(&self.reader.shared, list, self.reader.durable_only);
-            return Err(out_of_range(self.next, list, end));
-        };
-        let holder = &list.segments()[i];
-        if Arc::ptr_eq(holder, &self.segment) {
-            // Still in our segment: more records may have been published
-            // since we looked (the list was loaded after the tail).
-            return Ok(self.segment.next_offset() > self.next);
-        }
-        // A later segment holds `next`, so ours is sealed, and the list load
-        // (Acquire) made its final tail visible: re-check it before moving.
-        if self.segment.next_offset() > self.next {
-            return Ok(true);
-        }
-        self.segment = Arc::clone(holder);
-        Ok(true)
-    }
-}
-
-impl Iterator for Cursor {
-    type Item = Result<Record>;
-
-    fn next(&mut self) -> Option<Result<Record>> {
-        self.next_ref()
-            .map(|record| record.map(|r| r.to_record()))
-            .transpose()
     }
 }
