@@ -205,7 +205,8 @@ impl Syncer {
     /// checkpoint, which the next sync's flush carries to disk: on disk, a
     /// checkpoint never claims more than a completed flush made durable.
     pub(crate) fn sync(&self, segments: &Segments, vfs: &dyn Vfs, dir: &Path) -> Result<u64> {
-        let durable_first = vfs.mutant() == crate::storage::fs::Mutant::DurableBeforeFlush;
+        let durable_first =
+            crate::storage::fs::mutant(vfs) == crate::storage::fs::Mutant::DurableBeforeFlush;
         self.sync_ordered(segments, vfs, dir, durable_first)
     }
 

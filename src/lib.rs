@@ -100,10 +100,14 @@
 //!
 //! Segment files are named by their zero-padded base offset
 //! (`00000000000000000000.seg`). Each starts with a 64-byte header (magic,
-//! format version, base offset, capacity, CRC) followed by 8-byte-aligned
-//! record frames: length, CRC32 over offset + length + timestamp + durable
-//! hint + payload, timestamp, durable hint, payload. `docs/format.md` gives
-//! the layout byte by byte.
+//! format version, header length, base offset, capacity, creation sequence
+//! number, CRC; then a checkpoint of the durable offset with its own CRC),
+//! followed by 8-byte-aligned record frames, each: CRC32, payload length,
+//! the record's offset, timestamp, durable hint, payload, zero padding. The
+//! CRC covers every field after it and the payload, so a frame found at the
+//! wrong offset never passes. All integers are little-endian.
+//! `docs/format.md` gives the layout byte by byte; `docs/design.md` the
+//! architecture, the protocols and what the crate assumes of the machine.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations)]
 

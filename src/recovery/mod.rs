@@ -356,7 +356,7 @@ fn load(vfs: &dyn Vfs, dir: &Path, base: u64, options: &Options) -> Result<Found
     if len < HEADER_LEN as u64 {
         return Ok(found);
     }
-    let mut region = Region::new(found.file.map(false)?, false);
+    let mut region = Region::new(found.file.map(false)?)?;
     let bytes = region.exclusive_bytes();
     let header = match SegmentHeader::decode(bytes) {
         Ok(header) => header,
@@ -641,7 +641,7 @@ fn reopen_active(
     let mut file: Box<dyn SegmentFile> = vfs.open(&found.path, true)?;
     // Always: a file restored sparse would otherwise SIGBUS on a full disk.
     file.reserve(found.capacity.max(file.len()?))?;
-    let mut region = Region::new(file.map(true)?, true);
+    let mut region = Region::new(file.map(true)?)?;
     drop(found.region);
     for (i, &pos) in found.positions.iter().enumerate() {
         region.recover_record(i, pos as usize);

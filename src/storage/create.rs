@@ -77,17 +77,21 @@ pub(crate) fn install_segment(
     };
     region::write_header(&mut *map, &header.encode());
     let path = fs::segment_path(dir, base);
-    let named = match durability {
-        Header::Durable => map.flush_range(0, format::HEADER_LEN),
-        Header::Lazy => Ok(()),
-    }
-    .and_then(|()| vfs.rename(prepared, &path));
-    if let Err(e) = named {
-        drop(map);
-        let _ = vfs.remove(prepared);
-        return Err(e);
-    }
-    let region = Arc::new(Region::new(map, true));
+    let named = Region::new(map).and_then(|region| {
+        match durability {
+            Header::Durable => region.flush(0, format::HEADER_LEN),
+            Header::Lazy => Ok(()),
+        }
+        .and_then(|()| vfs.rename(prepared, &path))
+        .map(|()| region)
+    });
+    let region = match named {
+        Ok(region) => Arc::new(region),
+        Err(e) => {
+            let _ = vfs.remove(prepared);
+            return Err(e);
+        }
+    };
     let appender = Region::appender(&region).expect("a fresh region has its appender");
     Ok((
         Arc::new(Segment::new(base, sequence, path, region)),

@@ -14,30 +14,7 @@ use memmap2::{Advice, MmapOptions, MmapRaw, UncheckedAdvice};
 use rustix::fs::{FallocateFlags, FlockOperation, SeekFrom, fallocate, flock, seek};
 use rustix::io::Errno;
 
-/// A mapping of a whole file.
-pub(crate) trait Map: Send + Sync + fmt::Debug {
-    /// Start of the mapped bytes, page-aligned; valid for `len()` bytes
-    /// while `self` lives.
-    fn as_ptr(&self) -> *mut u8;
-    /// Number of mapped bytes.
-    fn len(&self) -> usize;
-    /// Makes `[offset, offset + len)` durable (msync `MS_SYNC`).
-    fn flush_range(&self, offset: usize, len: usize) -> io::Result<()>;
-    /// Faults the pages of `[offset, offset + len)` in for writing, so later
-    /// writes there take no fault. Changes no byte.
-    fn populate_write(&self, offset: usize, len: usize) -> io::Result<()>;
-    /// Drops this mapping's page-table entries for `[offset, offset + len)`
-    /// (whole pages within it) without changing a byte: the pages stay in
-    /// the page cache, dirty or not, and the next access maps them again.
-    /// Written pages are dropped so that writing them back later finds no
-    /// writable entry to write-protect (with a TLB shootdown on the
-    /// producer's CPU per page). Maps not backed by a shared file mapping
-    /// must leave this a no-op (dropping an anonymous page loses it).
-    fn release(&self, offset: usize, len: usize) -> io::Result<()> {
-        let _ = (offset, len);
-        Ok(())
-    }
-}
+pub(crate) use super::map::Map;
 
 /// A file open for mapping.
 pub(crate) trait SegmentFile: Send + fmt::Debug {
@@ -92,22 +69,38 @@ pub(crate) trait Vfs: Send + Sync + fmt::Debug {
     /// directory entry: call `sync_dir`).
     fn write_small(&self, path: &Path, bytes: &[u8]) -> io::Result<()>;
     /// The deliberate bug a crash test asks the log to carry, to check that
-    /// the test catches it (`sim.rs`). Asked on cold paths only (a sync, a
-    /// roll); every real file system asks for none.
+    /// the test catches it (`testing/sim.rs`). Test builds only: a user's
+    /// build has no mutant to ask for (see [`mutant`]).
+    #[cfg(all(test, not(feature = "loom")))]
     fn mutant(&self) -> Mutant {
         Mutant::None
     }
 }
 
+/// The mutant `vfs` asks for: in a user's build always [`Mutant::None`], a
+/// constant the compiler folds away.
+#[inline(always)]
+pub(crate) fn mutant(vfs: &dyn Vfs) -> Mutant {
+    #[cfg(all(test, not(feature = "loom")))]
+    return vfs.mutant();
+    #[cfg(not(all(test, not(feature = "loom"))))]
+    {
+        let _ = vfs;
+        Mutant::None
+    }
+}
+
 /// A deliberate bug a crash test can ask the log to carry through its
-/// simulated files ([`Vfs::mutant`]), to check that the test catches it.
+/// simulated files (`Vfs::mutant`), to check that the test catches it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Mutant {
     /// No mutation.
     None,
     /// A roll does not mark the directory for the next sync's fsync.
+    #[cfg_attr(not(all(test, not(feature = "loom"))), allow(dead_code))]
     NoDirSyncAfterRoll,
     /// A sync advances the durable offset before its flushes return.
+    #[cfg_attr(not(all(test, not(feature = "loom"))), allow(dead_code))]
     DurableBeforeFlush,
 }
 
@@ -131,11 +124,22 @@ struct OsFile {
 #[derive(Debug)]
 struct OsMap {
     map: MmapRaw,
+    writable: bool,
 }
 
-impl Map for OsMap {
+// SAFETY: `MmapRaw` maps the whole file once, shared, at a page-aligned
+// address the kernel chose, and unmaps it only when dropped, so `as_ptr`
+// and `len` never change while the value lives; the mapping is writable
+// exactly when `writable` says so (`map_raw` vs `map_raw_read_only`); the
+// other methods (msync, MADV_POPULATE_WRITE, MADV_DONTNEED on a shared
+// file mapping) change no byte of it.
+unsafe impl Map for OsMap {
     fn as_ptr(&self) -> *mut u8 {
         self.map.as_mut_ptr()
+    }
+
+    fn writable(&self) -> bool {
+        self.writable
     }
 
     fn len(&self) -> usize {
@@ -234,7 +238,7 @@ impl SegmentFile for OsFile {
         } else {
             MmapOptions::new().map_raw_read_only(&self.file)?
         };
-        Ok(Box::new(OsMap { map }))
+        Ok(Box::new(OsMap { map, writable }))
     }
 }
 
@@ -543,9 +547,14 @@ pub(crate) mod faulty {
     #[derive(Debug)]
     struct FaultyMap(Box<dyn Map>, Arc<Faults>);
 
-    impl Map for FaultyMap {
+    // SAFETY: every method passes through to the wrapped map, which keeps
+    // the contract; the faults only fail or delay calls, and change no byte.
+    unsafe impl Map for FaultyMap {
         fn as_ptr(&self) -> *mut u8 {
             self.0.as_ptr()
+        }
+        fn writable(&self) -> bool {
+            self.0.writable()
         }
         fn len(&self) -> usize {
             self.0.len()

@@ -14,6 +14,7 @@
 pub(crate) mod create;
 pub(crate) mod fs;
 pub(crate) mod list;
+pub(crate) mod map;
 pub(crate) mod reclaimer;
 pub(crate) mod region;
 pub(crate) mod segment;

@@ -48,38 +48,51 @@ use crate::format::{
 use crate::primitives::{Arc, AtomicBool, AtomicU32, AtomicU64, Ordering};
 use crate::storage::fs::Map;
 
-/// A snapshot of what the producer has published in a region.
-///
-/// Only [`Region::published`] makes one, so holding one means the bytes and
-/// index entries it covers happen-before the holder's reads.
+/// The published tail as the atomic word holds it: how many records, and
+/// where the last one ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Published {
+struct Tail {
     count: u32,
     end: u32,
 }
 
-impl Published {
+impl Tail {
     fn pack(self) -> u64 {
         (u64::from(self.count) << 32) | u64::from(self.end)
     }
 
-    fn unpack(word: u64) -> Published {
-        Published {
+    fn unpack(word: u64) -> Tail {
+        Tail {
             count: (word >> 32) as u32,
             end: word as u32,
         }
     }
+}
 
+/// A snapshot of what the producer has published in a region.
+///
+/// Only [`Region::published`] makes one, so holding one means the bytes and
+/// index entries it covers happen-before the holder's reads. It is branded
+/// with the region it came from: a region refuses (panics on) a snapshot of
+/// another, whose count and end say nothing about its own bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Published {
+    tail: Tail,
+    /// The address of the region's map: its brand.
+    region: usize,
+}
+
+impl Published {
     /// Number of records published.
     #[inline]
     pub(crate) fn count(self) -> u32 {
-        self.count
+        self.tail.count
     }
 
     /// Position just past the last published frame.
     #[inline]
     pub(crate) fn end(self) -> usize {
-        self.end as usize
+        self.tail.end as usize
     }
 }
 
@@ -160,27 +173,39 @@ fn zeroed_std_index(n: usize) -> Box<[AtomicU32]> {
 /// yet (the caller owns it exclusively, `&mut`).
 pub(crate) fn write_header(map: &mut dyn Map, header: &[u8; HEADER_LEN]) {
     assert!(map.len() >= HEADER_LEN, "map smaller than a header");
-    // SAFETY: the map is at least HEADER_LEN bytes long, it is writable (only
-    // writable maps are prepared), and `&mut` ownership means no region, no
-    // appender and no reader refers to it (protocol fact 4).
+    assert!(map.writable(), "writing a header into a read-only map");
+    // SAFETY: the map is at least HEADER_LEN bytes long and writable (both
+    // checked, and kept for the map's life by the `Map` contract), and
+    // `&mut` ownership means no region, no appender and no reader refers to
+    // it (protocol fact 4).
     unsafe { ptr::copy_nonoverlapping(header.as_ptr(), map.as_ptr(), HEADER_LEN) };
 }
 
 impl Region {
-    /// Wraps a map. Nothing is published yet: `recover_record` and
-    /// `set_recovered` fill the index and the tail from a scan before the
-    /// region is shared.
-    pub(crate) fn new(map: Box<dyn Map>, writable: bool) -> Region {
+    /// Wraps a map, writable if the map is. Nothing is published yet:
+    /// `recover_record` and `set_recovered` fill the index and the tail from
+    /// a scan before the region is shared.
+    ///
+    /// Refuses a map the region's positions cannot cover: shorter than a
+    /// segment header, or longer than a `u32` position reaches.
+    pub(crate) fn new(map: Box<dyn Map>) -> io::Result<Region> {
         let ptr = map.as_ptr();
         let len = map.len();
-        let slots = len.saturating_sub(HEADER_LEN) / MIN_FRAME_LEN;
-        Region {
+        if !(HEADER_LEN..=u32::MAX as usize).contains(&len) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("a segment of {len} bytes (from {HEADER_LEN} to 4 GiB are possible)"),
+            ));
+        }
+        let writable = map.writable();
+        let slots = (len - HEADER_LEN) / MIN_FRAME_LEN;
+        Ok(Region {
             map,
             ptr,
             len,
             writable,
             published: CachePadded::new(AtomicU64::new(
-                Published {
+                Tail {
                     count: 0,
                     end: HEADER_LEN as u32,
                 }
@@ -192,7 +217,7 @@ impl Region {
             track: (0..len.div_ceil(8))
                 .map(|_| loom::cell::UnsafeCell::new(()))
                 .collect(),
-        }
+        })
     }
 
     /// Tells the model checker that `[start, start + len)` is read.
@@ -235,11 +260,11 @@ impl Region {
     /// Sets, during recovery, the published tail found by the scan.
     pub(crate) fn set_recovered(&mut self, count: u32, end: usize) {
         debug_assert!(end <= self.len && (count as usize) <= self.index.len());
-        let published = Published {
+        let tail = Tail {
             count,
             end: end as u32,
         };
-        self.published.store(published.pack(), Ordering::Relaxed);
+        self.published.store(tail.pack(), Ordering::Relaxed);
     }
 
     /// Hands out the region's one appender; `None` if it was handed out
@@ -248,11 +273,11 @@ impl Region {
         if !region.writable || region.appender_taken.swap(true, Ordering::AcqRel) {
             return None;
         }
-        let published = region.published();
+        let tail = region.published().tail;
         Some(Appender {
             region: Arc::clone(region),
-            count: published.count,
-            end: published.end,
+            count: tail.count,
+            end: tail.end,
         })
     }
 
@@ -260,41 +285,73 @@ impl Region {
     /// read.
     #[inline]
     pub(crate) fn published(&self) -> Published {
-        Published::unpack(self.published.load(Ordering::Acquire))
+        Published {
+            tail: Tail::unpack(self.published.load(Ordering::Acquire)),
+            region: self.ptr as usize,
+        }
     }
 
-    /// Position of record `i`, if `published` covers it.
+    /// Refuses a snapshot of another region: its count and end would let a
+    /// read reach bytes this region has not published (a data race).
     #[inline]
+    fn check(&self, published: Published) {
+        assert!(
+            published.region == self.ptr as usize,
+            "a published snapshot used with another region"
+        );
+    }
+
+    /// Position of record `i`, if `published` covers it (for the loom
+    /// models' checks).
+    #[cfg(feature = "loom")]
     pub(crate) fn position(&self, published: Published, i: u64) -> Option<usize> {
-        if i >= u64::from(published.count) {
-            return None;
-        }
-        Some(self.index[i as usize].load(Ordering::Relaxed) as usize)
+        self.check(published);
+        self.position_in(published.tail, i)
     }
 
-    /// The bytes `[start, start + len)`, if `published` covers them.
-    #[inline]
+    /// The bytes `[start, start + len)`, if `published` covers them (for
+    /// tests).
+    #[cfg(all(test, not(feature = "loom")))]
     pub(crate) fn bytes(&self, published: Published, start: usize, len: usize) -> Option<&[u8]> {
-        let end = start.checked_add(len)?;
-        if start < HEADER_LEN || end > published.end() || end > self.len {
-            return None;
-        }
-        self.touch(start, len);
-        // SAFETY: `[start, end)` lies inside the map (published.end <= len)
-        // and below a tail loaded with Acquire, so it was fully written before
-        // and is never written again (protocol facts 1 and 2); the slice
-        // borrows `self`, which keeps the mapping alive (fact 3).
-        Some(unsafe { std::slice::from_raw_parts(self.ptr.add(start), len) })
+        self.check(published);
+        self.bytes_in(published.tail, start, len)
     }
 
     /// The record at `i`: its frame header and payload.
     #[inline]
     pub(crate) fn record(&self, published: Published, i: u64) -> Option<(FrameHeader, &[u8])> {
-        let pos = self.position(published, i)?;
-        let head = self.bytes(published, pos, FRAME_HEADER_LEN)?;
+        self.check(published);
+        let tail = published.tail;
+        let pos = self.position_in(tail, i)?;
+        let head = self.bytes_in(tail, pos, FRAME_HEADER_LEN)?;
         let header = FrameHeader::decode(head.try_into().ok()?)?;
-        let payload = self.bytes(published, pos + FRAME_HEADER_LEN, header.len as usize)?;
+        let payload = self.bytes_in(tail, pos + FRAME_HEADER_LEN, header.len as usize)?;
         Some((header, payload))
+    }
+
+    /// [`Region::position`] under a tail of this region's.
+    #[inline]
+    fn position_in(&self, tail: Tail, i: u64) -> Option<usize> {
+        if i >= u64::from(tail.count) {
+            return None;
+        }
+        Some(self.index[i as usize].load(Ordering::Relaxed) as usize)
+    }
+
+    /// [`Region::bytes`] under a tail of this region's.
+    #[inline]
+    fn bytes_in(&self, tail: Tail, start: usize, len: usize) -> Option<&[u8]> {
+        let end = start.checked_add(len)?;
+        if start < HEADER_LEN || end > tail.end as usize || end > self.len {
+            return None;
+        }
+        self.touch(start, len);
+        // SAFETY: `[start, end)` lies inside the map (checked against
+        // `self.len`) and below a tail of this region (the brand, checked by
+        // the callers) loaded with Acquire, so it was fully written before
+        // and is never written again (protocol facts 1 and 2); the slice
+        // borrows `self`, which keeps the mapping alive (fact 3).
+        Some(unsafe { std::slice::from_raw_parts(self.ptr.add(start), len) })
     }
 
     /// Hides every record from `count` on: lowers the published tail. For a
@@ -302,12 +359,11 @@ impl Region {
     /// (nothing will publish past it again). No byte changes, so a reader
     /// still holding an older snapshot reads valid (discarded) records.
     pub(crate) fn cut(&self, count: u32) {
-        let published = self.published();
-        if count >= published.count {
+        if count >= self.published().count() {
             return;
         }
         let end = self.index[count as usize].load(Ordering::Relaxed);
-        let cut = Published { count, end };
+        let cut = Tail { count, end };
         self.published.store(cut.pack(), Ordering::Release);
     }
 
@@ -443,11 +499,11 @@ impl Appender {
     /// deliberately wrong (`Relaxed`) one to check that loom catches it.
     #[inline]
     pub(crate) fn publish_with(&self, order: Ordering) {
-        let published = Published {
+        let tail = Tail {
             count: self.count,
             end: self.end,
         };
-        self.region.published.store(published.pack(), order);
+        self.region.published.store(tail.pack(), order);
     }
 
     /// Zeroes `[from, to)`, garbage past the written frames found during
@@ -473,9 +529,14 @@ mod tests {
     #[derive(Debug)]
     struct Anon(memmap2::MmapRaw);
 
-    impl Map for Anon {
+    // SAFETY: an anonymous read-write mapping, page-aligned, unmapped only
+    // on drop; no method touches it (`release` keeps the no-op default).
+    unsafe impl Map for Anon {
         fn as_ptr(&self) -> *mut u8 {
             self.0.as_mut_ptr()
+        }
+        fn writable(&self) -> bool {
+            true
         }
         fn len(&self) -> usize {
             self.0.len()
@@ -490,7 +551,7 @@ mod tests {
 
     fn region(len: usize) -> Arc<Region> {
         let map = memmap2::MmapOptions::new().len(len).map_anon().unwrap();
-        Arc::new(Region::new(Box::new(Anon(map.into())), true))
+        Arc::new(Region::new(Box::new(Anon(map.into()))).expect("a region"))
     }
 
     #[test]

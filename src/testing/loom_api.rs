@@ -45,9 +45,14 @@ struct Memory(
     std::sync::Arc<std::sync::atomic::AtomicUsize>,
 );
 
-impl Map for Memory {
+// SAFETY: an anonymous read-write mapping, page-aligned, unmapped only on
+// drop; `flush_range` only counts, and `release` keeps the no-op default.
+unsafe impl Map for Memory {
     fn as_ptr(&self) -> *mut u8 {
         self.0.as_mut_ptr()
+    }
+    fn writable(&self) -> bool {
+        true
     }
     fn len(&self) -> usize {
         self.0.len()
@@ -103,7 +108,7 @@ fn counted_region(
         std::sync::Arc::clone(&flushes),
     );
     (
-        Arc::new(Region::new(Box::new(memory), true)),
+        Arc::new(Region::new(Box::new(memory)).expect("a model region")),
         flushed,
         flushes,
     )
@@ -490,9 +495,15 @@ impl Mapping {
 #[derive(Debug)]
 struct Lasting(std::sync::Arc<Mapping>);
 
-impl Map for Lasting {
+// SAFETY: an anonymous read-write mapping (`Mapping::bytes`), page-aligned,
+// that stays mapped until the model ends (the "unmap" is a loom-tracked
+// flag, not an munmap); no method changes a byte.
+unsafe impl Map for Lasting {
     fn as_ptr(&self) -> *mut u8 {
         self.0.bytes.as_mut_ptr()
+    }
+    fn writable(&self) -> bool {
+        true
     }
     fn len(&self) -> usize {
         self.0.bytes.len()
@@ -527,7 +538,7 @@ pub fn retiring(len: usize, payloads: [&[u8]; 2]) -> (Retiring, Reader) {
     for (base, payload) in (0u64..).zip(payloads) {
         let mapping = std::sync::Arc::new(Mapping::new(len));
         let map = Lasting(std::sync::Arc::clone(&mapping));
-        let region = Arc::new(Region::new(Box::new(map), true));
+        let region = Arc::new(Region::new(Box::new(map)).expect("a model region"));
         let mut appender = Region::appender(&region).expect("fresh region");
         assert!(appender.write(base, 0, 0, payload), "room");
         appender.publish();
@@ -644,7 +655,7 @@ impl Retiring {
         };
         let len = cut.region().len();
         let mapping = std::sync::Arc::new(Mapping::new(len));
-        let region = Arc::new(Region::new(Box::new(Lasting(mapping)), true));
+        let region = Arc::new(Region::new(Box::new(Lasting(mapping))).expect("a model region"));
         let appender = Region::appender(&region).expect("fresh region");
         let path = PathBuf::from(format!("model-{offset}-new"));
         // Its creation sequence only has to be newer than the model's two.

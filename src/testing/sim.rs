@@ -477,6 +477,7 @@ struct SimMap {
     fs: SimFs,
     ino: u64,
     buf: Arc<Buf>,
+    writable: bool,
 }
 
 impl fmt::Debug for SimMap {
@@ -494,9 +495,17 @@ impl Drop for SimMap {
     }
 }
 
-impl Map for SimMap {
+// SAFETY: `Buf` is a page-aligned heap buffer of fixed length that lives as
+// long as any map of it (`Arc`); a map says it is writable when it was
+// asked for so (the buffer itself always is); flushes copy bytes out of it
+// (to the durable image) and change none in it.
+unsafe impl Map for SimMap {
     fn as_ptr(&self) -> *mut u8 {
         self.buf.ptr
+    }
+
+    fn writable(&self) -> bool {
+        self.writable
     }
 
     fn len(&self) -> usize {
@@ -554,7 +563,7 @@ impl SegmentFile for SimFile {
         Ok(())
     }
 
-    fn map(&self, _writable: bool) -> io::Result<Box<dyn Map>> {
+    fn map(&self, writable: bool) -> io::Result<Box<dyn Map>> {
         let mut state = self.fs.op("map")?;
         let inode = state.inodes.get_mut(&self.ino).expect("open inode");
         inode.maps += 1;
@@ -562,6 +571,7 @@ impl SegmentFile for SimFile {
             fs: self.fs.clone(),
             ino: self.ino,
             buf: Arc::clone(&inode.live),
+            writable,
         }))
     }
 

@@ -536,7 +536,7 @@ impl Writer {
         )?;
         self.next_sequence += 1;
         preparer.request_next();
-        if shared.vfs().mutant() != fs::Mutant::NoDirSyncAfterRoll {
+        if fs::mutant(shared.vfs()) != fs::Mutant::NoDirSyncAfterRoll {
             shared.syncer().mark_dir_dirty();
         }
         let max_timestamp = std::mem::take(&mut self.active_max_timestamp);
