@@ -18,8 +18,13 @@
 //! durable offset and covered by a completed flush); the background syncer
 //! of `SyncPolicy::Interval` against the producer (the durable offset never
 //! ahead of the tail or of a completed flush; after the close everything is
-//! durable); the tailing wake-up (no lost wake-up); and the close (it wakes
-//! every waiter).
+//! durable); the tailing wake-up (no lost wake-up); the flush word group
+//! commit's followers sleep on (no lost wake-up); a truncation retiring a
+//! segment a reader holds (unmapped only after the reader lets go); a
+//! cursor standing at a segment's base when a truncation cuts there (it
+//! goes on in the new history); a failed truncation against a sync (latched
+//! before syncs go on); retention's header flush against a sync (never side
+//! by side); and the close (it wakes every waiter).
 //!
 //! One soak is ignored by default: group commit with three appenders (about
 //! a minute at bound 2 in a debug build); run it with

@@ -10,6 +10,7 @@
 //! The durable offset is stored (`Release`, monotonic) only after every flush
 //! covering it has returned, and never moves again once a flush fails: the
 //! failure is latched in [`Poison`].
+#![forbid(unsafe_code)]
 
 use std::io;
 use std::path::Path;

@@ -11,6 +11,7 @@
 //! here truncates). Files are removed oldest first and the directory is
 //! fsynced after, so a crash in the middle leaves a log that starts later
 //! but is otherwise whole.
+#![forbid(unsafe_code)]
 
 use crate::error::{Error, Result};
 use crate::format::HEADER_LEN;

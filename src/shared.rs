@@ -27,7 +27,10 @@ use crate::wake::notify::Notify;
 ///
 /// # Synchronization
 ///
-/// - `segments`: epoch-protected list; replaced only by the writer.
+/// - `segments`: epoch-protected list, loaded by anyone; replaced, under
+///   its own replacing lock, by the writer's rolls and truncations and by
+///   purges and cleanups (foreground, or the background cleaner), which
+///   hold `maintenance` as well.
 /// - `syncer`: the durable offset and the flush state; see `durability.rs`.
 /// - `closed`: set (`Release`) by the writer when it closes; read by readers
 ///   (`Acquire`).

@@ -4,12 +4,15 @@
 //! # Synchronization
 //!
 //! [`Segments::current`] always points at a valid, non-empty
-//! [`SegmentList`]. The threads that replace it (the producer at a roll,
-//! retention, purges) take [`Segments::replacing`] first and swap with
-//! `AcqRel`; readers `Acquire`-load it while pinned and never lock. The replaced list is freed
-//! with `defer_destroy`, so it outlives every guard that could have loaded
-//! it. Segments are shared between lists by `Arc`: a segment that leaves the
-//! list is unmapped when the last deferred list (or cursor) holding it goes.
+//! [`SegmentList`]. The threads that replace it (the producer at a roll or a
+//! truncation, retention and purges on whichever thread runs them) take
+//! [`Segments::replacing`] first and swap with `AcqRel`; readers
+//! `Acquire`-load it while pinned and never lock. The replaced list is
+//! freed with `defer_destroy`, so it outlives every guard that could have
+//! loaded it. Segments are shared between lists by `Arc`: a segment that
+//! leaves the list is unmapped when the last deferred list (or cursor)
+//! holding it goes, which for removed segments the reclaiming thread
+//! arranges (`reclaimer.rs`).
 
 use crate::primitives::{Arc, Atomic, Guard, Mutex, Ordering, Owned, lock};
 use crate::storage::segment::Segment;
@@ -189,7 +192,9 @@ impl Segments {
         let old = self.current.swap(Owned::new(list), Ordering::AcqRel, guard);
         // SAFETY: `old` was just unlinked, so no thread can load it anew;
         // threads that loaded it hold guards, and deferred destruction waits
-        // for them. Nobody else destroys it: only the producer swaps.
+        // for them. Nobody else destroys it: every swap goes through
+        // `update`, under the replacing lock, and the swap that unlinked a
+        // list is the only one that sees it as `old`.
         unsafe { guard.defer_destroy(old) };
     }
 }

@@ -46,6 +46,7 @@
 //! unmapped when its last `Arc` goes, and the retired lists holding it are
 //! freed only by the epoch, once no guard can see them; a cursor holds its
 //! own `Arc`. Whichever of them lets go last unmaps, as before.
+#![forbid(unsafe_code)]
 
 use std::io;
 

@@ -554,6 +554,71 @@ mod tests {
         Arc::new(Region::new(Box::new(Anon(map.into()))).expect("a region"))
     }
 
+    /// A read-only map of `len` bytes.
+    #[derive(Debug)]
+    struct ReadOnly(Anon);
+
+    // SAFETY: the wrapped anonymous map keeps the contract; this one only
+    // says it may not be written, which holds for any map.
+    unsafe impl Map for ReadOnly {
+        fn as_ptr(&self) -> *mut u8 {
+            self.0.as_ptr()
+        }
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn writable(&self) -> bool {
+            false
+        }
+        fn flush_range(&self, _: usize, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn populate_write(&self, _: usize, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn anon(len: usize) -> Anon {
+        Anon(
+            memmap2::MmapOptions::new()
+                .len(len)
+                .map_anon()
+                .unwrap()
+                .into(),
+        )
+    }
+
+    #[test]
+    fn a_region_refuses_a_map_shorter_than_a_header() {
+        let err = Region::new(Box::new(anon(HEADER_LEN - 8))).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+        assert!(Region::new(Box::new(anon(HEADER_LEN))).is_ok());
+    }
+
+    #[test]
+    fn a_read_only_map_makes_a_region_without_an_appender() {
+        let region = Arc::new(Region::new(Box::new(ReadOnly(anon(4096)))).unwrap());
+        assert!(Region::appender(&region).is_none());
+    }
+
+    #[test]
+    #[should_panic(expected = "read-only map")]
+    fn a_header_is_never_written_into_a_read_only_map() {
+        write_header(&mut ReadOnly(anon(4096)), &[1; HEADER_LEN]);
+    }
+
+    /// A snapshot of one region says nothing about another's bytes: used
+    /// with another region it would let a read past that region's tail.
+    #[test]
+    #[should_panic(expected = "another region")]
+    fn a_snapshot_of_another_region_is_refused() {
+        let (a, b) = (region(4096), region(4096));
+        let mut app = Region::appender(&a).unwrap();
+        assert!(app.write(0, 0, 0, b"published in a only"));
+        app.publish();
+        let _ = b.record(a.published(), 0);
+    }
+
     #[test]
     fn nothing_is_visible_until_published() {
         let region = region(4096);

@@ -17,6 +17,7 @@
 //! the durable offset before its flushes return) must make it fail.
 //!
 //! `MURAKAMI_SOAK=N` runs N times more seeds.
+#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -29,6 +29,7 @@
 //! The counter wraps after 2^32 advances; a sleeper that saw a value and
 //! then missed exactly 2^32 advances would sleep on, until its timeout or
 //! the next advance.
+#![forbid(unsafe_code)]
 
 use std::time::Duration;
 

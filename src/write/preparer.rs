@@ -30,6 +30,7 @@
 //! [`Inner::nudged`] (a [`WaitWord`]: one read-modify-write, and a system
 //! call only when the thread sleeps). The thread sleeps on that word alone;
 //! every request (a segment wanted, shutdown) advances it too.
+#![forbid(unsafe_code)]
 
 use std::io;
 use std::path::{Path, PathBuf};
