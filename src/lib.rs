@@ -76,10 +76,10 @@
 //! - **A local filesystem that reserves blocks on `fallocate`** and
 //!   overwrites them in place: ext4, XFS, tmpfs. Segments are reserved
 //!   before they are mapped so that a full disk fails a roll with
-//!   [`Error::Io`] instead of killing the process. A filesystem without
-//!   `fallocate` (ext3-style block-mapped files, some FUSE and network
-//!   filesystems) fails [`Log::open`] and rolls with an [`Error::Io`] of
-//!   kind `Unsupported` that says so. A **copy-on-write**
+//!   [`Error::Io`] instead of killing the process. Where the filesystem
+//!   has no `fallocate` (ext3-style block-mapped files), segments are
+//!   reserved by writing a byte into each block, as glibc's
+//!   `posix_fallocate` does. A **copy-on-write**
 //!   filesystem (btrfs, ZFS) allocates new blocks when a page is written
 //!   back, whatever `fallocate` reserved, so on a full disk a write to a
 //!   mapped page can fail as a `SIGBUS` that kills the process. Do not put
@@ -153,7 +153,8 @@ pub use crate::options::{
     DEFAULT_MAX_RECORD_SIZE, DEFAULT_SEGMENT_SIZE, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, Options,
     OptionsError, Recovery, Retention, SyncPolicy, Timestamps,
 };
-pub use crate::read::reader::{Cursor, DEFAULT_SPIN, ReadGuard, Reader};
+pub use crate::read::cursor::Cursor;
+pub use crate::read::reader::{DEFAULT_SPIN, ReadGuard, Reader};
 pub use crate::record::{Record, RecordRef};
 pub use crate::recovery::{Cut, CutReason, RecoveryReport};
 pub use crate::retention::Removed;

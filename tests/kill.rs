@@ -15,7 +15,7 @@
 //! A kill keeps the page cache: everything the child wrote into its maps
 //! survives it. So this checks process crashes (recovery of a log whose
 //! writer died at any instruction: mid-append, mid-roll, mid-sync, while
-//! recovering), not power loss; the crash simulation (`src/crash.rs`),
+//! recovering), not power loss; the crash simulation (`src/testing/crash.rs`),
 //! `tests/durability.rs` and the model test simulate lost pages.
 //!
 //! The child is this test binary run again (`--exact kill_child`), told by

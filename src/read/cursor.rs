@@ -53,15 +53,27 @@ impl fmt::Debug for Cursor {
     }
 }
 
-impl Cursor {
-    pub(super) fn new(reader: Reader, segment: Arc<Segment>, next: u64) -> Cursor {
-        Cursor {
-            reader,
-            segment,
-            next,
+impl Reader {
+    /// A cursor that reads records in order from `offset` (which may be the
+    /// end: the cursor then waits at the tail). It sees what this reader
+    /// sees (durable records only, for a durable reader).
+    pub fn cursor(&self, offset: u64) -> Result<Cursor> {
+        let guard = pin();
+        let list = self.shared.segments().load(&guard);
+        let end = visible_end(&self.shared, list, self.durable_only);
+        if offset < list.first_offset() || offset > end {
+            return Err(out_of_range(offset, list, end));
         }
+        let segment = Arc::clone(list.find(offset).expect("offset at or past the first"));
+        Ok(Cursor {
+            reader: self.clone(),
+            segment,
+            next: offset,
+        })
     }
+}
 
+impl Cursor {
     /// The offset of the record the cursor reads next.
     pub fn next_offset(&self) -> u64 {
         self.next

@@ -12,7 +12,6 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-pub use super::cursor::Cursor;
 use crate::error::{Error, Result};
 use crate::primitives::{Arc, Guard, pin};
 use crate::record::{Record, RecordRef};
@@ -193,20 +192,6 @@ impl Reader {
     pub fn get<'g>(&'g self, offset: u64, guard: &'g ReadGuard) -> Result<RecordRef<'g>> {
         let list = self.shared.segments().load(&guard.guard);
         self.lookup(list, offset)
-    }
-
-    /// A cursor that reads records in order from `offset` (which may be the
-    /// end: the cursor then waits at the tail). It sees what this reader
-    /// sees (durable records only, for a durable reader).
-    pub fn cursor(&self, offset: u64) -> Result<Cursor> {
-        let guard = pin();
-        let list = self.shared.segments().load(&guard);
-        let end = visible_end(&self.shared, list, self.durable_only);
-        if offset < list.first_offset() || offset > end {
-            return Err(out_of_range(offset, list, end));
-        }
-        let segment = Arc::clone(list.find(offset).expect("offset at or past the first"));
-        Ok(Cursor::new(self.clone(), segment, offset))
     }
 
     /// Waits until the record at `offset` can be read (published, or durable

@@ -20,6 +20,13 @@
 //! after the cut (so a stale frame can never pass as a record later),
 //! removes later segment files and makes all of that durable before the log
 //! accepts appends.
+//!
+//! What it owns: [`recover`] (the lock, the scan, the repair, the
+//! truncation markers a crash left, the first segment of a new log) and the
+//! [`RecoveryReport`] it leaves (`report.rs`).
+//!
+//! What it may call: `storage`, `format`, `options`, `error`, `primitives`.
+#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 

@@ -26,10 +26,7 @@ pub(crate) fn prepare(
     capacity: u64,
     prefault: bool,
 ) -> io::Result<Box<dyn Map>> {
-    match vfs.remove(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
+    fs::remove_if_present(vfs, path)?;
     let made = vfs.create(path).and_then(|mut file| {
         file.reserve(capacity)?;
         file.map(true)

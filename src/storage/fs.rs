@@ -206,7 +206,8 @@ impl SegmentFile for OsFile {
                 // A signal cut a long allocation short: what it reserved
                 // stays, so asking again finishes the job.
                 Err(Errno::INTR) => continue,
-                Err(errno) => return Err(reserve_error(errno)),
+                Err(Errno::OPNOTSUPP) => return reserve_by_writing(&self.file, len),
+                Err(errno) => return Err(errno.into()),
             }
         }
     }
@@ -320,32 +321,36 @@ impl Vfs for OsFs {
     }
 }
 
-/// The error of a failed [`SegmentFile::reserve`].
-///
-/// `fallocate` is the raw system call, not glibc's `posix_fallocate`, which
-/// on a filesystem without `fallocate` (`EOPNOTSUPP`: ext3-style
-/// block-mapped files, some FUSE and network filesystems) writes a zero byte
-/// into every block instead. murakami does not emulate that: it needs a
-/// filesystem whose `fallocate` reserves blocks (crate docs, "Platform and
-/// filesystem"); on the network and FUSE filesystems that lack it the
-/// written bytes reserve nothing at the server, and on a file being
-/// recovered the emulation would have to tell holes from data not to
-/// overwrite records. So such a filesystem fails at open or roll with an
-/// error that says why, instead of a log that seems to work and dies of
-/// SIGBUS on a full disk.
-fn reserve_error(errno: Errno) -> io::Error {
-    if errno == Errno::OPNOTSUPP {
-        return io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!(
-                "the filesystem cannot reserve space for a segment (fallocate: {}); \
-                 murakami needs one whose fallocate reserves blocks, such as ext4, XFS or tmpfs",
-                io::Error::from(errno)
-            ),
-        );
+/// Reserves `[0, len)` of `file` where the filesystem has no `fallocate`
+/// (`EOPNOTSUPP`: ext3-style block-mapped files, some FUSE and network
+/// filesystems), as glibc's `posix_fallocate` does there: it writes a zero
+/// byte into the last byte of every block that reads as zero (a nonzero
+/// byte is data, and stays), ending with the file's last byte, so every
+/// block is allocated and the file is `len` long. Never a byte of data
+/// changes. On a network filesystem the bytes reserve nothing at the
+/// server: the crate docs ask for a local filesystem.
+fn reserve_by_writing(file: &File, len: u64) -> io::Result<()> {
+    use std::os::unix::fs::{FileExt, MetadataExt};
+    if len == 0 {
+        return Ok(());
     }
-    // ENOSPC above all, with its errno kept for the caller.
-    errno.into()
+    let meta = file.metadata()?;
+    let block = meta.blksize().max(512);
+    let size = meta.len();
+    let mut at = (len - 1) % block;
+    while at < len {
+        let mut byte = [0u8];
+        let read = if at < size {
+            file.read_at(&mut byte, at)?
+        } else {
+            0
+        };
+        if read == 0 || byte[0] == 0 {
+            file.write_all_at(&[0], at)?;
+        }
+        at += block;
+    }
+    Ok(())
 }
 
 /// Path of the segment whose first record is `base`: zero-padded so that
@@ -451,14 +456,29 @@ mod tests {
         assert!(on_file.iter().enumerate().all(|(i, &b)| b == pattern(i)));
     }
 
+    /// Where the filesystem has no `fallocate`, the reservation writes, as
+    /// glibc's `posix_fallocate` did: every block gets allocated, the file
+    /// reaches its length, and no byte of data changes.
     #[test]
-    fn a_filesystem_without_fallocate_is_an_error_that_says_so() {
-        let err = reserve_error(Errno::OPNOTSUPP);
-        assert_eq!(err.kind(), io::ErrorKind::Unsupported);
-        assert!(err.to_string().contains("cannot reserve space"), "{err}");
-        // Any other failure keeps its errno (a full disk is ENOSPC).
-        let err = reserve_error(Errno::NOSPC);
-        assert_eq!(err.raw_os_error(), Some(Errno::NOSPC.raw_os_error()));
+    fn reserving_by_writing_allocates_every_block_and_keeps_the_data() {
+        use std::os::unix::fs::{FileExt, MetadataExt};
+        let dir = tempfile::tempdir().unwrap();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.path().join("f"))
+            .unwrap();
+        file.write_all_at(b"records", 5000).unwrap();
+        let len = 1 << 20;
+        reserve_by_writing(&file, len).unwrap();
+        let meta = file.metadata().unwrap();
+        assert_eq!(meta.len(), len);
+        assert!(meta.blocks() * 512 >= len, "{} blocks", meta.blocks());
+        let mut back = [0u8; 7];
+        file.read_exact_at(&mut back, 5000).unwrap();
+        assert_eq!(&back, b"records");
     }
 
     #[test]

@@ -15,8 +15,9 @@ use std::io;
 /// - [`as_ptr`](Map::as_ptr) returns the same non-null, page-aligned address
 ///   every time, and [`len`](Map::len) the same length; the `len` bytes from
 ///   there are mapped, readable, and initialized (a file's bytes).
-/// - The bytes are writable through `as_ptr` exactly when
-///   [`writable`](Map::writable) says so.
+/// - If [`writable`](Map::writable) returns `true`, the bytes may be
+///   written through `as_ptr`; it returns the same answer every time (a
+///   map that says `false` may still be writable: nothing writes it then).
 /// - No method changes a byte of the mapping: [`flush_range`](Map::flush_range)
 ///   and [`populate_write`](Map::populate_write) only write back or fault
 ///   in pages, and [`release`](Map::release) only drops page-table entries

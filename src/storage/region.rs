@@ -73,13 +73,15 @@ impl Tail {
 ///
 /// Only [`Region::published`] makes one, so holding one means the bytes and
 /// index entries it covers happen-before the holder's reads. It is branded
-/// with the region it came from: a region refuses (panics on) a snapshot of
-/// another, whose count and end say nothing about its own bytes.
+/// with the region it came from (a number no other region of the process
+/// ever gets, even one mapped later at the same address): a region refuses
+/// (panics on) a snapshot of another, whose count and end say nothing about
+/// its own bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Published {
     tail: Tail,
-    /// The address of the region's map: its brand.
-    region: usize,
+    /// The brand: [`Region::id`] of the region it came from.
+    region: u64,
 }
 
 impl Published {
@@ -101,6 +103,9 @@ impl Published {
 pub(crate) struct Region {
     /// Owns the mapping: `ptr..ptr + len` stays valid while it lives.
     map: Box<dyn Map>,
+    /// This region's number, unique in the process: the brand of its
+    /// [`Published`] snapshots.
+    id: u64,
     /// `map.as_ptr()`, cached so the hot paths never cross the file seam.
     ptr: *mut u8,
     len: usize,
@@ -198,9 +203,14 @@ impl Region {
             ));
         }
         let writable = map.writable();
+        // std's atomic, not the facade's: a counter outside the modelled
+        // protocol (only uniqueness matters).
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let slots = (len - HEADER_LEN) / MIN_FRAME_LEN;
         Ok(Region {
             map,
+            id,
             ptr,
             len,
             writable,
@@ -287,7 +297,7 @@ impl Region {
     pub(crate) fn published(&self) -> Published {
         Published {
             tail: Tail::unpack(self.published.load(Ordering::Acquire)),
-            region: self.ptr as usize,
+            region: self.id,
         }
     }
 
@@ -296,7 +306,7 @@ impl Region {
     #[inline]
     fn check(&self, published: Published) {
         assert!(
-            published.region == self.ptr as usize,
+            published.region == self.id,
             "a published snapshot used with another region"
         );
     }
