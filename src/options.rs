@@ -103,12 +103,10 @@ pub struct Options {
     /// As the user gave it until [`Options::resolve`]; then rounded up to
     /// whole pages. Everything after `Log::open` sees the resolved value.
     pub(crate) segment_size: u64,
-    /// The record limit in force once resolved; before, the user's value if
-    /// `max_record_set`, else a placeholder.
-    pub(crate) max_record_size: usize,
-    /// Whether the user set `max_record_size`. If not, the limit follows the
-    /// segment size: the default, or the largest record that fits if less.
-    max_record_set: bool,
+    /// The user's record limit, if set; once resolved, the limit in force
+    /// (if the user set none, it follows the segment size: the default, or
+    /// the largest record that fits if less). See [`Options::record_limit`].
+    max_record_size: Option<usize>,
     pub(crate) timestamps: Timestamps,
     pub(crate) recovery: Recovery,
     pub(crate) prefault: bool,
@@ -129,8 +127,7 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             segment_size: DEFAULT_SEGMENT_SIZE,
-            max_record_size: DEFAULT_MAX_RECORD_SIZE,
-            max_record_set: false,
+            max_record_size: None,
             timestamps: Timestamps::default(),
             recovery: Recovery::default(),
             prefault: true,
@@ -164,8 +161,7 @@ impl Options {
     /// [`Log::open`](crate::Log::open) fails with
     /// [`OptionsError::MaxRecordSize`].
     pub fn max_record_size(mut self, bytes: usize) -> Options {
-        self.max_record_size = bytes;
-        self.max_record_set = true;
+        self.max_record_size = Some(bytes);
         self
     }
 
@@ -219,16 +215,24 @@ impl Options {
             .filter(|&size| given >= MIN_SEGMENT_SIZE && size <= MAX_SEGMENT_SIZE)
             .ok_or(OptionsError::SegmentSize { given })?;
         let fits = self.largest_record_that_fits();
-        if !self.max_record_set {
-            self.max_record_size = DEFAULT_MAX_RECORD_SIZE.min(fits);
-        } else if self.max_record_size > fits {
-            return Err(OptionsError::MaxRecordSize {
-                given: self.max_record_size,
-                segment_size: self.segment_size,
-                fits,
-            });
+        match self.max_record_size {
+            None => self.max_record_size = Some(DEFAULT_MAX_RECORD_SIZE.min(fits)),
+            Some(given) if given > fits => {
+                return Err(OptionsError::MaxRecordSize {
+                    given,
+                    segment_size: self.segment_size,
+                    fits,
+                });
+            }
+            Some(_) => {}
         }
         Ok(self)
+    }
+
+    /// The largest record accepted, of options [`Options::resolve`] made.
+    pub(crate) fn record_limit(&self) -> usize {
+        self.max_record_size
+            .expect("options are resolved when a log opens")
     }
 
     /// The largest payload a fresh segment can hold.
@@ -351,12 +355,12 @@ mod tests {
     #[test]
     fn a_segment_size_alone_brings_the_record_limit_down_with_it() {
         let small = Options::default().segment_size(1 << 20).resolve().unwrap();
-        assert_eq!(small.max_record_size, small.largest_record_that_fits());
-        assert!(small.max_record_size < DEFAULT_MAX_RECORD_SIZE);
+        assert_eq!(small.record_limit(), small.largest_record_that_fits());
+        assert!(small.record_limit() < DEFAULT_MAX_RECORD_SIZE);
         let large = Options::default().segment_size(4 << 20).resolve().unwrap();
-        assert_eq!(large.max_record_size, DEFAULT_MAX_RECORD_SIZE);
+        assert_eq!(large.record_limit(), DEFAULT_MAX_RECORD_SIZE);
         let again = small.clone().resolve().unwrap();
-        assert_eq!(again.max_record_size, small.max_record_size, "idempotent");
+        assert_eq!(again.record_limit(), small.record_limit(), "idempotent");
     }
 
     #[test]

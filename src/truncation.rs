@@ -50,6 +50,14 @@ pub(crate) struct Plan {
     later: Vec<Arc<Segment>>,
 }
 
+impl Plan {
+    /// Whether the cut falls on the cut segment's base: the new segment
+    /// then replaces it whole (same name), and its marker goes.
+    fn replaces_cut(&self) -> bool {
+        self.offset <= self.cut.base()
+    }
+}
+
 /// The segment a truncation's appends go on in, from the preparing thread:
 /// its map until it is installed, and the file it is prepared in.
 pub(crate) struct NewSegment {
@@ -141,7 +149,7 @@ pub(crate) fn commit(
 
 /// Step 4: when the cut segment was replaced whole, its marker goes.
 pub(crate) fn tidy(shared: &Shared, plan: &Plan) -> io::Result<()> {
-    if plan.offset > plan.cut.base() {
+    if !plan.replaces_cut() {
         return Ok(());
     }
     shared.vfs().remove(&marker_path(shared, plan))?;
@@ -152,8 +160,9 @@ pub(crate) fn tidy(shared: &Shared, plan: &Plan) -> io::Result<()> {
 /// it was replaced whole) to the reclaiming thread: they keep their disk
 /// blocks while mapped, and it unmaps them once no reader holds them.
 pub(crate) fn retire(shared: &Shared, plan: Plan) {
+    let replaces_cut = plan.replaces_cut();
     let mut retired = plan.later;
-    if plan.offset <= plan.cut.base() {
+    if replaces_cut {
         retired.push(plan.cut);
     }
     shared.reclaimer().release(retired);

@@ -160,7 +160,7 @@ impl Writer {
             None => None,
         };
         Ok(Writer {
-            max_record: opts.max_record_size,
+            max_record: opts.record_limit(),
             next_report: active.end() + KICK_EVERY,
             fence_before_wake: shared.notify().producer_fence(),
             sync_every,
