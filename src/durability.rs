@@ -157,6 +157,13 @@ impl Syncer {
         self.durable.load(Ordering::Acquire)
     }
 
+    /// In a reader process: sets the durable offset to what the writer of
+    /// another process made durable (as far as this process's view
+    /// reaches). It may go down: a truncation lowers it.
+    pub(crate) fn mirror(&self, durable: u64) {
+        self.durable.store(durable, Ordering::Release);
+    }
+
     /// The durable offset, for the hint in a frame.
     #[inline]
     pub(crate) fn durable_hint(&self) -> u64 {

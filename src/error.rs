@@ -6,7 +6,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::format::{FrameFault, HeaderError};
+use crate::format::{ControlError, FrameFault, HeaderError};
 use crate::options::OptionsError;
 
 /// A `Result` whose error is murakami's [`Error`].
@@ -105,6 +105,14 @@ pub enum Error {
     InvalidOptions(OptionsError),
     /// The writer was closed.
     Closed,
+    /// A log's control file (`murakami.tail`, which readers in other
+    /// processes follow the writer through) is not one this crate reads.
+    BadControlFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it; also the error's `source`.
+        reason: ControlError,
+    },
 }
 
 /// What kind of damage [`Error::Corrupt`] found.
@@ -241,6 +249,9 @@ impl fmt::Display for Error {
             }
             Error::InvalidOptions(e) => write!(f, "invalid options: {e}"),
             Error::Closed => f.write_str("the log writer is closed"),
+            Error::BadControlFile { path, reason } => {
+                write!(f, "bad control file {}: {reason}", path.display())
+            }
         }
     }
 }
@@ -257,6 +268,7 @@ impl std::error::Error for Error {
             Error::Poisoned { cause } => Some(cause.as_ref()),
             Error::PartialBatch { cause, .. } => Some(cause.as_ref()),
             Error::BadSegmentHeader { reason, .. } => Some(reason),
+            Error::BadControlFile { reason, .. } => Some(reason),
             // A `Corrupt` error's kind is part of its own message (a
             // `Corruption` is also shown alone, in a recovery report), so a
             // bad header's reason is not its source.

@@ -125,6 +125,7 @@ mod storage;
 mod durability;
 mod wake;
 
+mod follow;
 mod recovery;
 
 mod shared;
@@ -147,7 +148,7 @@ pub use testing::fuzzing;
 pub use testing::loom_api;
 
 pub use crate::error::{Corruption, Error, Result};
-pub use crate::format::HeaderError;
+pub use crate::format::{ControlError, HeaderError};
 pub use crate::log::Log;
 pub use crate::options::{
     DEFAULT_MAX_RECORD_SIZE, DEFAULT_SEGMENT_SIZE, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, Options,

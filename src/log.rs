@@ -11,8 +11,10 @@ use crate::primitives::Arc;
 use crate::read::reader::Reader;
 use crate::recovery;
 use crate::shared::Shared;
+use crate::storage::control::{Control, View};
 use crate::storage::fs::{OsFs, Vfs};
 use crate::storage::list::{SegmentList, Segments};
+use crate::wake::remote;
 use crate::write::writer::Writer;
 
 /// Opens logs. A log has one [`Writer`] and any number of [`Reader`]s.
@@ -51,18 +53,29 @@ impl Log {
     ) -> Result<(Writer, Reader)> {
         let options = options.resolve()?;
         let recovered = recovery::recover(&*vfs, dir, &options)?;
+        let control = Control::open_for_writer(&*vfs, dir)?;
+        control.set_barrier(remote::register_writer());
         let active = recovered.segments.last().expect("an active segment");
+        let view = View {
+            first: recovered.segments[0].base(),
+            durable: recovered.next_offset,
+            active_base: active.base(),
+            active_sequence: active.sequence(),
+        };
         let syncer = Syncer::new(
             recovered.next_offset,
             active.base(),
             recovered.appender.end(),
         );
-        let shared = Arc::new(Shared::new(
-            (dir, options, vfs),
-            Segments::new(SegmentList::new(recovered.segments)),
-            syncer,
-            recovered.report,
-        ));
+        let shared = Arc::new(
+            Shared::new(
+                (dir, options, vfs),
+                Segments::new(SegmentList::new(recovered.segments)),
+                syncer,
+                recovered.report,
+            )
+            .with_control(control),
+        );
         let writer = Writer::new(
             Arc::clone(&shared),
             recovered.lock,
@@ -71,6 +84,11 @@ impl Log {
             recovered.active_max_timestamp,
             recovered.next_sequence,
         )?;
+        // Readers in other processes may follow it from now on.
+        if let Some(control) = shared.control() {
+            control.writer_opened(view);
+            remote::wake_all(control.words());
+        }
         Ok((writer, Reader::new(shared)))
     }
 }

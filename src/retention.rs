@@ -140,6 +140,9 @@ fn remove_first(shared: &Shared, choose: impl FnOnce(&SegmentList) -> usize) -> 
     if kept < gone.len() {
         removed.first_offset = gone[kept].base();
     }
+    if let Some(control) = shared.control() {
+        control.set_first(removed.first_offset);
+    }
     // An unlinked file keeps its blocks while it is mapped: the reclaiming
     // thread unmaps the removed segments (unless a reader still holds
     // them), not this caller and not some later, unrelated pin. On a full

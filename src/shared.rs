@@ -7,7 +7,7 @@
 //! truncation count, the reclaimer).
 //!
 //! What it may call: `storage`, `durability`, `wake`, `recovery` (for the
-//! report it keeps), `options`.
+//! report it keeps), `follow` (in a reader process), `options`.
 #![forbid(unsafe_code)]
 
 use std::fmt;
@@ -15,13 +15,16 @@ use std::path::{Path, PathBuf};
 
 use crate::durability::Syncer;
 use crate::error::Result;
+use crate::follow::Remote;
 use crate::options::Options;
 use crate::primitives::{AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering, fence, lock, pin};
 use crate::recovery::RecoveryReport;
+use crate::storage::control::Control;
 use crate::storage::fs::Vfs;
 use crate::storage::list::Segments;
 use crate::storage::reclaimer::Reclaimer;
 use crate::wake::notify::Notify;
+use crate::wake::remote;
 
 /// State shared by the writer and every reader.
 ///
@@ -54,6 +57,14 @@ pub(crate) struct Shared {
     /// Where removed segments go to be unmapped off the caller's thread
     /// (its thread is the writer's; see `storage/reclaimer.rs`).
     reclaimer: Reclaimer,
+    /// The writer's control file, through which it tells readers in other
+    /// processes what it does (`None` in loom models and in a reader
+    /// process).
+    control: Option<Control>,
+    /// In a reader process (no writer here): what keeps `segments` and the
+    /// durable offset up to date from the files of another process's
+    /// writer.
+    remote: Option<Remote>,
 }
 
 impl fmt::Debug for Shared {
@@ -70,8 +81,14 @@ impl Shared {
     /// durable records.
     pub(crate) fn sync(&self) -> Result<u64> {
         let durable = self.syncer.sync(&self.segments, &*self.vfs, &self.dir)?;
+        if let Some(control) = &self.control {
+            control.set_durable(durable);
+        }
         fence(Ordering::SeqCst);
         self.notify.wake();
+        if let Some(control) = &self.control {
+            remote::wake_sleepers(control.words());
+        }
         Ok(durable)
     }
 
@@ -81,6 +98,15 @@ impl Shared {
         self.notify.wake_all();
     }
 
+    /// Tells readers in other processes that the writer closed cleanly,
+    /// and wakes them.
+    pub(crate) fn close_for_others(&self) {
+        if let Some(control) = &self.control {
+            control.closed();
+            remote::wake_all(control.words());
+        }
+    }
+
     /// The loom model's mutant of [`Shared::close`]: marked closed, nobody
     /// woken.
     #[cfg(feature = "loom")]
@@ -88,9 +114,19 @@ impl Shared {
         self.closed.store(true, Ordering::SeqCst);
     }
 
+    /// Whether waits must end with [`Error::Closed`](crate::Error::Closed):
+    /// the writer of this process closed. Never in a reader process: a
+    /// writer may open the log again, and its readers wait for it.
+    pub(crate) fn ends_waits(&self) -> bool {
+        self.remote.is_none() && self.closed.load(Ordering::Acquire)
+    }
+
     /// Whether the writer has closed.
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        match &self.remote {
+            Some(remote) => remote.is_closed(),
+            None => self.closed.load(Ordering::Acquire),
+        }
     }
 
     /// Offset of the log's first record (the base of its first segment).
@@ -127,7 +163,64 @@ impl Shared {
             maintenance: Mutex::new(()),
             truncations: AtomicU64::new(0),
             reclaimer: Reclaimer::new(),
+            control: None,
+            remote: None,
         }
+    }
+
+    /// The state of a reader process: a view of the log `remote` follows.
+    pub(crate) fn new_remote(
+        (dir, vfs): (&Path, std::sync::Arc<dyn Vfs>),
+        remote: Remote,
+        segments: Segments,
+        syncer: Syncer,
+    ) -> Result<Shared> {
+        let options = Options::default().resolve()?;
+        let mut shared = Shared::new(
+            (dir, options, vfs),
+            segments,
+            syncer,
+            RecoveryReport::default(),
+        );
+        shared.remote = Some(remote);
+        Ok(shared)
+    }
+
+    /// In a reader process, the link to the writer's files.
+    #[inline]
+    pub(crate) fn remote(&self) -> Option<&Remote> {
+        self.remote.as_ref()
+    }
+
+    /// In a reader process, brings the view up to what the writer's files
+    /// hold now; `true` if it published anything new. Elsewhere `false`.
+    #[inline]
+    pub(crate) fn catch_up(&self) -> bool {
+        match &self.remote {
+            Some(remote) => remote.catch_up(&self.segments, &self.syncer),
+            None => false,
+        }
+    }
+
+    /// [`Shared::catch_up`] for a read that must not answer from a stale
+    /// view: waits for another thread of this process that is catching up.
+    pub(crate) fn catch_up_now(&self) -> bool {
+        match &self.remote {
+            Some(remote) => remote.catch_up_now(&self.segments, &self.syncer),
+            None => false,
+        }
+    }
+
+    /// This state, with the writer's control file.
+    pub(crate) fn with_control(mut self, control: Control) -> Shared {
+        self.control = Some(control);
+        self
+    }
+
+    /// The writer's control file, if it has one.
+    #[inline]
+    pub(crate) fn control(&self) -> Option<&Control> {
+        self.control.as_ref()
     }
 
     /// The log's directory.

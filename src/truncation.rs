@@ -37,6 +37,7 @@ use crate::storage::fs::{self, Map, Vfs};
 use crate::storage::list::{SegmentList, Segments};
 use crate::storage::region::Appender;
 use crate::storage::segment::Segment;
+use crate::wake::remote;
 
 /// Where a truncation at `offset` cuts, and what it discards.
 pub(crate) struct Plan {
@@ -116,6 +117,11 @@ pub(crate) fn commit(
         created_after: new.sequence,
     };
     write_durably(vfs, dir, &marker_path(shared, plan), &marker.encode())?;
+    // Readers in other processes learn of the cut before the new history
+    // has a file they could read it from.
+    if let Some(control) = shared.control() {
+        control.truncated(plan.offset);
+    }
     for segment in plan.later.iter().rev() {
         vfs.remove(segment.path())?;
         fs::remove_if_present(vfs, &fs::cut_path(dir, segment.base()))?;
@@ -144,6 +150,10 @@ pub(crate) fn commit(
     );
     pause.restart_at(plan.offset);
     shared.count_truncation();
+    if let Some(control) = shared.control() {
+        control.set_active(plan.offset, new.sequence);
+        remote::wake_all(control.words());
+    }
     Ok(appender)
 }
 

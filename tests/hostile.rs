@@ -982,7 +982,7 @@ fn extra(rng: &mut Rng, t: &Template) -> Case {
             let (head, reason) = match rng.below(3) {
                 0 => (header(b, seq, b"MURAKAMX", 1, 64), HeaderError::BadMagic),
                 1 => {
-                    let v = 2 + rng.below(1000) as u32;
+                    let v = 3 + rng.below(1000) as u32;
                     (
                         header(b, seq, b"MURAKAMI", v, 64),
                         HeaderError::UnsupportedVersion(v),

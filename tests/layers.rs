@@ -25,6 +25,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("durability", 5),
     ("wake", 5),
     ("recovery", 6),
+    ("follow", 6),
     ("shared", 7),
     ("read", 8),
     ("retention", 9),

@@ -48,6 +48,24 @@ pub fn frame_crc(frame: &[u8]) -> u32 {
     crc32fast::hash(&frame[4..])
 }
 
+/// The commit word of a frame carrying `payload_len` bytes: frame bytes
+/// 4..8, which the writer stores last (see `docs/format.md`, "Commit
+/// order"). Never zero.
+#[inline]
+pub const fn commit_word(payload_len: usize) -> u32 {
+    payload_len as u32 | FRAME_PRESENT
+}
+
+/// [`frame_crc`] of a frame whose commit word is not in place yet: over
+/// `word` (little-endian) and then `rest`, the frame's bytes from 8 on.
+#[inline]
+pub fn commit_crc(word: u32, rest: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&word.to_le_bytes());
+    hasher.update(rest);
+    hasher.finalize()
+}
+
 impl FrameHeader {
     /// Builds the header of the record at `offset`, with a zero CRC: the
     /// writer fills the CRC in once the frame is in place ([`frame_crc`]).

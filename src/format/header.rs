@@ -6,7 +6,7 @@
 //! | bytes  | field                                      |
 //! |--------|--------------------------------------------|
 //! | 0..8   | magic `b"MURAKAMI"`                        |
-//! | 8..12  | format version (`u32`, currently 1)         |
+//! | 8..12  | format version (`u32`, 2; 1 is read too)    |
 //! | 12..16 | header length (`u32`, 64): first frame here |
 //! | 16..24 | base offset (`u64`): offset of first record |
 //! | 24..32 | capacity (`u64`): file size reserved        |
@@ -25,7 +25,7 @@
 //! fails counts as zero (no evidence).
 #![forbid(unsafe_code)]
 
-use super::{FORMAT_VERSION, HEADER_LEN, SEGMENT_MAGIC, u32_at, u64_at};
+use super::{FORMAT_VERSION, HEADER_LEN, OLDEST_READ_VERSION, SEGMENT_MAGIC, u32_at, u64_at};
 
 /// The decoded segment header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,7 +149,7 @@ impl SegmentHeader {
             });
         }
         let version = u32_at(bytes, 8);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_READ_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(HeaderError::UnsupportedVersion(version));
         }
         let header_len = u32_at(bytes, 12);

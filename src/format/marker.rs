@@ -15,7 +15,9 @@
 //! | 36..40 | CRC32 of bytes 0..36                          |
 #![forbid(unsafe_code)]
 
-use super::{CLEAN_LEN, CLEAN_MAGIC, CUT_LEN, CUT_MAGIC, FORMAT_VERSION, u32_at, u64_at};
+use super::{
+    CLEAN_LEN, CLEAN_MAGIC, CUT_LEN, CUT_MAGIC, FORMAT_VERSION, OLDEST_READ_VERSION, u32_at, u64_at,
+};
 
 /// The clean-close marker: the log was closed with everything synced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +66,7 @@ impl CleanMarker {
         if !is_marker::<CLEAN_LEN>(bytes, &CLEAN_MAGIC) {
             return None;
         }
-        if u32_at(bytes, 8) != FORMAT_VERSION {
+        if !(OLDEST_READ_VERSION..=FORMAT_VERSION).contains(&u32_at(bytes, 8)) {
             return None;
         }
         Some(CleanMarker {

@@ -15,11 +15,13 @@
 //! What it may call: nothing of the crate's.
 #![forbid(unsafe_code)]
 
+mod control;
 mod frame;
 mod header;
 mod marker;
 mod scan;
 
+pub use control::*;
 pub use frame::*;
 pub use header::*;
 pub use marker::*;
@@ -29,8 +31,12 @@ pub use scan::*;
 pub const SEGMENT_MAGIC: [u8; 8] = *b"MURAKAMI";
 /// Magic bytes at the start of the clean-close marker.
 pub const CLEAN_MAGIC: [u8; 8] = *b"MRKCLEAN";
-/// The format version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this crate writes: 2, whose writers store each
+/// frame's commit word last and keep a control file for readers in other
+/// processes (see `docs/format.md`). Segment bytes are laid out as in 1.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format version this crate reads (and appends to).
+pub const OLDEST_READ_VERSION: u32 = 1;
 /// Length of the segment header; the first frame starts here.
 pub const HEADER_LEN: usize = 64;
 /// Length of a record frame's header.
@@ -48,7 +54,9 @@ pub const CUT_LEN: usize = 36;
 /// Largest payload the frame's length field can express.
 pub const MAX_PAYLOAD_LEN: u32 = 0x7FFF_FFFF;
 
-const FRAME_PRESENT: u32 = 0x8000_0000;
+/// The bit of a frame's length word that marks a frame (a committed one:
+/// see [`commit_word`]).
+pub const FRAME_PRESENT: u32 = 0x8000_0000;
 
 /// Length of the frame that carries a payload of `payload_len` bytes.
 #[inline]

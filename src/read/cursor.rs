@@ -59,10 +59,15 @@ impl Reader {
     /// sees (durable records only, for a durable reader).
     pub fn cursor(&self, offset: u64) -> Result<Cursor> {
         let guard = pin();
-        let list = self.shared.segments().load(&guard);
-        let end = visible_end(&self.shared, list, self.durable_only);
+        let mut list = self.shared.segments().load(&guard);
+        let mut end = visible_end(&self.shared, list, self.durable_only);
+        if offset > end && self.shared.catch_up() {
+            // In a reader process: the writer may have published it since.
+            list = self.shared.segments().load(&guard);
+            end = visible_end(&self.shared, list, self.durable_only);
+        }
         if offset < list.first_offset() || offset > end {
-            return Err(out_of_range(offset, list, end));
+            return Err(out_of_range(&self.shared, offset, list, end));
         }
         let segment = Arc::clone(list.find(offset).expect("offset at or past the first"));
         Ok(Cursor {
@@ -82,7 +87,7 @@ impl Cursor {
     /// The next record, in place; `Ok(None)` at the tail.
     #[inline]
     pub fn next_ref(&mut self) -> Result<Option<RecordRef<'_>>> {
-        if self.reader.durable_only && self.next >= self.reader.durable_offset() {
+        if self.reader.durable_only && !self.durable_ahead() {
             return Ok(None);
         }
         let published = loop {
@@ -133,13 +138,27 @@ impl Cursor {
 
     /// Moves to the segment holding `self.next` once the current one has no
     /// more records for it. `Ok(false)` at the tail.
+    /// Whether the record at `next` is durable (a durable-only cursor); in
+    /// a reader process, after catching up if it does not look so.
+    #[inline]
+    fn durable_ahead(&self) -> bool {
+        let shared = &self.reader.shared;
+        self.next < shared.syncer().durable()
+            || shared.remote().is_some() && {
+                shared.catch_up();
+                self.next < shared.syncer().durable()
+            }
+    }
+
     #[cold]
     fn advance(&mut self) -> Result<bool> {
+        // In a reader process: publish what the writer committed since.
+        self.reader.shared.catch_up();
         let guard = pin();
         let list = self.reader.shared.segments().load(&guard);
         let Some(i) = list.position_of(self.next) else {
             let end = visible_end(&self.reader.shared, list, self.reader.durable_only);
-            return Err(out_of_range(self.next, list, end));
+            return Err(out_of_range(&self.reader.shared, self.next, list, end));
         };
         let holder = &list.segments()[i];
         if Arc::ptr_eq(holder, &self.segment) {

@@ -10,13 +10,17 @@
 #![forbid(unsafe_code)]
 
 use std::fmt;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::follow::Remote;
 use crate::primitives::{Arc, Guard, pin};
 use crate::record::{Record, RecordRef};
 use crate::shared::Shared;
+use crate::storage::fs::{OsFs, Vfs};
 use crate::storage::list::SegmentList;
+use crate::wake;
 
 /// Reads a log. Cheap to clone; `Send + Sync`; usable from any thread, and
 /// after the writer is closed.
@@ -24,10 +28,23 @@ use crate::storage::list::SegmentList;
 /// A reader sees every published record, or, made with
 /// [`Reader::durable_only`], only durable ones: what a replicator, or a
 /// consumer that must never act on a record a crash could take back, needs.
+///
+/// A reader comes from the writer of its process ([`Log::open`]'s pair,
+/// [`Writer::reader`]), or from [`Reader::open`] in any process: it then
+/// follows the log through its files, as the writer of another process
+/// appends, rolls, purges and truncates it (see "Readers in other
+/// processes" in the crate docs).
+///
+/// [`Log::open`]: crate::Log::open
+/// [`Writer::reader`]: crate::Writer::reader
 #[derive(Clone)]
 pub struct Reader {
     pub(super) shared: Arc<Shared>,
     pub(super) durable_only: bool,
+    /// `durable_only`, or a reader in another process than the writer's:
+    /// reads check more than the segment's tail. One test on the hot path
+    /// for both.
+    limited: bool,
     spin: Duration,
 }
 
@@ -80,8 +97,15 @@ impl fmt::Debug for ReadGuard {
     }
 }
 
-pub(super) fn out_of_range(offset: u64, list: &SegmentList, end: u64) -> Error {
-    let first = list.first_offset();
+pub(super) fn out_of_range(shared: &Shared, offset: u64, list: &SegmentList, end: u64) -> Error {
+    let mut first = list.first_offset();
+    if let Some(remote) = shared.remote() {
+        // The writer may have purged past this process's view already.
+        first = first.max(remote.first_offset().unwrap_or(0));
+        if let Some(fault) = remote.fault_error(offset) {
+            return fault;
+        }
+    }
     if offset < first {
         return Error::Purged { offset, first };
     }
@@ -90,10 +114,78 @@ pub(super) fn out_of_range(offset: u64, list: &SegmentList, end: u64) -> Error {
 
 impl Reader {
     pub(crate) fn new(shared: Arc<Shared>) -> Reader {
+        let limited = shared.remote().is_some();
         Reader {
             shared,
             durable_only: false,
+            limited,
             spin: DEFAULT_SPIN,
+        }
+    }
+
+    /// Opens the log in `dir` for reading only, in any process: it needs no
+    /// writer here, and follows the writer of whichever process has the log
+    /// open, through the files (see "Readers in other processes" in the
+    /// crate docs).
+    ///
+    /// The reader sees what the files hold: a live log up to the last
+    /// record its writer published, a cleanly closed log whole, and a log
+    /// whose writer crashed as the writer's next open will keep it (or,
+    /// [`durable_only`](Reader::durable_only), as far as it was durable).
+    /// It never takes the writer's lock, never writes, truncates or renames
+    /// anything (the one word it writes is its sleeper count in the control
+    /// file, around a sleep), and never blocks the writer. A directory that
+    /// holds no log yet (or does not exist) gives an empty reader, which
+    /// picks the writer up when one comes.
+    ///
+    /// Fails with [`Error::BadSegmentHeader`], [`Error::Corrupt`] or
+    /// [`Error::BadControlFile`] for files this crate did not write or that
+    /// are damaged, and with [`Error::Io`] when the directory cannot be
+    /// read.
+    ///
+    /// ```
+    /// # #[cfg(feature = "loom")] fn main() {} // loom builds run only the models
+    /// # #[cfg(not(feature = "loom"))]
+    /// # fn main() -> murakami::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// // In one process:
+    /// let (mut writer, _) = murakami::Log::open(dir.path(), murakami::Options::default())?;
+    /// writer.append(b"hello")?;
+    ///
+    /// // In another (here the same one, through the files alike):
+    /// let reader = murakami::Reader::open(dir.path())?;
+    /// assert_eq!(reader.read(0)?, b"hello");
+    /// let mut cursor = reader.cursor(1)?;
+    /// writer.append(b"world")?;
+    /// let next = cursor.next_wait(std::time::Duration::from_secs(5))?;
+    /// assert_eq!(next.map(|r| r.payload.to_vec()), Some(b"world".to_vec()));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn open(dir: impl AsRef<Path>) -> Result<Reader> {
+        Reader::open_with(std::sync::Arc::new(OsFs), dir.as_ref())
+    }
+
+    /// [`Reader::open`] through a file seam.
+    pub(crate) fn open_with(vfs: std::sync::Arc<dyn Vfs>, dir: &Path) -> Result<Reader> {
+        let (remote, segments, syncer) = Remote::open(std::sync::Arc::clone(&vfs), dir)?;
+        let shared = Shared::new_remote((dir, vfs), remote, segments, syncer)?;
+        Ok(Reader::new(Arc::new(shared)))
+    }
+
+    /// Whether `offset` passes the checks past the segment's tail: durable
+    /// (for a durable-only reader), not purged by another process's writer.
+    #[cold]
+    #[inline(never)]
+    fn within_limits(&self, offset: u64) -> bool {
+        if self.durable_only && offset >= self.shared.syncer().durable() {
+            return false;
+        }
+        match self.shared.remote() {
+            Some(remote) => {
+                !remote.is_stale() && remote.first_offset().is_none_or(|first| offset >= first)
+            }
+            None => true,
         }
     }
 
@@ -101,6 +193,7 @@ impl Reader {
     /// only offsets below the durable offset.
     pub fn durable_only(mut self) -> Reader {
         self.durable_only = true;
+        self.limited = true;
         self
     }
 
@@ -116,26 +209,36 @@ impl Reader {
     #[inline(always)]
     fn find<'g>(&self, list: &'g SegmentList, offset: u64) -> Option<RecordRef<'g>> {
         let segment = list.find(offset)?;
-        if self.durable_only && offset >= self.shared.syncer().durable() {
+        if self.limited && !self.within_limits(offset) {
             return None;
         }
         segment.get(segment.published(), offset)
     }
 
-    /// Why `offset` cannot be read through `list`.
+    /// The record at `offset` when the current list does not give it: in
+    /// a reader process, the writer may have published it since; otherwise
+    /// why it cannot be read.
     #[cold]
     #[inline(never)]
-    fn missing(&self, list: &SegmentList, offset: u64) -> Error {
+    fn missing<'g>(&self, guard: &'g Guard, offset: u64) -> Result<RecordRef<'g>> {
+        if self.shared.remote().is_some() {
+            self.shared.catch_up_now();
+            if let Some(record) = self.find(self.shared.segments().load(guard), offset) {
+                return Ok(record);
+            }
+        }
+        let list = self.shared.segments().load(guard);
         let end = visible_end(&self.shared, list, self.durable_only);
-        out_of_range(offset, list, end)
+        Err(out_of_range(&self.shared, offset, list, end))
     }
 
-    /// The record at `offset` in `list`, if this reader may see it.
+    /// The record at `offset`, if this reader may see it.
     #[inline]
-    fn lookup<'g>(&self, list: &'g SegmentList, offset: u64) -> Result<RecordRef<'g>> {
+    fn lookup<'g>(&self, guard: &'g Guard, offset: u64) -> Result<RecordRef<'g>> {
+        let list = self.shared.segments().load(guard);
         match self.find(list, offset) {
             Some(record) => Ok(record),
-            None => Err(self.missing(list, offset)),
+            None => self.missing(guard, offset),
         }
     }
 
@@ -163,8 +266,7 @@ impl Reader {
     #[inline]
     pub fn with_record<R>(&self, offset: u64, f: impl FnOnce(RecordRef<'_>) -> R) -> Result<R> {
         let guard = pin();
-        let list = self.shared.segments().load(&guard);
-        self.lookup(list, offset).map(f)
+        self.lookup(&guard, offset).map(f)
     }
 
     /// Pins the current thread for zero-copy reads with [`Reader::get`].
@@ -190,8 +292,7 @@ impl Reader {
     /// ```
     #[inline]
     pub fn get<'g>(&'g self, offset: u64, guard: &'g ReadGuard) -> Result<RecordRef<'g>> {
-        let list = self.shared.segments().load(&guard.guard);
-        self.lookup(list, offset)
+        self.lookup(&guard.guard, offset)
     }
 
     /// Waits until the record at `offset` can be read (published, or durable
@@ -220,7 +321,7 @@ impl Reader {
             if self.ready(offset) {
                 return Ok(true);
             }
-            if self.shared.is_closed() {
+            if self.shared.ends_waits() {
                 return self.closed(offset);
             }
             spins = spins.wrapping_add(1);
@@ -230,13 +331,21 @@ impl Reader {
             crate::primitives::spin_loop();
         }
         let shared = &self.shared;
-        let woken = shared
-            .notify()
-            .wait(deadline, || self.ready(offset) || shared.is_closed());
+        let woken = match shared.remote() {
+            // Another process's writer wakes this one through the control
+            // file; before there is one, look again now and then.
+            Some(remote) => match remote.control() {
+                Some(control) => wake::remote::sleep(control, deadline, || self.ready(offset)),
+                None => wake::remote::sleep_in_slices(deadline, || self.ready(offset)),
+            },
+            None => shared
+                .notify()
+                .wait(deadline, || self.ready(offset) || shared.ends_waits()),
+        };
         if self.ready(offset) {
             return Ok(true);
         }
-        if shared.is_closed() {
+        if shared.ends_waits() {
             return self.closed(offset);
         }
         Ok(woken)
@@ -254,29 +363,49 @@ impl Reader {
     /// Whether the record at `offset` can be read now.
     #[inline]
     fn ready(&self, offset: u64) -> bool {
-        offset < self.end_offset()
+        if offset < self.visible_end() {
+            return true;
+        }
+        // In a reader process, the writer may have published it since.
+        self.shared.remote().is_some() && {
+            self.shared.catch_up();
+            offset < self.visible_end()
+        }
+    }
+
+    /// [`Reader::end_offset`] of the view as it is.
+    fn visible_end(&self) -> u64 {
+        let guard = pin();
+        let list = self.shared.segments().load(&guard);
+        visible_end(&self.shared, list, self.durable_only)
     }
 
     /// Offset of the first record in the log.
     pub fn first_offset(&self) -> u64 {
-        self.shared.first_offset()
+        self.shared.catch_up();
+        let first = self.shared.first_offset();
+        match self.shared.remote() {
+            Some(remote) => first.max(remote.first_offset().unwrap_or(0)),
+            None => first,
+        }
     }
 
     /// One past the last published record: the offset the next append gets.
     pub fn next_offset(&self) -> u64 {
+        self.shared.catch_up();
         self.shared.next_offset()
     }
 
     /// One past the last record this reader may see: [`Reader::next_offset`],
     /// or [`Reader::durable_offset`] for a durable reader.
     pub fn end_offset(&self) -> u64 {
-        let guard = pin();
-        let list = self.shared.segments().load(&guard);
-        visible_end(&self.shared, list, self.durable_only)
+        self.shared.catch_up();
+        self.visible_end()
     }
 
     /// One past the last durable record.
     pub fn durable_offset(&self) -> u64 {
+        self.shared.catch_up();
         self.shared.syncer().durable()
     }
 
@@ -292,6 +421,7 @@ impl Reader {
     /// after `t` whose predecessor in the segment is before `t`, and records
     /// elsewhere may be out of order around it.
     pub fn offset_for_timestamp(&self, t: u64) -> u64 {
+        self.shared.catch_up();
         let guard = pin();
         let list = self.shared.segments().load(&guard);
         let found = list.offset_for_timestamp(t);

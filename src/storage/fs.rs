@@ -121,6 +121,16 @@ struct OsFile {
     file: File,
 }
 
+/// A map of one zeroed page that is never written: the bytes of a segment
+/// that does not exist yet (a reader's view of a log with no file).
+pub(crate) fn empty_map() -> io::Result<Box<dyn Map>> {
+    let map = MmapOptions::new().len(PAGE).map_anon()?;
+    Ok(Box::new(OsMap {
+        map: map.into(),
+        writable: false,
+    }))
+}
+
 #[derive(Debug)]
 struct OsMap {
     map: MmapRaw,

@@ -6,11 +6,13 @@
 //! publishes them to readers ([`region`]: the crate's unsafe core), a
 //! segment ([`segment`]), the epoch-protected list of segments
 //! ([`list`]) and the thread that unmaps removed segments
-//! ([`reclaimer`]).
+//! ([`reclaimer`]), and the control file that tells readers in other
+//! processes what the writer does ([`control`]).
 //!
 //! What it may call: `format`, `primitives`, `record`, `error`, `options`.
 //! Nothing here knows about writers, readers or policies.
 
+pub(crate) mod control;
 pub(crate) mod create;
 pub(crate) mod fs;
 pub(crate) mod list;

@@ -411,9 +411,9 @@ mod tests {
         let _serial = serial();
         let tmp = tempfile::tempdir().unwrap();
         let faults = Arc::new(Faults::default());
-        // Room for three segments; the first and the next one are made at
-        // open, the third at the first roll.
-        faults.room.store(3, Ordering::SeqCst);
+        // Room for the control file and three segments; the first and the
+        // next one are made at open, the third at the first roll.
+        faults.room.store(4, Ordering::SeqCst);
         let (mut writer, reader) = open_faulty(tmp.path(), &faults);
         let err = loop {
             let i = reader.next_offset();

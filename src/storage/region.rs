@@ -35,6 +35,13 @@
 //!    checkpoint, is stored with atomics ([`Region::store_checkpoint`]) and
 //!    read only during recovery, through `&mut`; readers never read header
 //!    bytes ([`Region::bytes`] refuses them).
+//! 5. **A frame is committed by its commit word** (frame bytes 4..8, the
+//!    length with the frame bit): the appender writes every other byte of
+//!    the frame first and stores that word last with `Release`
+//!    ([`Region::commit_word`]). A [`Follower`] in another process that
+//!    maps the same file loads it with `Acquire` and reads the frame only
+//!    when it is non-zero, then publishes it to its own readers through its
+//!    own region's published word, as an appender would.
 
 use std::fmt;
 use std::io;
@@ -43,7 +50,8 @@ use std::ptr;
 use crossbeam_utils::CachePadded;
 
 use crate::format::{
-    self, CHECKPOINT_AT, FRAME_HEADER_LEN, FrameHeader, HEADER_LEN, MIN_FRAME_LEN,
+    self, CHECKPOINT_AT, FRAME_ALIGN, FRAME_HEADER_LEN, FrameFault, FrameHeader, HEADER_LEN,
+    MIN_FRAME_LEN,
 };
 use crate::primitives::{Arc, AtomicBool, AtomicU32, AtomicU64, Ordering};
 use crate::storage::fs::Map;
@@ -291,6 +299,25 @@ impl Region {
         })
     }
 
+    /// Hands out the region's one follower, which publishes what a writer
+    /// in another process committed to the file (`base` is the segment's
+    /// first offset); `None` if the region is writable (its own appender
+    /// publishes it) or a follower or appender was handed out before.
+    pub(crate) fn follower(region: &Arc<Region>, base: u64) -> Option<Follower> {
+        if region.writable || region.appender_taken.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        let tail = region.published().tail;
+        Some(Follower {
+            region: Arc::clone(region),
+            base,
+            count: tail.count,
+            end: tail.end,
+            max_timestamp: 0,
+            max_hint: 0,
+        })
+    }
+
     /// What has been published, with `Acquire`: everything it covers may be
     /// read.
     #[inline]
@@ -375,6 +402,67 @@ impl Region {
         let end = self.index[count as usize].load(Ordering::Relaxed);
         let cut = Tail { count, end };
         self.published.store(cut.pack(), Ordering::Release);
+    }
+
+    /// The commit word of the frame at `pos`: frame bytes 4..8, an atomic in
+    /// the mapped file (protocol fact 5). Panics unless `pos` is a frame
+    /// position of this map (8-aligned, with the word inside the map).
+    #[inline]
+    pub(crate) fn commit_word(&self, pos: usize) -> &std::sync::atomic::AtomicU32 {
+        // std's atomic, not the facade's: it lives in the mapped file,
+        // shared with other processes (as the checkpoint words do).
+        assert!(
+            pos % FRAME_ALIGN == 0 && pos >= HEADER_LEN && pos + 8 <= self.len,
+            "a commit word outside the frames"
+        );
+        // SAFETY: `pos + 4..pos + 8` lies inside the map (checked), which
+        // stays mapped while `self` lives (fact 3), and is 4-aligned (the map
+        // is page-aligned and `pos` 8-aligned), as `AtomicU32` (the layout
+        // of `u32`) needs. Every access to a commit word while the region is
+        // shared is atomic (this one), or a read of bytes a Release store of
+        // it published (facts 2 and 5), so nothing races with it.
+        unsafe { &*self.ptr.add(pos + 4).cast::<std::sync::atomic::AtomicU32>() }
+    }
+
+    /// A copy of the segment header, for a reader of a file another process
+    /// may be writing: bytes 0..48 are written before the file is named and
+    /// never again; the checkpoint words after them are read as the atomics
+    /// the writer stores them as.
+    pub(crate) fn header(&self) -> [u8; HEADER_LEN] {
+        use std::sync::atomic::{AtomicU32, AtomicU64};
+        let mut out = [0u8; HEADER_LEN];
+        self.touch(0, HEADER_LEN);
+        // SAFETY: the map is at least HEADER_LEN long (checked in `new`)
+        // and lives as long as `self`. Bytes 0..CHECKPOINT_AT are written
+        // before the file is named (fact 4) and never again; the checkpoint
+        // words are read as atomics, aligned (the map is page-aligned and
+        // CHECKPOINT_AT a multiple of 8), as every process accesses them.
+        unsafe {
+            ptr::copy_nonoverlapping(self.ptr, out.as_mut_ptr(), CHECKPOINT_AT);
+            let word = (*self.ptr.add(CHECKPOINT_AT).cast::<AtomicU64>()).load(Ordering::Relaxed);
+            let guard =
+                (*self.ptr.add(CHECKPOINT_AT + 8).cast::<AtomicU32>()).load(Ordering::Relaxed);
+            out[CHECKPOINT_AT..CHECKPOINT_AT + 8].copy_from_slice(&word.to_ne_bytes());
+            out[CHECKPOINT_AT + 8..CHECKPOINT_AT + 12].copy_from_slice(&guard.to_ne_bytes());
+        }
+        out
+    }
+
+    /// The bytes `[pos, pos + len)` of a frame whose commit word was loaded
+    /// non-zero with `Acquire` (by a [`Follower`]); `None` out of the map.
+    #[inline]
+    fn committed(&self, pos: usize, len: usize) -> Option<&[u8]> {
+        let end = pos.checked_add(len)?;
+        if pos < HEADER_LEN || end > self.len {
+            return None;
+        }
+        self.touch(pos, len);
+        // SAFETY: inside the map (checked), which outlives the slice (fact
+        // 3). The writer wrote these bytes before the Release store of the
+        // commit word the caller loaded with Acquire, and never writes
+        // committed bytes again while the file is named (facts 1 and 5), so
+        // the read races with nothing the protocol allows.
+        Some(unsafe { std::slice::from_raw_parts(self.ptr.add(pos), len) })
     }
 
     /// Stores a checkpoint (a durable offset, with its CRC) in the header.
@@ -474,6 +562,7 @@ impl Appender {
             return false;
         }
         let head = FrameHeader::new(offset, timestamp, hint, payload.len()).encode();
+        let commit = format::commit_word(payload.len());
         let written = FRAME_HEADER_LEN + payload.len();
         region.touch_mut(pos, frame_len);
         // SAFETY: `[pos, pos + frame_len)` lies inside the map (checked
@@ -481,16 +570,26 @@ impl Appender {
         // appender). `pos` is this appender's private end, at or past the
         // published end, so no reader reads these bytes until a later
         // Release store publishes them (protocol facts 1 and 2), and no other
-        // writer exists (the appender is unique). The CRC is computed over
-        // the bytes just written, through a shared slice that ends before the
-        // CRC itself is stored.
+        // writer exists (the appender is unique). Bytes 4..8, the commit
+        // word, are left alone here (they are zero: reserved or zeroed by
+        // recovery) and stored last, atomically, below. The CRC is computed
+        // over the bytes just written, through a shared slice that ends
+        // before nothing else writes them.
         unsafe {
             let at = region.ptr.add(pos);
-            ptr::copy_nonoverlapping(head.as_ptr(), at, FRAME_HEADER_LEN);
+            let rest = FRAME_HEADER_LEN - 8;
+            ptr::copy_nonoverlapping(head.as_ptr().add(8), at.add(8), rest);
             ptr::copy_nonoverlapping(payload.as_ptr(), at.add(FRAME_HEADER_LEN), payload.len());
-            let crc = format::frame_crc(std::slice::from_raw_parts(at, written));
+            let crc =
+                format::commit_crc(commit, std::slice::from_raw_parts(at.add(8), written - 8));
             ptr::copy_nonoverlapping(crc.to_le_bytes().as_ptr(), at, 4);
         }
+        // The commit word goes in last, with Release: a reader in another
+        // process that Acquire-loads it non-zero sees the whole frame
+        // (protocol fact 5).
+        region
+            .commit_word(pos)
+            .store(commit.to_le(), Ordering::Release);
         // Padding bytes up to `frame_len` are zero already: the file is
         // reserved with zeros and recovery zeroes garbage past the tail.
         region.index[slot].store(pos as u32, Ordering::Relaxed);
@@ -528,6 +627,117 @@ impl Appender {
         // SAFETY: `[from, to)` lies inside the writable map, at or past this
         // unique appender's end, so no reader can reach it (protocol fact 1).
         unsafe { ptr::write_bytes(self.region.ptr.add(from), 0, to - from) };
+    }
+}
+
+/// What a [`Follower`] found past what it had published.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Followed {
+    /// This many more records, published now (maybe none: nothing new was
+    /// committed, or the segment is full, or `until` was reached).
+    More(u32),
+    /// A committed frame that does not check (damage, or a foreign file):
+    /// at `position`, where record `offset` belongs. Nothing past it is
+    /// published.
+    Fault {
+        /// Where the frame starts.
+        position: usize,
+        /// The record that belongs there.
+        offset: u64,
+        /// What is wrong with it.
+        fault: FrameFault,
+    },
+}
+
+/// The one publisher of a read-only region that a writer in another process
+/// fills: it turns the frames committed in the file (their commit words
+/// loaded with `Acquire`, each frame checked) into index entries and one
+/// `Release` store of the region's published word, so every reader of this
+/// process reads the region as it reads a region its own writer fills.
+/// Not `Clone`; at most one exists per region (it takes the appender's
+/// place).
+#[derive(Debug)]
+pub(crate) struct Follower {
+    region: Arc<Region>,
+    base: u64,
+    /// Records published so far.
+    count: u32,
+    /// End of the published frames.
+    end: u32,
+    /// Newest record time and largest durable hint among the records
+    /// published by this follower.
+    max_timestamp: u64,
+    max_hint: u64,
+}
+
+impl Follower {
+    /// Newest record time among the records this follower published.
+    pub(crate) fn max_timestamp(&self) -> u64 {
+        self.max_timestamp
+    }
+
+    /// Largest durable hint among the records this follower published.
+    pub(crate) fn max_hint(&self) -> u64 {
+        self.max_hint
+    }
+
+    /// Publishes the frames committed past the published end, up to (not
+    /// including) the record at `until`, checking each one (bounds, CRC,
+    /// offset): a file this process does not write is not trusted.
+    pub(crate) fn follow(&mut self, until: u64) -> Followed {
+        let region = &*self.region;
+        let before = self.count;
+        let outcome = loop {
+            let offset = self.base + u64::from(self.count);
+            let pos = self.end as usize;
+            let room = pos + FRAME_HEADER_LEN <= region.len;
+            if offset >= until || !room || self.count as usize >= region.index.len() {
+                break None;
+            }
+            let word = u32::from_le(region.commit_word(pos).load(Ordering::Acquire));
+            if word == 0 {
+                break None;
+            }
+            let len = format::frame_len((word & !format::FRAME_PRESENT) as usize);
+            let checked = match region.committed(pos, len.min(region.len - pos)) {
+                Some(frame) => format::check_frame(frame, 0, offset, format::MAX_PAYLOAD_LEN),
+                None => format::Frame::End,
+            };
+            let header = match checked {
+                format::Frame::Record(header) => header,
+                format::Frame::Fault(fault) => {
+                    break Some(Followed::Fault {
+                        position: pos,
+                        offset,
+                        fault,
+                    });
+                }
+                // A committed word over an all-zero header cannot be; a
+                // frame that does not fit is reported as a bad length.
+                format::Frame::End => {
+                    break Some(Followed::Fault {
+                        position: pos,
+                        offset,
+                        fault: FrameFault::BadLength {
+                            len: word & !format::FRAME_PRESENT,
+                        },
+                    });
+                }
+            };
+            region.index[self.count as usize].store(pos as u32, Ordering::Relaxed);
+            self.count += 1;
+            self.end += header.frame_len() as u32;
+            self.max_timestamp = self.max_timestamp.max(header.timestamp);
+            self.max_hint = self.max_hint.max(header.hint);
+        };
+        if self.count != before {
+            let tail = Tail {
+                count: self.count,
+                end: self.end,
+            };
+            region.published.store(tail.pack(), Ordering::Release);
+        }
+        outcome.unwrap_or(Followed::More(self.count - before))
     }
 }
 

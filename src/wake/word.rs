@@ -233,10 +233,6 @@ pub(crate) mod futex {
     /// process finds them. Also correct, and a little dearer, for a word in
     /// private memory.
     #[derive(Debug)]
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "for the process-shared wait of the next issue")
-    )]
     pub(crate) struct Shared;
 
     impl Scope for Shared {

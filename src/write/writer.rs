@@ -30,6 +30,7 @@ use crate::storage::fs::{self, CLEAN_NAME};
 use crate::storage::reclaimer::ReclaimThread;
 use crate::storage::region::Appender;
 use crate::truncation;
+use crate::wake::remote;
 use crate::write::background::Periodic;
 use crate::write::preparer::{KICK_EVERY, Preparer};
 
@@ -162,7 +163,8 @@ impl Writer {
         Ok(Writer {
             max_record: opts.record_limit(),
             next_report: active.end() + KICK_EVERY,
-            fence_before_wake: shared.notify().producer_fence(),
+            fence_before_wake: shared.notify().producer_fence()
+                || shared.control().is_some_and(|c| !c.barrier_registered()),
             sync_every,
             since_sync: 0,
             sync_thread,
@@ -243,6 +245,9 @@ impl Writer {
             fence(Ordering::SeqCst);
         }
         self.shared.notify().wake();
+        if let Some(control) = self.shared.control() {
+            remote::wake_sleepers(control.words());
+        }
         if self.active.end() >= self.next_report {
             self.report();
         }
@@ -540,7 +545,11 @@ impl Writer {
             shared.syncer().mark_dir_dirty();
         }
         let max_timestamp = std::mem::take(&mut self.active_max_timestamp);
+        let (base, sequence) = (segment.base(), segment.sequence());
         shared.segments().roll(max_timestamp, segment);
+        if let Some(control) = shared.control() {
+            control.set_active(base, sequence);
+        }
         self.active = appender;
         self.report();
         Ok(())
@@ -556,6 +565,9 @@ impl Writer {
         // After the preparer, which may wait for it on a full disk.
         self.reclaim_thread = None;
         let result = self.write_clean_marker();
+        if result.is_ok() {
+            self.shared.close_for_others();
+        }
         self.shared.close();
         drop(lock);
         crate::storage::list::Segments::collect_garbage();

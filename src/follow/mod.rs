@@ -1,0 +1,644 @@
+//! Following a log that another process writes: the reader process's own
+//! view of the segment files, kept up to date from the files alone.
+//!
+//! A reader process holds the same [`Segments`] list an in-process reader
+//! reads, of read-only maps of the segment files, and every read path
+//! (`read/`) works on it unchanged: lock-free, no system call. What differs
+//! is who publishes into it. In the writer's process the appender does; here
+//! a [`Follower`] per active segment does, from the commit words of the
+//! frames the writer stores in the file (`storage/region.rs`, fact 5), and
+//! [`Remote::catch_up`] does the rest from the control file
+//! (`storage/control.rs`): a roll (the next segment file, opened by name),
+//! retention and purges (the first offset), truncations and writer opens
+//! (the generation: the directory is read again, and its truncation markers
+//! applied, before anything past them is published here), the durable
+//! offset.
+//!
+//! # Synchronization
+//!
+//! One thread at a time catches up ([`Remote::state`], taken with
+//! `try_lock`: a thread that finds it taken goes on with the view as it is,
+//! and never blocks), so each region's index and published word keep the
+//! single writer `region.rs` proves them for, and the list its single
+//! replacer.
+//!
+//! The control words are loaded in the order the writer stores them,
+//! reversed: the durable offset, then the active segment, then the
+//! generation, each with `Acquire`. A truncation bumps the generation
+//! before it names the new segment and before any later sync stores a
+//! durable offset, so a reader that has seen either has seen the bump, and
+//! re-reads the directory before it publishes anything of the new history.
+//! A directory listing is trusted only if the generation did not move while
+//! it was read.
+//!
+//! Files are never trusted: every header and frame is checked (magic,
+//! version, CRC, bounds, offsets) before it is published here, and what does
+//! not check is reported as a typed error at the offset it stops at.
+//!
+//! What it may call: `storage`, `durability`, `wake`, `format`, `error`,
+//! `primitives`.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::durability::Syncer;
+use crate::error::{Corruption, Error, Result};
+use crate::format::{CleanMarker, CutMarker, HEADER_LEN, HeaderError, SegmentHeader};
+use crate::primitives::{Arc, AtomicU64, Mutex, MutexGuard, Ordering, pin};
+use crate::storage::control::{Control, STATE_CLOSED};
+use crate::storage::fs::{self, CLEAN_NAME, Vfs};
+use crate::storage::list::{SegmentList, Segments};
+use crate::storage::region::{Followed, Follower, Region};
+use crate::storage::segment::Segment;
+
+/// How often a reader looks for a control file or a directory that is not
+/// there yet (each look is a system call).
+const PROBE_EVERY: Duration = Duration::from_millis(1);
+
+/// A reader process's link to the log's files.
+pub(crate) struct Remote {
+    dir: PathBuf,
+    vfs: std::sync::Arc<dyn Vfs>,
+    /// The control file, once found (a writer makes it; it is never
+    /// replaced while sound).
+    control: OnceLock<Control>,
+    /// The follow state; taken with `try_lock` by the thread catching up.
+    state: Mutex<State>,
+    /// Where the view stops for good: a frame or a file that does not
+    /// check. Read only on the error path.
+    fault: Mutex<Option<Fault>>,
+    /// The control generation the view was last read from the directory
+    /// at (`u64::MAX`: never): a read that finds the control file's moved
+    /// on catches up first, so no read returns a record a truncation
+    /// discarded once the truncation is done.
+    applied: AtomicU64,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("dir", &self.dir)
+            .field("control", &self.control.get())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What went wrong where the view stops.
+#[derive(Clone, Debug)]
+struct Fault {
+    segment: PathBuf,
+    position: u64,
+    offset: u64,
+    kind: Corruption,
+}
+
+impl Fault {
+    fn error(&self) -> Error {
+        match self.kind {
+            Corruption::BadHeader(reason) => Error::BadSegmentHeader {
+                segment: self.segment.clone(),
+                reason,
+            },
+            kind => Error::Corrupt {
+                segment: self.segment.clone(),
+                position: self.position,
+                offset: self.offset,
+                kind,
+            },
+        }
+    }
+}
+
+/// What the catching-up thread keeps.
+struct State {
+    /// The control generation the view was last read from the directory
+    /// at (`None`: never).
+    generation: Option<u64>,
+    /// The sequence number of the view's active segment (`None`: no
+    /// segment yet).
+    sequence: Option<u64>,
+    /// The active segment's follower, while it may grow.
+    follower: Option<Follower>,
+    /// The active segment stops before this offset (a truncation's cut).
+    limit: u64,
+    /// The active segment's file (for errors).
+    path: PathBuf,
+    /// Largest durable hint and newest record time seen in sealed segments.
+    max_hint: u64,
+    /// The log was closed cleanly (its marker was there at the last read of
+    /// the directory).
+    clean: bool,
+    /// When to look again for files that were not there.
+    next_probe: Instant,
+}
+
+/// One segment file as the directory shows it.
+struct Listed {
+    base: u64,
+    header: SegmentHeader,
+    region: Region,
+    path: PathBuf,
+}
+
+impl Remote {
+    /// Opens `dir` for following, and reads it once: the view then holds
+    /// what the files hold (a cleanly closed log whole; a crashed one as
+    /// recovery would keep it; a live one up to its last commit).
+    pub(crate) fn open(
+        vfs: std::sync::Arc<dyn Vfs>,
+        dir: &Path,
+    ) -> Result<(Remote, Segments, Syncer)> {
+        let remote = Remote {
+            dir: dir.to_path_buf(),
+            vfs,
+            control: OnceLock::new(),
+            state: Mutex::new(State {
+                generation: None,
+                sequence: None,
+                follower: None,
+                limit: u64::MAX,
+                path: PathBuf::new(),
+                max_hint: 0,
+                clean: false,
+                next_probe: Instant::now(),
+            }),
+            fault: Mutex::new(None),
+            applied: AtomicU64::new(u64::MAX),
+        };
+        remote.find_control()?;
+        let placeholder = Arc::new(placeholder(dir, 0)?);
+        let segments = Segments::new(SegmentList::new(vec![placeholder]));
+        let syncer = Syncer::new(0, 0, HEADER_LEN);
+        {
+            let mut state = crate::primitives::lock(&remote.state);
+            remote.catch_up_locked(&mut state, &segments, &syncer, true)?;
+        }
+        if let Some(fault) = remote.fault() {
+            return Err(fault.error());
+        }
+        Ok((remote, segments, syncer))
+    }
+
+    /// The control file, if there is one (looked for now if not found yet).
+    fn find_control(&self) -> Result<Option<&Control>> {
+        if let Some(control) = self.control.get() {
+            return Ok(Some(control));
+        }
+        match Control::open_for_reader(&*self.vfs, &self.dir)? {
+            None => Ok(None),
+            Some(Ok(control)) => Ok(Some(self.control.get_or_init(|| control))),
+            Some(Err(reason)) => Err(Error::BadControlFile {
+                path: self.dir.join(crate::storage::control::CONTROL_NAME),
+                reason,
+            }),
+        }
+    }
+
+    /// The control file, if found.
+    #[inline]
+    pub(crate) fn control(&self) -> Option<&Control> {
+        self.control.get()
+    }
+
+    /// The log's first offset as the writer last said it (retention and
+    /// purges), if a writer ever said it.
+    #[inline]
+    pub(crate) fn first_offset(&self) -> Option<u64> {
+        self.control
+            .get()
+            .map(|c| c.words().first.load(Ordering::Acquire))
+    }
+
+    /// Whether the last writer closed the log cleanly (and none opened it
+    /// since).
+    pub(crate) fn is_closed(&self) -> bool {
+        match self.control.get() {
+            Some(c) => c.words().state.load(Ordering::Acquire) == STATE_CLOSED,
+            None => self.state.try_lock().is_ok_and(|s| s.clean),
+        }
+    }
+
+    /// Whether the writer truncated the log (or a writer opened it) since
+    /// the view was last read from the directory: then a read must catch up
+    /// before it answers. One load of the control file's first line, which
+    /// readers read anyway for the first offset.
+    #[inline]
+    pub(crate) fn is_stale(&self) -> bool {
+        self.control.get().is_some_and(|c| {
+            c.words().generation.load(Ordering::Acquire) != self.applied.load(Ordering::Acquire)
+        })
+    }
+
+    /// Where the view stops for good, as an error, if it does.
+    pub(crate) fn fault_error(&self, offset: u64) -> Option<Error> {
+        let fault = self.fault()?;
+        (offset >= fault.offset).then(|| fault.error())
+    }
+
+    fn fault(&self) -> Option<Fault> {
+        crate::primitives::lock(&self.fault).clone()
+    }
+
+    /// Brings the view up to what the files hold now; `true` if anything
+    /// new was published here. Never blocks: if another thread is at it,
+    /// returns `false` at once. Errors (a directory that cannot be read)
+    /// leave the view as it was, for the next call to try again.
+    pub(crate) fn catch_up(&self, segments: &Segments, syncer: &Syncer) -> bool {
+        let Ok(mut state) = self.state.try_lock() else {
+            return false;
+        };
+        self.catch_up_locked(&mut state, segments, syncer, false)
+            .unwrap_or(false)
+    }
+
+    /// [`Remote::catch_up`], waiting for a thread that is at it to finish
+    /// (a read that must not answer from a view a truncation made stale).
+    /// Blocks only readers of this process, never the writer.
+    pub(crate) fn catch_up_now(&self, segments: &Segments, syncer: &Syncer) -> bool {
+        let mut state = crate::primitives::lock(&self.state);
+        self.catch_up_locked(&mut state, segments, syncer, false)
+            .unwrap_or(false)
+    }
+
+    fn catch_up_locked(
+        &self,
+        state: &mut MutexGuard<'_, State>,
+        segments: &Segments,
+        syncer: &Syncer,
+        first: bool,
+    ) -> Result<bool> {
+        let now = Instant::now();
+        let probe = first || now >= state.next_probe;
+        if probe {
+            state.next_probe = now + PROBE_EVERY;
+        }
+        let control = match self.control.get() {
+            Some(control) => Some(control),
+            None if probe => self.find_control()?,
+            None => None,
+        };
+        // The order matters: see the module docs.
+        let seen = control.map(|c| {
+            let w = c.words();
+            let durable = w.durable.load(Ordering::Acquire);
+            let sequence = w.active_sequence.load(Ordering::Acquire);
+            let generation = w.generation.load(Ordering::Acquire);
+            (durable, sequence, generation)
+        });
+        let mut changed = false;
+        let reread = match seen {
+            Some((_, _, generation)) => state.generation != Some(generation),
+            // No writer ever said anything: look at the directory now and
+            // then.
+            None => probe,
+        };
+        if reread {
+            changed |= self.reread(state, segments)?;
+        }
+        changed |= self.follow_active(state);
+        if let Some((_, sequence, _)) = seen
+            && state.sequence.is_some_and(|s| s != sequence)
+        {
+            changed |= self.roll_on(state, segments, sequence)?;
+        }
+        let guard = pin();
+        let next = segments.load(&guard).active().next_offset();
+        let durable = match seen {
+            Some((durable, ..)) => durable,
+            None if state.clean => next,
+            None => state
+                .max_hint
+                .max(state.follower.as_ref().map_or(0, |f| f.max_hint())),
+        };
+        syncer.mirror(durable.min(next));
+        Ok(changed)
+    }
+
+    /// Publishes what the writer committed to the active segment since.
+    fn follow_active(&self, state: &mut State) -> bool {
+        let limit = state.limit;
+        let Some(follower) = &mut state.follower else {
+            return false;
+        };
+        match follower.follow(limit) {
+            Followed::More(n) => n > 0,
+            Followed::Fault {
+                position,
+                offset,
+                fault,
+            } => {
+                self.set_fault(Fault {
+                    segment: state.path.clone(),
+                    position: position as u64,
+                    offset,
+                    kind: fault.into(),
+                });
+                state.follower = None;
+                false
+            }
+        }
+    }
+
+    fn set_fault(&self, fault: Fault) {
+        let mut slot = crate::primitives::lock(&self.fault);
+        if slot.as_ref().is_none_or(|f| f.offset > fault.offset) {
+            *slot = Some(fault);
+        }
+    }
+
+    /// The writer rolled (its active segment is `sequence` now): finishes
+    /// the view's active segment, then opens the next ones by name, each
+    /// from where the previous one ends. Falls back to reading the
+    /// directory whenever a file is not where it should be.
+    fn roll_on(
+        &self,
+        state: &mut MutexGuard<'_, State>,
+        segments: &Segments,
+        sequence: u64,
+    ) -> Result<bool> {
+        let mut changed = false;
+        while state.sequence != Some(sequence) {
+            // Every frame committed before the roll is visible now (the
+            // active sequence was loaded with Acquire).
+            changed |= self.follow_active(state);
+            let (base, next, current) = {
+                let guard = pin();
+                let active = segments.load(&guard).active();
+                (active.base(), active.next_offset(), active.sequence())
+            };
+            if state.follower.is_none() || next == base {
+                // Nothing to follow from (a fault, no segment yet), or a
+                // segment a truncation emptied (the next one has its name):
+                // only the directory says what comes next.
+                return Ok(changed | self.reread(state, segments)?);
+            }
+            let listed = match self.load(next)? {
+                Some(listed)
+                    if listed.header.sequence > current && listed.header.base_offset == next =>
+                {
+                    listed
+                }
+                _ => return Ok(changed | self.reread(state, segments)?),
+            };
+            let follower = state.follower.take().expect("checked above");
+            let sealed_max = follower.max_timestamp();
+            state.max_hint = state.max_hint.max(follower.max_hint());
+            drop(follower);
+            let (segment, follower) = self.segment(listed);
+            state.sequence = Some(segment.sequence());
+            state.path = segment.path().to_path_buf();
+            state.follower = follower;
+            state.limit = u64::MAX;
+            segments.roll(sealed_max, segment);
+            self.follow_active(state);
+            changed = true;
+        }
+        Ok(changed)
+    }
+
+    /// Opens and checks the segment file at `base`; `None` if it is not
+    /// there.
+    fn load(&self, base: u64) -> Result<Option<Listed>> {
+        let path = fs::segment_path(&self.dir, base);
+        let file = match self.vfs.open(&path, false) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let len = file.len()?;
+        if len < HEADER_LEN as u64 || len > crate::options::MAX_SEGMENT_SIZE {
+            return Err(Error::BadSegmentHeader {
+                segment: path,
+                reason: if len < HEADER_LEN as u64 {
+                    HeaderError::TooShort
+                } else {
+                    HeaderError::Inconsistent
+                },
+            });
+        }
+        let region = Region::new(file.map(false)?)?;
+        let header =
+            SegmentHeader::decode(&region.header()).map_err(|reason| Error::BadSegmentHeader {
+                segment: path.clone(),
+                reason,
+            })?;
+        if header.base_offset != base || header.capacity != len {
+            return Err(Error::BadSegmentHeader {
+                segment: path,
+                reason: HeaderError::Inconsistent,
+            });
+        }
+        Ok(Some(Listed {
+            base,
+            header,
+            region,
+            path,
+        }))
+    }
+
+    /// A segment of the view for a file just opened, and its follower.
+    fn segment(&self, listed: Listed) -> (Arc<Segment>, Option<Follower>) {
+        let region = Arc::new(listed.region);
+        let follower = Region::follower(&region, listed.base);
+        let segment = Segment::new(listed.base, listed.header.sequence, listed.path, region);
+        (Arc::new(segment), follower)
+    }
+
+    /// Reads the directory and makes the view what it says: the segments
+    /// in it (new ones opened and followed, gone ones dropped, those a
+    /// truncation discarded or cut hidden past the cut), as recovery would
+    /// read them.
+    fn reread(&self, state: &mut MutexGuard<'_, State>, segments: &Segments) -> Result<bool> {
+        let control = self.control.get();
+        let generation = || control.map(|c| c.words().generation.load(Ordering::Acquire));
+        let (names, generation) = loop {
+            let before = generation();
+            let names = match self.vfs.list(&self.dir) {
+                Ok(names) => names,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => return Err(e.into()),
+            };
+            let after = generation();
+            if before == after {
+                break (names, after);
+            }
+        };
+        let mut bases: Vec<u64> = names
+            .iter()
+            .filter_map(|n| fs::parse_segment_name(n))
+            .collect();
+        bases.sort_unstable();
+        let mut markers = Vec::new();
+        for name in &names {
+            if let Some(base) = fs::parse_cut_name(name)
+                && let Some(bytes) = self.vfs.read_small(&fs::cut_path(&self.dir, base))?
+                && let Some(marker) = CutMarker::decode(&bytes)
+            {
+                markers.push((base, marker));
+            }
+        }
+        state.clean = names.iter().any(|n| n == CLEAN_NAME)
+            && self
+                .vfs
+                .read_small(&self.dir.join(CLEAN_NAME))?
+                .is_some_and(|b| CleanMarker::decode(&b).is_some());
+
+        let guard = pin();
+        let old = segments.load(&guard);
+        let old_active = Arc::clone(old.active());
+        let mut follower = state.follower.take();
+        let mut kept: Vec<Arc<Segment>> = Vec::new();
+        let mut new_follower: Option<Follower> = None;
+        let mut limit = u64::MAX;
+        let mut discard_before: Option<u64> = None;
+        let mut expected: Option<u64> = None;
+        let mut fault = None;
+        for base in bases {
+            let listed = match self.load(base) {
+                Ok(Some(listed)) => listed,
+                // Removed since the listing (retention, a truncation).
+                Ok(None) => continue,
+                Err(Error::BadSegmentHeader { segment, reason }) => {
+                    fault = Some(Fault {
+                        segment,
+                        position: 0,
+                        offset: expected.unwrap_or(base),
+                        kind: Corruption::BadHeader(reason),
+                    });
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
+            let sequence = listed.header.sequence;
+            if discard_before.is_some_and(|after| sequence < after) {
+                // Discarded by a truncation, not removed yet.
+                continue;
+            }
+            if let Some(expected) = expected
+                && expected != base
+            {
+                fault = Some(Fault {
+                    segment: listed.path,
+                    position: 0,
+                    offset: expected,
+                    kind: Corruption::Discontinuity {
+                        expected,
+                        found: base,
+                    },
+                });
+                break;
+            }
+            // The segment before this one is sealed: follow it to its end.
+            if let Some(mut previous) = new_follower.take() {
+                let _ = previous.follow(limit);
+                let last = kept.last().expect("a follower's segment");
+                last.seal(previous.max_timestamp());
+                state.max_hint = state.max_hint.max(previous.max_hint());
+            }
+            let reused = old
+                .segments()
+                .iter()
+                .find(|s| s.base() == base && s.sequence() == sequence)
+                .cloned();
+            let (segment, segment_follower) = match reused {
+                Some(segment) => {
+                    let f = if Arc::ptr_eq(&segment, &old_active) {
+                        follower.take()
+                    } else {
+                        None
+                    };
+                    (segment, f)
+                }
+                None => self.segment(listed),
+            };
+            limit = u64::MAX;
+            if let Some((_, marker)) = markers
+                .iter()
+                .find(|(b, m)| *b == base && m.segment == sequence)
+            {
+                limit = marker.at;
+                discard_before = Some(marker.created_after);
+                if marker.at < segment.next_offset() {
+                    segment.cut_at(marker.at);
+                }
+            }
+            let mut segment_follower = segment_follower;
+            if let Some(f) = &mut segment_follower {
+                match f.follow(limit) {
+                    Followed::More(_) => {}
+                    Followed::Fault {
+                        position,
+                        offset,
+                        fault: kind,
+                    } => {
+                        fault = Some(Fault {
+                            segment: segment.path().to_path_buf(),
+                            position: position as u64,
+                            offset,
+                            kind: kind.into(),
+                        });
+                        kept.push(segment);
+                        break;
+                    }
+                }
+            }
+            expected = Some(segment.next_offset());
+            new_follower = segment_follower;
+            kept.push(segment);
+        }
+        if let Some(fault) = fault {
+            new_follower = None;
+            self.set_fault(fault);
+        }
+        // Segments that left the view past its first offset were discarded
+        // by a truncation (or replaced whole): hide their records, so a
+        // cursor holding one moves on into the new history.
+        let first = kept.first().map(|s| s.base());
+        for gone in old.segments() {
+            let stays = kept.iter().any(|s| Arc::ptr_eq(s, gone));
+            if !stays && first.is_some_and(|f| gone.base() >= f) {
+                gone.cut_at(gone.base());
+            }
+        }
+        let changed = kept.len() != old.segments().len()
+            || kept
+                .iter()
+                .zip(old.segments())
+                .any(|(a, b)| !Arc::ptr_eq(a, b) || a.next_offset() != b.next_offset());
+        state.sequence = kept.last().map(|s| s.sequence());
+        state.path = kept
+            .last()
+            .map(|s| s.path().to_path_buf())
+            .unwrap_or_default();
+        if kept.is_empty() {
+            let start = self
+                .first_offset()
+                .unwrap_or(0)
+                .max(old_active.next_offset());
+            kept.push(Arc::new(placeholder(&self.dir, start)?));
+        }
+        state.follower = new_follower;
+        state.limit = limit;
+        state.generation = generation;
+        self.applied
+            .store(generation.unwrap_or(u64::MAX), Ordering::Release);
+        drop(follower);
+        segments.update(|_| (Some(SegmentList::new(kept)), ()));
+        Ok(changed)
+    }
+}
+
+/// The view of a log with no segment yet: one empty segment at `base`.
+fn placeholder(dir: &Path, base: u64) -> Result<Segment> {
+    let region = Region::new(fs::empty_map()?)?;
+    // No file has this sequence number: the placeholder is never taken for
+    // a segment the directory lists.
+    Ok(Segment::new(
+        base,
+        u64::MAX,
+        dir.join("(no segment yet)"),
+        Arc::new(region),
+    ))
+}

@@ -1,0 +1,336 @@
+//! The control file, `murakami.tail`: what the writer publishes to readers
+//! in other processes that is not in the segment files.
+//!
+//! One page, created by the first writer that opens the log and kept for
+//! good (never replaced while it is sound, never shortened), mapped shared
+//! by the writer and by every reader process. Its words are only ever
+//! accessed as atomics. `docs/format.md` gives it byte by byte.
+//!
+//! # Synchronization
+//!
+//! The writer stores each word with `Release` after the change it reports
+//! (a sync's flush, a roll's new file, a truncation's marker, a purge's
+//! removals); a reader loads it with `Acquire` before it acts on it. Which
+//! word is loaded before which matters, and is said where it is done
+//! (`follow/`). The wake word and the sleeper count follow the protocol of
+//! `wake/remote.rs`.
+//!
+//! Readers write one word only: [`Words::sleepers`], to say that they are
+//! about to sleep. They map the file writable for that; where they may not
+//! (permissions), they map it read-only and sleep in short slices instead.
+//!
+//! What it may call: `fs`, `primitives`, `format`.
+
+use std::io;
+use std::path::Path;
+
+use crate::format::{CONTROL_LEN, CONTROL_MAGIC, ControlError, FORMAT_VERSION};
+use crate::primitives::{AtomicU32, AtomicU64, Ordering};
+use crate::storage::fs::{Map, SegmentFile, Vfs};
+
+/// The control file's name in the log directory.
+pub(crate) const CONTROL_NAME: &str = "murakami.tail";
+
+/// [`Words::state`]: a writer opened the log and has not closed it (it may
+/// have crashed since).
+pub(crate) const STATE_OPEN: u32 = 1;
+/// [`Words::state`]: the last writer closed the log cleanly.
+pub(crate) const STATE_CLOSED: u32 = 2;
+
+/// The words of the control file, in file order (all little-endian; this
+/// crate runs on little-endian targets only, checked below).
+#[repr(C, align(64))]
+#[derive(Debug, Default)]
+pub(crate) struct Words {
+    /// 0..8: [`CONTROL_MAGIC`].
+    pub(crate) magic: AtomicU64,
+    /// 8..12: the format version ([`FORMAT_VERSION`]).
+    pub(crate) version: AtomicU32,
+    /// 12..16: 1 when the writer registered for global expedited
+    /// `membarrier` (sleepers issue one), 0 when it fences itself.
+    pub(crate) barrier: AtomicU32,
+    /// 16..24: writer opens so far.
+    pub(crate) epoch: AtomicU64,
+    /// 24..32: base offset of the writer's active segment.
+    pub(crate) active_base: AtomicU64,
+    /// 32..40: sequence number of the writer's active segment.
+    pub(crate) active_sequence: AtomicU64,
+    /// 40..48: one past the last durable record.
+    pub(crate) durable: AtomicU64,
+    /// 48..56: the log's first offset (after retention and purges).
+    pub(crate) first: AtomicU64,
+    /// 56..64: truncations and writer opens so far: a reader that sees it
+    /// move re-reads the directory before it trusts its view again.
+    pub(crate) generation: AtomicU64,
+    /// 64..68: 0 until a writer opens the log, then [`STATE_OPEN`] or
+    /// [`STATE_CLOSED`].
+    pub(crate) state: AtomicU32,
+    _line1: [u32; 15],
+    /// 128..132: advanced by the writer to wake sleepers; the word they
+    /// sleep on (a process-shared futex).
+    pub(crate) wake: AtomicU32,
+    _line2: [u32; 15],
+    /// 192..196: readers registered to sleep. The writer loads it after
+    /// each publication; readers write it only around a sleep, so the line
+    /// stays in the writer's cache while nobody sleeps.
+    pub(crate) sleepers: AtomicU32,
+    /// Under loom, the lock and condition variable the wake word's
+    /// sleepers wait on (threads stand in for processes).
+    #[cfg(feature = "loom")]
+    pub(crate) parking: (crate::primitives::Mutex<()>, crate::primitives::Condvar),
+}
+
+#[cfg(not(feature = "loom"))]
+const _: () = {
+    assert!(std::mem::size_of::<Words>() <= CONTROL_LEN);
+    assert!(std::mem::offset_of!(Words, state) == 64);
+    assert!(std::mem::offset_of!(Words, wake) == 128);
+    assert!(std::mem::offset_of!(Words, sleepers) == 192);
+    assert!(
+        cfg!(target_endian = "little"),
+        "the file format is little-endian"
+    );
+};
+
+/// Where the words live: in the mapped file, or (loom models) in memory
+/// the model checker tracks.
+enum Backing {
+    /// The mapped control file; the words are `map.as_ptr()` cast.
+    #[cfg_attr(
+        feature = "loom",
+        allow(dead_code, reason = "loom keeps words in memory")
+    )]
+    File(Box<dyn Map>),
+    /// Plain memory standing in for the file (loom models, and loom builds).
+    #[cfg_attr(not(feature = "loom"), expect(dead_code, reason = "loom only"))]
+    Memory(Box<Words>),
+}
+
+/// A mapped control file.
+pub(crate) struct Control {
+    backing: Backing,
+    /// Whether this process may store into the words (the writer; readers
+    /// only into `sleepers`).
+    writable: bool,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control")
+            .field("writable", &self.writable)
+            .field("words", self.words())
+            .finish()
+    }
+}
+
+impl Control {
+    /// The words, in memory (loom models).
+    #[cfg(feature = "loom")]
+    pub(crate) fn in_memory() -> Control {
+        let words = Words::default();
+        words.magic.store(CONTROL_MAGIC, Ordering::Relaxed);
+        words.version.store(FORMAT_VERSION, Ordering::Relaxed);
+        Control {
+            backing: Backing::Memory(Box::new(words)),
+            writable: true,
+        }
+    }
+
+    /// Wraps a mapped control file after checking it.
+    fn from_map(
+        map: Box<dyn Map>,
+        writable: bool,
+    ) -> Result<Control, (ControlError, Box<dyn Map>)> {
+        if map.len() < CONTROL_LEN {
+            return Err((ControlError::TooShort, map));
+        }
+        #[cfg(feature = "loom")]
+        return {
+            drop(map);
+            let _ = writable;
+            Ok(Control::in_memory())
+        };
+        #[cfg(not(feature = "loom"))]
+        {
+            let control = Control {
+                backing: Backing::File(map),
+                writable,
+            };
+            let words = control.words();
+            if words.magic.load(Ordering::Acquire) != CONTROL_MAGIC {
+                let Backing::File(map) = control.backing else {
+                    unreachable!("checked maps only")
+                };
+                return Err((ControlError::BadMagic, map));
+            }
+            let version = words.version.load(Ordering::Acquire);
+            if version != FORMAT_VERSION {
+                let Backing::File(map) = control.backing else {
+                    unreachable!("checked maps only")
+                };
+                return Err((ControlError::UnsupportedVersion(version), map));
+            }
+            Ok(control)
+        }
+    }
+
+    /// The words.
+    #[inline]
+    pub(crate) fn words(&self) -> &Words {
+        match &self.backing {
+            // SAFETY: the map is at least CONTROL_LEN bytes (checked in
+            // `from_map`) and page-aligned, so `Words` (smaller, aligned to
+            // 64) fits at its start, aligned. All of its fields are atomics
+            // (or padding never accessed), for which any bit pattern is a
+            // valid value, and every access to these bytes by any process
+            // is atomic (module docs). The map lives as long as `self`, and
+            // the reference borrows `self`.
+            #[cfg(not(feature = "loom"))]
+            Backing::File(map) => unsafe { &*map.as_ptr().cast::<Words>() },
+            #[cfg(feature = "loom")]
+            Backing::File(_) => unreachable!("loom builds keep the words in memory"),
+            Backing::Memory(words) => words,
+        }
+    }
+
+    /// Whether this process mapped the file writable (the writer, or a
+    /// reader that may register as a sleeper).
+    pub(crate) fn writable(&self) -> bool {
+        self.writable
+    }
+
+    /// Opens the control file of `dir` for a writer (which holds the
+    /// directory lock): maps the existing file if it is sound, or makes a
+    /// new one (a prepared file renamed into place, so that a reader never
+    /// maps a half-made one). Not made durable: it only tells live readers
+    /// what a live writer does.
+    pub(crate) fn open_for_writer(vfs: &dyn Vfs, dir: &Path) -> io::Result<Control> {
+        let path = dir.join(CONTROL_NAME);
+        if let Ok(file) = vfs.open(&path, true)
+            && file.len()? == CONTROL_LEN as u64
+            && let Ok(control) = Control::from_map(file.map(true)?, true)
+        {
+            return Ok(control);
+        }
+        let tmp = dir.join(format!("{CONTROL_NAME}.tmp"));
+        crate::storage::fs::remove_if_present(vfs, &tmp)?;
+        let mut file: Box<dyn SegmentFile> = vfs.create(&tmp)?;
+        file.reserve(CONTROL_LEN as u64)?;
+        let map = file.map(true)?;
+        #[cfg(not(feature = "loom"))]
+        let fresh = Control {
+            backing: Backing::File(map),
+            writable: true,
+        };
+        #[cfg(feature = "loom")]
+        let fresh = {
+            drop(map);
+            Control::in_memory()
+        };
+        fresh
+            .words()
+            .version
+            .store(FORMAT_VERSION, Ordering::Relaxed);
+        fresh.words().magic.store(CONTROL_MAGIC, Ordering::Release);
+        vfs.rename(&tmp, &path)?;
+        Ok(fresh)
+    }
+
+    /// Opens the control file of `dir` for a reader: `Ok(None)` when there
+    /// is none (yet). Mapped writable when the file may be written (only
+    /// the sleeper count ever is), else read-only.
+    pub(crate) fn open_for_reader(
+        vfs: &dyn Vfs,
+        dir: &Path,
+    ) -> io::Result<Option<Result<Control, ControlError>>> {
+        let path = dir.join(CONTROL_NAME);
+        let (file, writable) = match vfs.open(&path, true) {
+            Ok(file) => (file, true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => match vfs.open(&path, false) {
+                Ok(file) => (file, false),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
+        if file.len()? < CONTROL_LEN as u64 {
+            return Ok(Some(Err(ControlError::TooShort)));
+        }
+        Ok(Some(
+            Control::from_map(file.map(writable)?, writable).map_err(|(e, _)| e),
+        ))
+    }
+
+    /// The writer's open: a new epoch and generation, the state of the log
+    /// it recovered, and every sleeper woken (the caller wakes them).
+    pub(crate) fn writer_opened(&self, view: View) {
+        debug_assert!(self.writable);
+        let w = self.words();
+        w.first.store(view.first, Ordering::Release);
+        w.durable.store(view.durable, Ordering::Release);
+        w.active_sequence
+            .store(view.active_sequence, Ordering::Release);
+        w.active_base.store(view.active_base, Ordering::Release);
+        w.epoch.fetch_add(1, Ordering::AcqRel);
+        w.state.store(STATE_OPEN, Ordering::Release);
+        w.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Says whether the writer's process registered for global expedited
+    /// barriers (before its first publication).
+    pub(crate) fn set_barrier(&self, registered: bool) {
+        self.words()
+            .barrier
+            .store(u32::from(registered), Ordering::Release);
+    }
+
+    /// Whether the writer's process registered for global expedited
+    /// barriers: if not, it must fence before it looks for sleepers.
+    pub(crate) fn barrier_registered(&self) -> bool {
+        self.words().barrier.load(Ordering::Acquire) == 1
+    }
+
+    /// A roll or a truncation made `(base, sequence)` the active segment,
+    /// after its file got its name.
+    pub(crate) fn set_active(&self, base: u64, sequence: u64) {
+        let w = self.words();
+        w.active_base.store(base, Ordering::Release);
+        w.active_sequence.store(sequence, Ordering::Release);
+    }
+
+    /// A sync made everything below `durable` durable. The caller wakes
+    /// sleepers afterwards.
+    pub(crate) fn set_durable(&self, durable: u64) {
+        self.words().durable.fetch_max(durable, Ordering::AcqRel);
+    }
+
+    /// A truncation at `at` committed its marker: the durable offset goes
+    /// down to the cut, and the generation moves (before the new segment
+    /// gets its name), so a reader re-reads the directory before it trusts
+    /// anything past the cut.
+    pub(crate) fn truncated(&self, at: u64) {
+        let w = self.words();
+        w.durable.fetch_min(at, Ordering::AcqRel);
+        w.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Retention or a purge removed every segment below `first`.
+    pub(crate) fn set_first(&self, first: u64) {
+        self.words().first.fetch_max(first, Ordering::AcqRel);
+    }
+
+    /// The writer closed cleanly. The caller wakes sleepers.
+    pub(crate) fn closed(&self) {
+        self.words().state.store(STATE_CLOSED, Ordering::Release);
+    }
+}
+
+/// What the writer tells readers when it opens.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct View {
+    pub(crate) first: u64,
+    pub(crate) durable: u64,
+    pub(crate) active_base: u64,
+    pub(crate) active_sequence: u64,
+}

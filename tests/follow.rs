@@ -1,0 +1,349 @@
+//! `Reader::open`: a reader that follows the log through its files, as a
+//! reader in another process does. These tests keep both ends in one
+//! process, so each step is deterministic; `tests/processes.rs` runs them in
+//! separate processes.
+#![cfg(not(feature = "loom"))]
+
+use std::path::Path;
+use std::time::Duration;
+
+use murakami::{Error, Log, Options, Reader, SyncPolicy};
+
+fn small() -> Options {
+    Options::default()
+        .segment_size(4096)
+        .max_record_size(512)
+        .sync_policy(SyncPolicy::Explicit)
+}
+
+fn payload(offset: u64, history: u8) -> Vec<u8> {
+    format!("record {offset} of history {history}").into_bytes()
+}
+
+fn open(dir: &Path) -> murakami::Writer {
+    Log::open(dir, small()).unwrap().0
+}
+
+const WAIT: Duration = Duration::from_secs(10);
+
+#[test]
+fn a_reader_of_the_files_sees_what_the_writer_published_without_a_sync() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut writer = open(tmp.path());
+    for i in 0..5 {
+        writer.append(&payload(i, 0)).unwrap();
+    }
+    let reader = Reader::open(tmp.path()).unwrap();
+    assert_eq!(reader.next_offset(), 5);
+    assert_eq!(reader.durable_offset(), 0, "nothing synced yet");
+    for i in 0..5 {
+        assert_eq!(reader.read(i).unwrap(), payload(i, 0));
+    }
+    // Published after the reader opened: a read catches up.
+    writer.append(&payload(5, 0)).unwrap();
+    assert_eq!(reader.read(5).unwrap(), payload(5, 0));
+    assert!(matches!(
+        reader.read(6),
+        Err(Error::OffsetOutOfRange {
+            offset: 6,
+            end: 6,
+            ..
+        })
+    ));
+    let guard = reader.pin();
+    assert_eq!(reader.get(3, &guard).unwrap().payload, payload(3, 0));
+}
+
+#[test]
+fn a_cursor_follows_the_writer_across_many_rolls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut writer = open(tmp.path());
+    let reader = Reader::open(tmp.path()).unwrap();
+    let mut cursor = reader.cursor(0).unwrap();
+    // 4 KiB segments: about a hundred records roll many times.
+    for i in 0..400 {
+        writer.append(&payload(i, 0)).unwrap();
+        if i % 7 == 0 {
+            for j in cursor.next_offset()..=i {
+                let record = cursor.next_wait(WAIT).unwrap().expect("published");
+                assert_eq!((record.offset, record.payload), (j, &payload(j, 0)[..]));
+            }
+        }
+    }
+    for i in 400..410 {
+        writer.append(&payload(i, 0)).unwrap();
+    }
+    let rest: Vec<_> = cursor.by_ref().map(|r| r.unwrap().offset).collect();
+    assert_eq!(rest, (400..410).collect::<Vec<_>>());
+    let segments = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "seg")
+        })
+        .count();
+    assert!(segments >= 5, "it rolled: {segments} segments");
+}
+
+#[test]
+fn a_durable_only_reader_sees_what_was_synced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut writer = open(tmp.path());
+    let reader = Reader::open(tmp.path()).unwrap().durable_only();
+    writer.append(b"a").unwrap();
+    writer.append(b"b").unwrap();
+    assert!(!reader.wait_for(0, Duration::ZERO).unwrap());
+    assert!(matches!(
+        reader.read(0),
+        Err(Error::OffsetOutOfRange { .. })
+    ));
+    writer.sync().unwrap();
+    writer.append(b"c").unwrap();
+    assert_eq!(reader.read(1).unwrap(), b"b");
+    assert_eq!(reader.end_offset(), 2);
+    let mut cursor = reader.cursor(0).unwrap();
+    assert_eq!(cursor.next().unwrap().unwrap().payload, b"a");
+    assert_eq!(cursor.next().unwrap().unwrap().payload, b"b");
+    assert!(cursor.next().is_none(), "c is not durable");
+}
+
+#[test]
+fn purged_records_are_purged_for_a_reader_of_the_files_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut writer = open(tmp.path());
+    for i in 0..300 {
+        writer.append(&payload(i, 0)).unwrap();
+    }
+    let reader = Reader::open(tmp.path()).unwrap();
+    let held = reader.pin();
+    let kept = reader.get(1, &held).unwrap();
+    let removed = writer.purge_before(200).unwrap();
+    assert!(removed.segments > 0);
+    let first = removed.first_offset;
+    assert!(matches!(reader.read(0), Err(Error::Purged { offset: 0, first: f }) if f == first));
+    assert_eq!(reader.first_offset(), first);
+    assert_eq!(reader.read(first).unwrap(), payload(first, 0));
+    // A slice handed out before stays valid: the file is unlinked, not
+    // unmapped.
+    assert_eq!(kept.payload, payload(1, 0));
+}
+
+#[test]
+fn a_truncation_is_seen_before_anything_of_the_new_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut writer = open(tmp.path());
+    for i in 0..250 {
+        writer.append(&payload(i, 0)).unwrap();
+    }
+    let reader = Reader::open(tmp.path()).unwrap();
+    // A cursor past the cut, and one before it.
+    let mut past = reader.cursor(240).unwrap();
+    let mut before = reader.cursor(100).unwrap();
+    for cut in [230, 150] {
+        writer.truncate_from(cut).unwrap();
+        assert!(matches!(
+            reader.read(cut),
+            Err(Error::OffsetOutOfRange { .. })
+        ));
+    }
+    for i in 150..260 {
+        assert_eq!(writer.append(&payload(i, 1)).unwrap(), i);
+    }
+    for i in 100..150 {
+        assert_eq!(before.next().unwrap().unwrap().payload, payload(i, 0));
+    }
+    for i in 150..260 {
+        assert_eq!(reader.read(i).unwrap(), payload(i, 1), "{i}");
+        assert_eq!(before.next().unwrap().unwrap().payload, payload(i, 1));
+    }
+    // The cursor that stood past the cut goes on at its offset, in the new
+    // history.
+    let record = past.next_wait(WAIT).unwrap().unwrap();
+    assert_eq!((record.offset, record.payload), (240, &payload(240, 1)[..]));
+}
+
+#[test]
+fn a_truncation_at_a_segment_base_replaces_the_file_the_reader_maps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut writer = open(tmp.path());
+    for i in 0..300 {
+        writer.append(&payload(i, 0)).unwrap();
+    }
+    let reader = Reader::open(tmp.path()).unwrap();
+    // Find a segment base: the name of a segment file.
+    let mut bases: Vec<u64> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(".seg").map(|s| s.parse().unwrap())
+        })
+        .collect();
+    bases.sort();
+    let base = bases[bases.len() / 2];
+    let mut cursor = reader.cursor(base + 1).unwrap();
+    writer.truncate_from(base).unwrap();
+    for i in base..base + 5 {
+        writer.append(&payload(i, 2)).unwrap();
+    }
+    assert_eq!(reader.read(base).unwrap(), payload(base, 2));
+    let record = cursor.next_wait(WAIT).unwrap().unwrap();
+    assert_eq!(record.payload, payload(base + 1, 2));
+}
+
+#[test]
+fn a_reader_started_before_the_log_exists_picks_the_writer_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("not yet");
+    let reader = Reader::open(&dir).unwrap();
+    assert_eq!(reader.next_offset(), 0);
+    assert!(!reader.wait_for(0, Duration::from_millis(5)).unwrap());
+    let mut cursor = reader.cursor(0).unwrap();
+    let handle = std::thread::spawn(move || {
+        let mut writer = Log::open(&dir, small()).unwrap().0;
+        for i in 0..150 {
+            writer.append(&payload(i, 0)).unwrap();
+        }
+        writer.close().unwrap();
+    });
+    for i in 0..150 {
+        let record = cursor.next_wait(WAIT).unwrap().expect("the writer came");
+        assert_eq!((record.offset, record.payload), (i, &payload(i, 0)[..]));
+    }
+    handle.join().unwrap();
+    assert!(reader.is_closed());
+}
+
+#[test]
+fn a_reader_follows_a_closed_log_reopened_by_another_writer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut writer = open(tmp.path());
+    writer.append(b"first").unwrap();
+    writer.close().unwrap();
+    let reader = Reader::open(tmp.path()).unwrap();
+    assert!(reader.is_closed());
+    assert_eq!(reader.durable_offset(), 1);
+    let mut cursor = reader.cursor(1).unwrap();
+    // A reader in another process waits through the close: a writer may
+    // come back.
+    assert!(!reader.wait_for(1, Duration::from_millis(5)).unwrap());
+    let mut writer = open(tmp.path());
+    assert!(!reader.is_closed());
+    writer.append(b"second").unwrap();
+    assert_eq!(cursor.next_wait(WAIT).unwrap().unwrap().payload, b"second");
+}
+
+#[test]
+fn a_sleeping_reader_is_woken_by_the_writer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut writer = open(tmp.path());
+    let reader = Reader::open(tmp.path()).unwrap().spin(Duration::ZERO);
+    let waiter = std::thread::spawn(move || {
+        let mut cursor = reader.cursor(0).unwrap();
+        (0..50)
+            .map(|_| {
+                cursor
+                    .next_wait(Duration::from_secs(60))
+                    .unwrap()
+                    .unwrap()
+                    .offset
+            })
+            .collect::<Vec<_>>()
+    });
+    for i in 0..50 {
+        writer.append(&payload(i, 0)).unwrap();
+        if i % 10 == 0 {
+            std::thread::yield_now();
+        }
+    }
+    assert_eq!(waiter.join().unwrap(), (0..50).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_durable_only_sleeper_is_woken_by_a_sync() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut writer = open(tmp.path());
+    writer.append(b"x").unwrap();
+    let reader = Reader::open(tmp.path())
+        .unwrap()
+        .durable_only()
+        .spin(Duration::ZERO);
+    let waiter = std::thread::spawn(move || reader.wait_for(0, Duration::from_secs(60)));
+    std::thread::sleep(Duration::from_millis(20));
+    writer.sync().unwrap();
+    assert!(waiter.join().unwrap().unwrap());
+}
+
+#[test]
+fn a_foreign_control_file_is_a_typed_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("murakami.tail"), vec![7u8; 4096]).unwrap();
+    assert!(matches!(
+        Reader::open(tmp.path()),
+        Err(Error::BadControlFile {
+            reason: murakami::ControlError::BadMagic,
+            ..
+        })
+    ));
+    std::fs::write(tmp.path().join("murakami.tail"), b"short").unwrap();
+    assert!(matches!(
+        Reader::open(tmp.path()),
+        Err(Error::BadControlFile {
+            reason: murakami::ControlError::TooShort,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_foreign_segment_file_is_a_typed_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("00000000000000000000.seg"),
+        vec![0x5au8; 8192],
+    )
+    .unwrap();
+    assert!(matches!(
+        Reader::open(tmp.path()),
+        Err(Error::BadSegmentHeader { .. })
+    ));
+}
+
+#[test]
+fn the_reader_never_changes_a_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut writer = open(tmp.path());
+    for i in 0..120 {
+        writer.append(&payload(i, 0)).unwrap();
+    }
+    writer.close().unwrap();
+    let snapshot = || {
+        let mut files: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let meta = e.metadata().unwrap();
+                // The control file's sleeper count is the one word a reader
+                // writes (and takes back) around a sleep: its bytes are
+                // checked, its mtime may move.
+                let control = e.file_name() == "murakami.tail";
+                (
+                    e.file_name(),
+                    std::fs::read(e.path()).unwrap(),
+                    (!control).then(|| meta.modified().unwrap()),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let before = snapshot();
+    let reader = Reader::open(tmp.path()).unwrap();
+    let mut cursor = reader.cursor(0).unwrap();
+    while cursor.next().is_some() {}
+    assert!(!reader.wait_for(120, Duration::from_millis(5)).unwrap());
+    drop((cursor, reader));
+    assert!(before == snapshot(), "a reader changed the log's files");
+}
