@@ -96,6 +96,23 @@
 //!   a log is opened, not at every read) or fail. Copying a live log's
 //!   files is fine; editing them is not.
 //!
+//! # Readers in other processes
+//!
+//! [`Reader::open`] opens a log read-only in any process and follows the
+//! writer of another process through the mapped files: it needs no writer
+//! in its process, takes no lock and writes nothing to a segment. Frames
+//! are committed by a `Release` store of their length word, which such a
+//! reader loads with `Acquire` and checks (bounds, CRC, offset) before it
+//! publishes the frame to its own threads; from there its reads are the
+//! in-process ones. A control file, `murakami.tail`, tells it about rolls,
+//! purges, truncations, the durable offset and the writer's close, and
+//! holds the process-shared futex it sleeps on. Its waits outlast a
+//! writer's close or crash (they time out instead of failing with
+//! [`Error::Closed`]): another writer may open the log, and the reader
+//! follows it. Another program shortening a segment file raises `SIGBUS`
+//! in every process that maps it, readers included. `docs/design.md`
+//! ("Readers in other processes") gives the protocol.
+//!
 //! # Format
 //!
 //! Segment files are named by their zero-padded base offset

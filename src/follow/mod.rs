@@ -303,6 +303,9 @@ impl Remote {
         {
             changed |= self.roll_on(state, segments, sequence)?;
         }
+        if let Some(control) = control {
+            changed |= drop_purged(segments, control.words().first.load(Ordering::Acquire));
+        }
         let guard = pin();
         let next = segments.load(&guard).active().next_offset();
         let durable = match seen {
@@ -374,7 +377,20 @@ impl Remote {
                 // only the directory says what comes next.
                 return Ok(changed | self.reread(state, segments)?);
             }
-            let listed = match self.load(next)? {
+            let loaded = match self.load(next) {
+                Err(Error::BadSegmentHeader { segment, reason }) => {
+                    self.set_fault(Fault {
+                        segment,
+                        position: 0,
+                        offset: next,
+                        kind: Corruption::BadHeader(reason),
+                    });
+                    state.follower = None;
+                    return Ok(changed);
+                }
+                other => other?,
+            };
+            let listed = match loaded {
                 Some(listed)
                     if listed.header.sequence > current && listed.header.base_offset == next =>
                 {
@@ -485,6 +501,9 @@ impl Remote {
                 .read_small(&self.dir.join(CLEAN_NAME))?
                 .is_some_and(|b| CleanMarker::decode(&b).is_some());
 
+        // What the directory says now replaces any fault found before (a
+        // writer may have repaired it).
+        *crate::primitives::lock(&self.fault) = None;
         let guard = pin();
         let old = segments.load(&guard);
         let old_active = Arc::clone(old.active());
@@ -628,6 +647,30 @@ impl Remote {
         segments.update(|_| (Some(SegmentList::new(kept)), ()));
         Ok(changed)
     }
+}
+
+/// Lets go of the view's segments that lie wholly below `first` (the
+/// writer's retention or a purge removed their files): readers holding
+/// them keep them mapped until they let go, as in the writer's process.
+/// `true` if any went.
+fn drop_purged(segments: &Segments, first: u64) -> bool {
+    let below = |list: &SegmentList| {
+        let sealed = &list.segments()[..list.segments().len() - 1];
+        sealed
+            .iter()
+            .take_while(|s| s.next_offset() <= first)
+            .count()
+    };
+    {
+        let guard = pin();
+        if below(segments.load(&guard)) == 0 {
+            return false;
+        }
+    }
+    segments.update(|list| match below(list) {
+        0 => (None, false),
+        n => (Some(list.without_first(n)), true),
+    })
 }
 
 /// The view of a log with no segment yet: one empty segment at `base`.

@@ -175,8 +175,7 @@ impl Reader {
 
     /// Whether `offset` passes the checks past the segment's tail: durable
     /// (for a durable-only reader), not purged by another process's writer.
-    #[cold]
-    #[inline(never)]
+    #[inline]
     fn within_limits(&self, offset: u64) -> bool {
         if self.durable_only && offset >= self.shared.syncer().durable() {
             return false;
