@@ -347,3 +347,92 @@ fn the_reader_never_changes_a_file() {
     drop((cursor, reader));
     assert!(before == snapshot(), "a reader changed the log's files");
 }
+
+/// Flips a byte of the payload of the record at `offset` in the closed log
+/// of `dir`, found by scanning the segment files for its payload.
+fn damage(dir: &Path, needle: &[u8]) -> std::path::PathBuf {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|x| x != "seg") {
+            continue;
+        }
+        let mut bytes = std::fs::read(&path).unwrap();
+        if let Some(at) = bytes.windows(needle.len()).position(|w| w == needle) {
+            bytes[at] ^= 0x20;
+            std::fs::write(&path, bytes).unwrap();
+            return path;
+        }
+    }
+    panic!("no record holds {needle:?}");
+}
+
+#[test]
+fn a_bad_frame_at_the_end_ends_the_view_with_a_typed_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut writer = open(tmp.path());
+    for i in 0..10 {
+        writer.append(&payload(i, 0)).unwrap();
+    }
+    writer.close().unwrap();
+    damage(tmp.path(), &payload(7, 0));
+    // What a crash of the machine may leave at the tail: the reader opens,
+    // as recovery would, and reads up to it.
+    let reader = Reader::open(tmp.path()).unwrap();
+    for i in 0..7 {
+        assert_eq!(reader.read(i).unwrap(), payload(i, 0));
+    }
+    assert!(matches!(
+        reader.read(7),
+        Err(Error::Corrupt {
+            offset: 7,
+            kind: murakami::Corruption::ChecksumMismatch { .. },
+            ..
+        })
+    ));
+    let mut cursor = reader.cursor(5).unwrap();
+    assert_eq!(cursor.by_ref().count(), 2, "the cursor stops before it");
+}
+
+#[test]
+fn a_bad_frame_with_records_after_it_is_refused_as_recovery_refuses_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut writer = open(tmp.path());
+    for i in 0..300 {
+        writer.append(&payload(i, 0)).unwrap();
+    }
+    writer.close().unwrap();
+    damage(tmp.path(), &payload(20, 0));
+    assert!(matches!(
+        Reader::open(tmp.path()),
+        Err(Error::Corrupt { offset: 20, .. })
+    ));
+    assert!(matches!(
+        Log::open(tmp.path(), small()),
+        Err(Error::Corrupt { offset: 20, .. })
+    ));
+}
+
+#[test]
+fn a_writer_that_stopped_without_closing_leaves_its_durable_offset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut writer = open(tmp.path());
+    for i in 0..30 {
+        writer.append(&payload(i, 0)).unwrap();
+        if i == 19 {
+            writer.sync().unwrap();
+        }
+    }
+    // Gone without a close, as a killed writer is (its lock stays held
+    // here; a killed process's would be released).
+    std::mem::forget(writer);
+    let reader = Reader::open(tmp.path()).unwrap();
+    assert!(!reader.is_closed());
+    assert_eq!(reader.next_offset(), 30, "every committed record");
+    let durable = reader.clone().durable_only();
+    assert_eq!(durable.durable_offset(), 20);
+    assert_eq!(durable.read(19).unwrap(), payload(19, 0));
+    assert!(matches!(
+        durable.read(20),
+        Err(Error::OffsetOutOfRange { .. })
+    ));
+}

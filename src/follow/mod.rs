@@ -92,6 +92,11 @@ struct Fault {
     position: u64,
     offset: u64,
     kind: Corruption,
+    /// Damage no crash explains (a bad header, a gap, a bad frame with
+    /// segments after it): [`Reader::open`](crate::Reader::open) refuses the
+    /// log, as recovery does. A bad frame at the end of the log is not: the
+    /// reader opens, and the records before it can be read.
+    fatal: bool,
 }
 
 impl Fault {
@@ -175,7 +180,7 @@ impl Remote {
             let mut state = crate::primitives::lock(&remote.state);
             remote.catch_up_locked(&mut state, &segments, &syncer, true)?;
         }
-        if let Some(fault) = remote.fault() {
+        if let Some(fault) = remote.fault().filter(|f| f.fatal) {
             return Err(fault.error());
         }
         Ok((remote, segments, syncer))
@@ -298,8 +303,11 @@ impl Remote {
             changed |= self.reread(state, segments)?;
         }
         changed |= self.follow_active(state);
+        // After a fault, look for the next file only now and then: each
+        // look is a system call.
         if let Some((_, sequence, _)) = seen
             && state.sequence.is_some_and(|s| s != sequence)
+            && (probe || self.fault().is_none())
         {
             changed |= self.roll_on(state, segments, sequence)?;
         }
@@ -326,19 +334,33 @@ impl Remote {
             return false;
         };
         match follower.follow(limit) {
-            Followed::More(n) => n > 0,
+            Followed::More(0) => false,
+            Followed::More(_) => {
+                // Past a frame that did not check before: a writer repaired
+                // the tail (recovery zeroed a torn frame) and went on.
+                let mut fault = crate::primitives::lock(&self.fault);
+                if fault.as_ref().is_some_and(|f| !f.fatal) {
+                    *fault = None;
+                }
+                true
+            }
             Followed::Fault {
                 position,
                 offset,
                 fault,
             } => {
+                // At the end of the log this is what a crash of the machine
+                // leaves (a torn tail, which recovery cuts) or damage: the
+                // view ends here, reads from here say why, and the follower
+                // looks again at the next catch-up, in case a writer
+                // repairs it.
                 self.set_fault(Fault {
                     segment: state.path.clone(),
                     position: position as u64,
                     offset,
                     kind: fault.into(),
+                    fatal: false,
                 });
-                state.follower = None;
                 false
             }
         }
@@ -384,8 +406,8 @@ impl Remote {
                         position: 0,
                         offset: next,
                         kind: Corruption::BadHeader(reason),
+                        fatal: true,
                     });
-                    state.follower = None;
                     return Ok(changed);
                 }
                 other => other?,
@@ -514,7 +536,8 @@ impl Remote {
         let mut discard_before: Option<u64> = None;
         let mut expected: Option<u64> = None;
         let mut fault = None;
-        for base in bases {
+        for (i, &base) in bases.iter().enumerate() {
+            let listed_after = i + 1 < bases.len();
             let listed = match self.load(base) {
                 Ok(Some(listed)) => listed,
                 // Removed since the listing (retention, a truncation).
@@ -525,6 +548,7 @@ impl Remote {
                         position: 0,
                         offset: expected.unwrap_or(base),
                         kind: Corruption::BadHeader(reason),
+                        fatal: true,
                     });
                     break;
                 }
@@ -546,6 +570,7 @@ impl Remote {
                         expected,
                         found: base,
                     },
+                    fatal: true,
                 });
                 break;
             }
@@ -597,7 +622,10 @@ impl Remote {
                             position: position as u64,
                             offset,
                             kind: kind.into(),
+                            // Fatal if the log goes on after it.
+                            fatal: listed_after,
                         });
+                        new_follower = segment_follower;
                         kept.push(segment);
                         break;
                     }
@@ -608,7 +636,9 @@ impl Remote {
             kept.push(segment);
         }
         if let Some(fault) = fault {
-            new_follower = None;
+            if fault.fatal {
+                new_follower = None;
+            }
             self.set_fault(fault);
         }
         // Segments that left the view past its first offset were discarded

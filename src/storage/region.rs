@@ -808,6 +808,110 @@ mod tests {
         )
     }
 
+    /// A read-only map of another map's bytes, as another process maps
+    /// the same file.
+    #[derive(Debug)]
+    struct Alias(Arc<Region>);
+
+    // SAFETY: the pointer and length of a map the aliased region owns and
+    // keeps alive (the `Arc`); this one is never written through.
+    unsafe impl Map for Alias {
+        fn as_ptr(&self) -> *mut u8 {
+            self.0.ptr
+        }
+        fn len(&self) -> usize {
+            self.0.len
+        }
+        fn writable(&self) -> bool {
+            false
+        }
+        fn flush_range(&self, _: usize, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn populate_write(&self, _: usize, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A writer's region with `records` appended and published, and a
+    /// reader's region over the same bytes with its follower (segment base
+    /// 10).
+    fn followed(records: &[&[u8]]) -> (Arc<Region>, Appender, Arc<Region>, Follower) {
+        let writer = region(4096);
+        let mut app = Region::appender(&writer).unwrap();
+        for (i, payload) in records.iter().enumerate() {
+            assert!(app.write(10 + i as u64, 100 + i as u64, 0, payload));
+        }
+        app.publish();
+        let reader = Arc::new(Region::new(Box::new(Alias(Arc::clone(&writer)))).unwrap());
+        let follower = Region::follower(&reader, 10).expect("the one follower");
+        assert!(Region::follower(&reader, 10).is_none(), "a second follower");
+        assert!(Region::follower(&writer, 10).is_none(), "a writable region");
+        (writer, app, reader, follower)
+    }
+
+    #[test]
+    fn a_follower_publishes_what_the_writer_committed() {
+        let (_writer, mut app, reader, mut follower) = followed(&[b"one", b"", b"three"]);
+        assert_eq!(reader.published().count(), 0, "nothing before it follows");
+        assert_eq!(follower.follow(u64::MAX), Followed::More(3));
+        let p = reader.published();
+        let read: Vec<_> = (0..3)
+            .map(|i| reader.record(p, i).unwrap().1.to_vec())
+            .collect();
+        assert_eq!(read, [&b"one"[..], b"", b"three"]);
+        assert_eq!(follower.follow(u64::MAX), Followed::More(0));
+        // Committed later: found on the next look; `until` stops it.
+        assert!(app.write(13, 103, 0, b"four"));
+        assert!(app.write(14, 104, 0, b"five"));
+        assert_eq!(follower.follow(14), Followed::More(1));
+        assert_eq!(follower.follow(u64::MAX), Followed::More(1));
+        assert_eq!(follower.max_timestamp(), 104);
+        let p = reader.published();
+        assert_eq!(reader.record(p, 4).unwrap().1, b"five");
+    }
+
+    #[test]
+    fn a_frame_without_its_commit_word_is_not_there_yet() {
+        let (writer, _app, reader, mut follower) = followed(&[b"whole", b"cut short"]);
+        // The second frame's bytes are written, its commit word is not: a
+        // writer stopped between the two.
+        let second = HEADER_LEN + format::frame_len(5);
+        writer.commit_word(second).store(0, Ordering::Release);
+        assert_eq!(follower.follow(u64::MAX), Followed::More(1));
+        assert_eq!(reader.published().count(), 1);
+    }
+
+    #[test]
+    fn a_damaged_committed_frame_is_a_fault_never_a_record() {
+        let (writer, _app, reader, mut follower) = followed(&[b"good", b"damaged"]);
+        let second = HEADER_LEN + format::frame_len(4);
+        // SAFETY: a test's own anonymous map, no reader reads these bytes
+        // now (the follower runs on this thread, after the write).
+        unsafe { *writer.ptr.add(second + FRAME_HEADER_LEN) ^= 1 };
+        assert!(matches!(
+            follower.follow(u64::MAX),
+            Followed::Fault {
+                position,
+                offset: 11,
+                fault: FrameFault::ChecksumMismatch { .. }
+            } if position == second
+        ));
+        assert_eq!(reader.published().count(), 1, "the good one is published");
+        // A commit word claiming more than the map holds.
+        let (writer, _app, _reader, mut follower) = followed(&[b"x"]);
+        writer
+            .commit_word(HEADER_LEN)
+            .store(format::commit_word(1 << 20).to_le(), Ordering::Release);
+        assert!(matches!(
+            follower.follow(u64::MAX),
+            Followed::Fault {
+                fault: FrameFault::BadLength { .. },
+                ..
+            }
+        ));
+    }
+
     #[test]
     fn a_region_refuses_a_map_shorter_than_a_header() {
         let err = Region::new(Box::new(anon(HEADER_LEN - 8))).unwrap_err();
