@@ -491,37 +491,52 @@ impl Remote {
     fn reread(&self, state: &mut MutexGuard<'_, State>, segments: &Segments) -> Result<bool> {
         let control = self.control.get();
         let generation = || control.map(|c| c.words().generation.load(Ordering::Acquire));
-        let (names, generation) = loop {
+        // Everything is read from the directory first, and kept only if the
+        // generation did not move meanwhile: a truncation in between could
+        // have named a file of the new history whose marker this read
+        // missed.
+        let (files, markers, clean, generation) = loop {
             let before = generation();
             let names = match self.vfs.list(&self.dir) {
                 Ok(names) => names,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
                 Err(e) => return Err(e.into()),
             };
+            let mut bases: Vec<u64> = names
+                .iter()
+                .filter_map(|n| fs::parse_segment_name(n))
+                .collect();
+            bases.sort_unstable();
+            let mut markers = Vec::new();
+            for name in &names {
+                if let Some(base) = fs::parse_cut_name(name)
+                    && let Some(bytes) = self.vfs.read_small(&fs::cut_path(&self.dir, base))?
+                    && let Some(marker) = CutMarker::decode(&bytes)
+                {
+                    markers.push((base, marker));
+                }
+            }
+            let clean = names.iter().any(|n| n == CLEAN_NAME)
+                && self
+                    .vfs
+                    .read_small(&self.dir.join(CLEAN_NAME))?
+                    .is_some_and(|b| CleanMarker::decode(&b).is_some());
+            let mut files = Vec::with_capacity(bases.len());
+            for &base in &bases {
+                match self.load(base) {
+                    Ok(file) => files.push((base, Ok(file))),
+                    Err(Error::BadSegmentHeader { segment, reason }) => {
+                        files.push((base, Err((segment, reason))));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
             let after = generation();
             if before == after {
-                break (names, after);
+                break (files, markers, clean, after);
             }
         };
-        let mut bases: Vec<u64> = names
-            .iter()
-            .filter_map(|n| fs::parse_segment_name(n))
-            .collect();
-        bases.sort_unstable();
-        let mut markers = Vec::new();
-        for name in &names {
-            if let Some(base) = fs::parse_cut_name(name)
-                && let Some(bytes) = self.vfs.read_small(&fs::cut_path(&self.dir, base))?
-                && let Some(marker) = CutMarker::decode(&bytes)
-            {
-                markers.push((base, marker));
-            }
-        }
-        state.clean = names.iter().any(|n| n == CLEAN_NAME)
-            && self
-                .vfs
-                .read_small(&self.dir.join(CLEAN_NAME))?
-                .is_some_and(|b| CleanMarker::decode(&b).is_some());
+        state.clean = clean;
 
         // What the directory says now replaces any fault found before (a
         // writer may have repaired it).
@@ -536,13 +551,14 @@ impl Remote {
         let mut discard_before: Option<u64> = None;
         let mut expected: Option<u64> = None;
         let mut fault = None;
-        for (i, &base) in bases.iter().enumerate() {
-            let listed_after = i + 1 < bases.len();
-            let listed = match self.load(base) {
+        let count = files.len();
+        for (i, (base, file)) in files.into_iter().enumerate() {
+            let listed_after = i + 1 < count;
+            let listed = match file {
                 Ok(Some(listed)) => listed,
                 // Removed since the listing (retention, a truncation).
                 Ok(None) => continue,
-                Err(Error::BadSegmentHeader { segment, reason }) => {
+                Err((segment, reason)) => {
                     fault = Some(Fault {
                         segment,
                         position: 0,
@@ -552,7 +568,6 @@ impl Remote {
                     });
                     break;
                 }
-                Err(e) => return Err(e),
             };
             let sequence = listed.header.sequence;
             if discard_before.is_some_and(|after| sequence < after) {
