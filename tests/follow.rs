@@ -436,3 +436,45 @@ fn a_writer_that_stopped_without_closing_leaves_its_durable_offset() {
         Err(Error::OffsetOutOfRange { .. })
     ));
 }
+
+#[test]
+fn lookups_by_time_and_reads_into_a_buffer_work_on_the_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut writer = open(tmp.path());
+    for i in 0..300u64 {
+        writer
+            .append_with_timestamp(&payload(i, 0), 1_000 + 10 * i)
+            .unwrap();
+    }
+    let reader = Reader::open(tmp.path()).unwrap();
+    assert_eq!(reader.offset_for_timestamp(0), 0);
+    assert_eq!(reader.offset_for_timestamp(1_000 + 10 * 150), 150);
+    assert_eq!(reader.offset_for_timestamp(1_000 + 10 * 150 - 5), 150);
+    assert_eq!(reader.offset_for_timestamp(u64::MAX), 300);
+    let mut buf = Vec::new();
+    assert_eq!(reader.read_into(299, &mut buf).unwrap(), 1_000 + 10 * 299);
+    assert_eq!(buf, payload(299, 0));
+}
+
+#[test]
+fn a_cursor_alone_never_returns_what_a_finished_truncation_discarded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut writer = open(tmp.path());
+    for i in 0..40 {
+        writer.append(&payload(i, 0)).unwrap();
+    }
+    // One reader, one cursor, no other read to bring the view up to date.
+    let reader = Reader::open(tmp.path()).unwrap();
+    let mut cursor = reader.cursor(30).unwrap();
+    assert_eq!(cursor.next().unwrap().unwrap().payload, payload(30, 0));
+    writer.truncate_from(20).unwrap();
+    for i in 20..40 {
+        writer.append(&payload(i, 1)).unwrap();
+    }
+    let record = cursor.next().unwrap().unwrap();
+    assert_eq!(
+        (record.offset, record.payload),
+        (31, payload(31, 1)),
+        "the cursor goes on at its offset, in the new history"
+    );
+}

@@ -81,6 +81,10 @@ struct Harness {
     generation: u32,
     writer: Option<Writer>,
     reader: Reader,
+    /// A reader of the files (`Reader::open`), as another process has: it
+    /// must agree with the model as the writer's own reader does, and it
+    /// follows the log through closes and reopens.
+    remote: Reader,
     model: Vec<Vec<u8>>,
     /// Offsets below this were purged (the model keeps their bytes, unused).
     first: usize,
@@ -98,12 +102,14 @@ impl Harness {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("log0");
         let (writer, reader) = Log::open(&dir, options()).unwrap();
+        let remote = Reader::open(&dir).unwrap();
         Harness {
             root,
             dir,
             generation: 0,
             writer: Some(writer),
             reader,
+            remote,
             model: Vec::new(),
             first: 0,
             durable: 0,
@@ -116,16 +122,18 @@ impl Harness {
     }
 
     fn check_all(&self) {
-        assert_eq!(self.reader.next_offset(), self.model.len() as u64);
-        assert_eq!(self.reader.first_offset(), self.first as u64);
-        for (i, expected) in self.model.iter().enumerate().skip(self.first) {
-            assert_eq!(&self.reader.read(i as u64).unwrap(), expected, "record {i}");
-        }
-        if self.first > 0 {
-            assert!(matches!(
-                self.reader.read(self.first as u64 - 1),
-                Err(Error::Purged { .. })
-            ));
+        for reader in [&self.reader, &self.remote] {
+            assert_eq!(reader.next_offset(), self.model.len() as u64);
+            assert_eq!(reader.first_offset(), self.first as u64);
+            for (i, expected) in self.model.iter().enumerate().skip(self.first) {
+                assert_eq!(&reader.read(i as u64).unwrap(), expected, "record {i}");
+            }
+            if self.first > 0 {
+                assert!(matches!(
+                    reader.read(self.first as u64 - 1),
+                    Err(Error::Purged { .. })
+                ));
+            }
         }
     }
 
@@ -158,15 +166,18 @@ impl Harness {
                 self.durable = self.writer().sync().unwrap();
                 assert_eq!(self.durable, self.model.len() as u64);
                 assert_eq!(self.reader.durable_offset(), self.durable);
+                assert_eq!(self.remote.durable_offset(), self.durable);
             }
             Op::Read(i) => {
                 let len = self.model.len();
                 let i = i % (len + 2);
-                match self.reader.read(i as u64) {
-                    Ok(bytes) => assert_eq!(bytes, self.model[i]),
-                    Err(Error::OffsetOutOfRange { .. }) => assert!(i >= len),
-                    Err(Error::Purged { .. }) => assert!(i < self.first),
-                    Err(e) => panic!("read {i}: {e}"),
+                for reader in [&self.reader, &self.remote] {
+                    match reader.read(i as u64) {
+                        Ok(bytes) => assert_eq!(bytes, self.model[i]),
+                        Err(Error::OffsetOutOfRange { .. }) => assert!(i >= len),
+                        Err(Error::Purged { .. }) => assert!(i < self.first),
+                        Err(e) => panic!("read {i}: {e}"),
+                    }
                 }
             }
             Op::Purge(at) => {
@@ -183,6 +194,7 @@ impl Harness {
                 }
                 self.model.truncate(at);
                 assert_eq!(self.reader.durable_offset(), self.durable);
+                assert_eq!(self.remote.durable_offset(), self.durable);
                 self.check_all();
             }
             Op::Cleanup => {
@@ -192,13 +204,14 @@ impl Harness {
             }
             Op::Scan(from) => {
                 let from = self.first + from % (self.model.len() - self.first + 1);
-                let got: Vec<Vec<u8>> = self
-                    .reader
-                    .cursor(from as u64)
-                    .unwrap()
-                    .map(|r| r.unwrap().payload)
-                    .collect();
-                assert_eq!(got, self.model[from..]);
+                for reader in [&self.reader, &self.remote] {
+                    let got: Vec<Vec<u8>> = reader
+                        .cursor(from as u64)
+                        .unwrap()
+                        .map(|r| r.unwrap().payload)
+                        .collect();
+                    assert_eq!(got, self.model[from..]);
+                }
             }
             Op::Reopen => {
                 self.cursors.clear();
@@ -212,8 +225,14 @@ impl Harness {
             }
             Op::Crash(loss, drop_new) => self.crash(loss, drop_new),
             Op::Follow(from) => {
+                // Odd draws follow through the files.
+                let reader = if from % 2 == 1 {
+                    &self.remote
+                } else {
+                    &self.reader
+                };
                 let from = self.first + from % (self.model.len() - self.first + 1);
-                let cursor = self.reader.cursor(from as u64).unwrap();
+                let cursor = reader.cursor(from as u64).unwrap();
                 if self.cursors.len() == CURSORS {
                     self.cursors.remove(0);
                 }
@@ -282,6 +301,7 @@ impl Harness {
         self.model.truncate(n as usize);
         self.first = self.first.min(n as usize);
         assert_eq!(reader.durable_offset(), n, "recovered records are durable");
+        self.remote = Reader::open(&copy).unwrap();
         self.dir = copy;
         self.writer = Some(writer);
         self.reader = reader;

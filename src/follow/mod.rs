@@ -462,7 +462,15 @@ impl Remote {
                 segment: path.clone(),
                 reason,
             })?;
-        if header.base_offset != base || header.capacity != len {
+        // The checks recovery makes (`recovery::load`): the capacity may
+        // differ from the file's length (a segment made with another
+        // segment size), but offsets must fit.
+        let capacity_ok =
+            (HEADER_LEN as u64..=crate::options::MAX_SEGMENT_SIZE).contains(&header.capacity);
+        let fits = base
+            .checked_add(header.capacity.max(len) / crate::format::MIN_FRAME_LEN as u64)
+            .is_some();
+        if header.base_offset != base || !capacity_ok || !fits {
             return Err(Error::BadSegmentHeader {
                 segment: path,
                 reason: HeaderError::Inconsistent,

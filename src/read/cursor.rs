@@ -87,7 +87,7 @@ impl Cursor {
     /// The next record, in place; `Ok(None)` at the tail.
     #[inline]
     pub fn next_ref(&mut self) -> Result<Option<RecordRef<'_>>> {
-        if self.reader.durable_only && !self.durable_ahead() {
+        if self.reader.limited && !self.may_read_next() {
             return Ok(None);
         }
         let published = loop {
@@ -138,11 +138,22 @@ impl Cursor {
 
     /// Moves to the segment holding `self.next` once the current one has no
     /// more records for it. `Ok(false)` at the tail.
-    /// Whether the record at `next` is durable (a durable-only cursor); in
-    /// a reader process, after catching up if it does not look so.
+    /// The checks of a limited reader before the record at `next`: in a
+    /// reader process, a view a truncation made stale is brought up to date
+    /// first (so no record a finished truncation discarded is returned);
+    /// for a durable-only cursor, whether the record is durable (after
+    /// catching up, in a reader process, if it does not look so).
     #[inline]
-    fn durable_ahead(&self) -> bool {
+    fn may_read_next(&self) -> bool {
         let shared = &self.reader.shared;
+        if let Some(remote) = shared.remote()
+            && remote.is_stale()
+        {
+            shared.catch_up_now();
+        }
+        if !self.reader.durable_only {
+            return true;
+        }
         self.next < shared.syncer().durable()
             || shared.remote().is_some() && {
                 shared.catch_up();

@@ -44,7 +44,7 @@ pub struct Reader {
     /// `durable_only`, or a reader in another process than the writer's:
     /// reads check more than the segment's tail. One test on the hot path
     /// for both.
-    limited: bool,
+    pub(super) limited: bool,
     spin: Duration,
 }
 
