@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 use crate::durability::Syncer;
 use crate::error::{Corruption, Error, Result};
 use crate::format::{CleanMarker, CutMarker, HEADER_LEN, HeaderError, SegmentHeader};
-use crate::primitives::{Arc, AtomicU64, Mutex, MutexGuard, Ordering, pin};
+use crate::primitives::{Arc, AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering, pin};
 use crate::storage::control::{Control, STATE_CLOSED};
 use crate::storage::fs::{self, CLEAN_NAME, Vfs};
 use crate::storage::list::{SegmentList, Segments};
@@ -74,6 +74,8 @@ pub(crate) struct Remote {
     /// on catches up first, so no read returns a record a truncation
     /// discarded once the truncation is done.
     applied: AtomicU64,
+    /// Whether `fault` holds one.
+    faulted: AtomicBool,
 }
 
 impl std::fmt::Debug for Remote {
@@ -171,6 +173,7 @@ impl Remote {
             }),
             fault: Mutex::new(None),
             applied: AtomicU64::new(u64::MAX),
+            faulted: AtomicBool::new(false),
         };
         remote.find_control()?;
         let placeholder = Arc::new(placeholder(dir, 0)?);
@@ -242,6 +245,13 @@ impl Remote {
         (offset >= fault.offset).then(|| fault.error())
     }
 
+    /// Whether the view stopped at a fault; lock-free, for the catch-up
+    /// path.
+    #[inline]
+    fn has_fault(&self) -> bool {
+        self.faulted.load(Ordering::Acquire)
+    }
+
     fn fault(&self) -> Option<Fault> {
         crate::primitives::lock(&self.fault).clone()
     }
@@ -274,11 +284,19 @@ impl Remote {
         syncer: &Syncer,
         first: bool,
     ) -> Result<bool> {
-        let now = Instant::now();
-        let probe = first || now >= state.next_probe;
-        if probe {
-            state.next_probe = now + PROBE_EVERY;
-        }
+        // Looking again for what was not there (a control file, the next
+        // file after a fault) costs system calls: at most once per
+        // PROBE_EVERY. A follower at the tail of a live log never needs it,
+        // and never reads the clock.
+        let mut probe = || {
+            let now = Instant::now();
+            let due = first || now >= state.next_probe;
+            if due {
+                state.next_probe = now + PROBE_EVERY;
+            }
+            due
+        };
+        let probe = (first || self.control.get().is_none() || self.has_fault()) && probe();
         let control = match self.control.get() {
             Some(control) => Some(control),
             None if probe => self.find_control()?,
@@ -307,7 +325,7 @@ impl Remote {
         // look is a system call.
         if let Some((_, sequence, _)) = seen
             && state.sequence.is_some_and(|s| s != sequence)
-            && (probe || self.fault().is_none())
+            && (probe || !self.has_fault())
         {
             changed |= self.roll_on(state, segments, sequence)?;
         }
@@ -323,7 +341,10 @@ impl Remote {
                 .max_hint
                 .max(state.follower.as_ref().map_or(0, |f| f.max_hint())),
         };
-        syncer.mirror(durable.min(next));
+        // Stored only when it moves: reader threads of this process read it.
+        if syncer.durable() != durable.min(next) {
+            syncer.mirror(durable.min(next));
+        }
         Ok(changed)
     }
 
@@ -341,6 +362,7 @@ impl Remote {
                 let mut fault = crate::primitives::lock(&self.fault);
                 if fault.as_ref().is_some_and(|f| !f.fatal) {
                     *fault = None;
+                    self.faulted.store(false, Ordering::Release);
                 }
                 true
             }
@@ -371,6 +393,7 @@ impl Remote {
         if slot.as_ref().is_none_or(|f| f.offset > fault.offset) {
             *slot = Some(fault);
         }
+        self.faulted.store(true, Ordering::Release);
     }
 
     /// The writer rolled (its active segment is `sequence` now): finishes
@@ -549,6 +572,7 @@ impl Remote {
         // What the directory says now replaces any fault found before (a
         // writer may have repaired it).
         *crate::primitives::lock(&self.fault) = None;
+        self.faulted.store(false, Ordering::Release);
         let guard = pin();
         let old = segments.load(&guard);
         let old_active = Arc::clone(old.active());

@@ -23,7 +23,7 @@
 
 #![forbid(unsafe_code)]
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crossbeam_utils::CachePadded;
 use rustix::thread::{MembarrierCommand, membarrier};
@@ -147,26 +147,15 @@ impl Notify {
     pub(crate) fn wait(&self, deadline: Instant, ready: impl Fn() -> bool) -> bool {
         // Registered but refused now (should not happen): sleep in short
         // slices and look again, so a missed wake-up costs at most one.
-        let slice = if self.register() {
-            Duration::from_secs(3600)
-        } else {
-            Duration::from_millis(1)
-        };
-        let mut guard = lock(&self.lock);
-        let outcome = loop {
-            if ready() {
-                break true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                break false;
-            }
-            let timeout = (deadline - now).min(slice);
-            guard = match self.woken.wait_timeout(guard, timeout) {
-                Ok((guard, _)) => guard,
+        let slice = super::slice(self.register());
+        let mut guard = Some(lock(&self.lock));
+        let outcome = super::sleep_until(deadline, slice, ready, |timeout| {
+            let held = guard.take().expect("held between turns");
+            guard = Some(match self.woken.wait_timeout(held, timeout) {
+                Ok((held, _)) => held,
                 Err(poisoned) => poisoned.into_inner().0,
-            };
-        };
+            });
+        });
         drop(guard);
         self.unregister();
         outcome

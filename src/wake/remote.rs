@@ -140,22 +140,11 @@ pub(crate) fn sleep(control: &Control, deadline: Instant, ready: impl Fn() -> bo
     }
     let mut seen = words.wake.load(Ordering::Acquire);
     words.sleepers.fetch_add(1, Ordering::SeqCst);
-    let slice = if sleeper_barrier(words) {
-        Duration::from_secs(3600)
-    } else {
-        Duration::from_millis(1)
-    };
-    let outcome = loop {
-        if ready() {
-            break true;
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            break false;
-        }
-        sleep_on(words, seen, (deadline - now).min(slice));
+    let slice = super::slice(sleeper_barrier(words));
+    let outcome = super::sleep_until(deadline, slice, ready, |timeout| {
+        sleep_on(words, seen, timeout);
         seen = words.wake.load(Ordering::Acquire);
-    };
+    });
     words.sleepers.fetch_sub(1, Ordering::SeqCst);
     outcome
 }
@@ -197,17 +186,10 @@ fn sleep_on(words: &Words, seen: u32, timeout: Duration) {
 
 /// Waits without a wake-up to count on: looks again every millisecond.
 pub(crate) fn sleep_in_slices(deadline: Instant, ready: impl Fn() -> bool) -> bool {
-    loop {
-        if ready() {
-            return true;
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return false;
-        }
+    super::sleep_until(deadline, super::slice(false), ready, |_timeout| {
         #[cfg(not(feature = "loom"))]
-        std::thread::sleep((deadline - now).min(Duration::from_millis(1)));
+        std::thread::sleep(_timeout);
         #[cfg(feature = "loom")]
         loom::thread::yield_now();
-    }
+    })
 }
