@@ -139,6 +139,8 @@ struct State {
     clean: bool,
     /// When to look again for files that were not there.
     next_probe: Instant,
+    /// Whether the directory was read at least once.
+    read_once: bool,
 }
 
 /// One segment file as the directory shows it.
@@ -170,6 +172,7 @@ impl Remote {
                 max_hint: 0,
                 clean: false,
                 next_probe: Instant::now(),
+                read_once: false,
             }),
             fault: Mutex::new(None),
             applied: AtomicU64::new(u64::MAX),
@@ -269,11 +272,13 @@ impl Remote {
     }
 
     /// [`Remote::catch_up`], waiting for a thread that is at it to finish
-    /// (a read that must not answer from a view a truncation made stale).
-    /// Blocks only readers of this process, never the writer.
+    /// (a read that must not answer from a view a truncation made stale),
+    /// and looking for files that were not there without waiting for the
+    /// next probe (a read that is about to fail). Blocks only readers of
+    /// this process, never the writer.
     pub(crate) fn catch_up_now(&self, segments: &Segments, syncer: &Syncer) -> bool {
         let mut state = crate::primitives::lock(&self.state);
-        self.catch_up_locked(&mut state, segments, syncer, false)
+        self.catch_up_locked(&mut state, segments, syncer, true)
             .unwrap_or(false)
     }
 
@@ -282,24 +287,26 @@ impl Remote {
         state: &mut MutexGuard<'_, State>,
         segments: &Segments,
         syncer: &Syncer,
-        first: bool,
+        // Look for a control file now, whenever it was last looked for (a
+        // read about to fail; the open, which also reads the directory).
+        force: bool,
     ) -> Result<bool> {
-        // Looking again for what was not there (a control file, the next
-        // file after a fault) costs system calls: at most once per
-        // PROBE_EVERY. A follower at the tail of a live log never needs it,
-        // and never reads the clock.
-        let mut probe = || {
+        // Looking again for what was not there (a control file, the
+        // directory of a log no writer runs, the next file after a fault)
+        // costs system calls: at most once per PROBE_EVERY. A follower at
+        // the tail of a live log never needs it, and never reads the clock.
+        let mut due = || {
             let now = Instant::now();
-            let due = first || now >= state.next_probe;
+            let due = now >= state.next_probe;
             if due {
                 state.next_probe = now + PROBE_EVERY;
             }
             due
         };
-        let probe = (first || self.control.get().is_none() || self.has_fault()) && probe();
+        let probe = (self.control.get().is_none() || self.has_fault()) && due();
         let control = match self.control.get() {
             Some(control) => Some(control),
-            None if probe => self.find_control()?,
+            None if probe || force => self.find_control()?,
             None => None,
         };
         // The order matters: see the module docs.
@@ -314,8 +321,8 @@ impl Remote {
         let reread = match seen {
             Some((_, _, generation)) => state.generation != Some(generation),
             // No writer ever said anything: look at the directory now and
-            // then.
-            None => probe,
+            // then (and when the reader opens).
+            None => probe || !state.read_once,
         };
         if reread {
             changed |= self.reread(state, segments)?;
@@ -718,6 +725,7 @@ impl Remote {
         state.follower = new_follower;
         state.limit = limit;
         state.generation = generation;
+        state.read_once = true;
         self.applied
             .store(generation.unwrap_or(u64::MAX), Ordering::Release);
         drop(follower);
