@@ -333,9 +333,13 @@ impl Reader {
         let woken = match shared.remote() {
             // Another process's writer wakes this one through the control
             // file; before there is one, look again now and then.
+            // Its checks wait for another thread of this process that is
+            // catching up: a check that went on without the record that
+            // thread is about to publish would sleep past the wake-up the
+            // writer sent for it (or did not send: it saw no sleeper yet).
             Some(remote) => match remote.control() {
-                Some(control) => wake::remote::sleep(control, deadline, || self.ready(offset)),
-                None => wake::remote::sleep_in_slices(deadline, || self.ready(offset)),
+                Some(control) => wake::remote::sleep(control, deadline, || self.ready_now(offset)),
+                None => wake::remote::sleep_in_slices(deadline, || self.ready_now(offset)),
             },
             None => shared
                 .notify()
@@ -368,6 +372,16 @@ impl Reader {
         // In a reader process, the writer may have published it since.
         self.shared.remote().is_some() && {
             self.shared.catch_up();
+            offset < self.visible_end()
+        }
+    }
+
+    /// [`Reader::ready`] for a reader of another process's log that is
+    /// about to sleep: if the record is not in the view, the view is brought
+    /// up to date, waiting for a thread of this process that is at it.
+    fn ready_now(&self, offset: u64) -> bool {
+        offset < self.visible_end() || {
+            self.shared.catch_up_now();
             offset < self.visible_end()
         }
     }
