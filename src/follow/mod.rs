@@ -590,13 +590,19 @@ impl Remote {
         let mut discard_before: Option<u64> = None;
         let mut expected: Option<u64> = None;
         let mut fault = None;
+        // Whether a file listed after the last one kept was gone when it
+        // was opened.
+        let mut vanished = false;
         let count = files.len();
         for (i, (base, file)) in files.into_iter().enumerate() {
             let listed_after = i + 1 < count;
             let listed = match file {
                 Ok(Some(listed)) => listed,
                 // Removed since the listing (retention, a truncation).
-                Ok(None) => continue,
+                Ok(None) => {
+                    vanished = true;
+                    continue;
+                }
                 Err((segment, reason)) => {
                     fault = Some(Fault {
                         segment,
@@ -614,6 +620,15 @@ impl Remote {
                 continue;
             }
             if let Some(expected) = expected
+                && expected != base
+                && vanished
+            {
+                // Not a gap: retention is removing files, oldest first, and
+                // those kept so far (opened before it got to them) went
+                // before the one that vanished.
+                kept.clear();
+                new_follower = None;
+            } else if let Some(expected) = expected
                 && expected != base
             {
                 fault = Some(Fault {
@@ -688,6 +703,7 @@ impl Remote {
             expected = Some(segment.next_offset());
             new_follower = segment_follower;
             kept.push(segment);
+            vanished = false;
         }
         if let Some(fault) = fault {
             if fault.fatal {
