@@ -24,7 +24,12 @@
 //! cursor standing at a segment's base when a truncation cuts there (it
 //! goes on in the new history); a failed truncation against a sync (latched
 //! before syncs go on); retention's header flush against a sync (never side
-//! by side); and the close (it wakes every waiter).
+//! by side); the close (it wakes every waiter); and, for readers in other
+//! processes (threads stand in for processes), the follower's publication
+//! (a reader process's `Follower`, over its own read-only map of the
+//! writer's bytes, publishes a frame only after its bytes, through the
+//! commit word: the bytes and the commit words are loom's, shared by every
+//! map of the same bytes).
 //!
 //! One soak is ignored by default: group commit with three appenders (about
 //! a minute at bound 2 in a debug build); run it with
@@ -46,7 +51,7 @@ use std::sync::Mutex;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
-use murakami::loom_api::{self, Background, Waker};
+use murakami::loom_api::{self, Background, Commit, Waker};
 
 fn builder() -> loom::model::Builder {
     let mut builder = loom::model::Builder::new();
@@ -904,5 +909,66 @@ fn close_wakes_every_waiter() {
 fn mutant_close_without_a_wake_up_is_caught() {
     mutant("mutant_close_without_a_wake_up_is_caught", || {
         close(false);
+    });
+}
+
+/// A writer appends two records to a segment file while a reader process
+/// (threads stand in for processes) follows it: its follower (the real
+/// `Follower`, over its own read-only map of the same bytes) loads the
+/// commit words, checks the frames and publishes them into its own region,
+/// and a reader of that region reads what is published there. The bytes
+/// and the commit words are loom's, shared by both maps, so a reader that
+/// reaches a record before its bytes is a causality violation; and it must
+/// read exactly the written payloads. `commit` is how the writer stores the
+/// commit words (a mutant: `Relaxed`, or before the frame's bytes). The
+/// follower looks twice, going on from where it stopped. Outcomes: (records
+/// the follower published, records the reader saw).
+fn follower_publication(commit: Commit) -> BTreeSet<(u32, u32)> {
+    let seen = std::sync::Arc::new(Mutex::new(BTreeSet::new()));
+    let outcomes = std::sync::Arc::clone(&seen);
+    explore("follower publication", move || {
+        let (mut writer, mut following, reader) = loom_api::followed(256, commit);
+        let follower = thread::spawn(move || following.follow() + following.follow());
+        let reading = thread::spawn(move || {
+            let count = reader.count();
+            for i in 0..u64::from(count) {
+                assert_eq!(reader.read(i), Some(payload(i)), "record {i}");
+            }
+            count
+        });
+        for i in 0..2 {
+            assert!(writer.write(&payload(i)));
+            writer.publish();
+        }
+        let followed = follower.join().unwrap();
+        let read = reading.join().unwrap();
+        assert!(read <= followed, "read {read}, published {followed}");
+        outcomes.lock().unwrap().insert((followed, read));
+    });
+    seen.lock().unwrap().clone()
+}
+
+#[test]
+fn a_follower_publishes_a_record_only_after_its_bytes() {
+    assert_eq!(
+        follower_publication(Commit::Last),
+        BTreeSet::from([(0, 0), (1, 0), (1, 1), (2, 0), (2, 1), (2, 2)]),
+        "outcomes reached"
+    );
+}
+
+#[test]
+#[should_panic]
+fn mutant_relaxed_commit_word_is_caught() {
+    mutant("mutant_relaxed_commit_word_is_caught", || {
+        follower_publication(Commit::Relaxed);
+    });
+}
+
+#[test]
+#[should_panic]
+fn mutant_commit_word_before_the_bytes_is_caught() {
+    mutant("mutant_commit_word_before_the_bytes_is_caught", || {
+        follower_publication(Commit::First);
     });
 }

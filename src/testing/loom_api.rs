@@ -3,9 +3,11 @@
 //! not a public API).
 //!
 //! The models drive the library's own `Region` / `Appender`, segment list,
-//! retention, syncer, background thread, group commit and `Notify`: what
-//! loom checks is the code that ships, over small anonymous maps instead of
-//! files. What stands in for the parts that need files (the `Writer`
+//! retention, syncer, background thread, group commit and `Notify`, and for
+//! readers in other processes the `Follower`: what loom checks is the code that ships, over
+//! small anonymous maps instead of files (two regions over one map stand in
+//! for two processes' maps of one file, sharing the loom shadow of its
+//! bytes). What stands in for the parts that need files (the `Writer`
 //! itself, with its preparing thread) is marked as such below.
 #![allow(missing_docs, missing_debug_implementations)]
 
@@ -26,7 +28,8 @@ use crate::retention::{self, Removed};
 use crate::shared::Shared;
 use crate::storage::fs::{Map, SegmentFile, Vfs};
 use crate::storage::list::{SegmentList, Segments};
-use crate::storage::region::{Appender, Region};
+use crate::storage::map::Shadow;
+use crate::storage::region::{self, Appender, Followed, Follower, Region};
 use crate::storage::segment::Segment;
 use crate::wake::notify::Notify;
 use crate::wake::word::WaitWord;
@@ -1062,4 +1065,110 @@ impl FlushWord {
     pub fn advance(&self, rmw: bool) -> bool {
         self.0.advance_with(rmw)
     }
+}
+
+// ---------------------------------------------------------------------------
+// Readers in other processes: one segment file, mapped by the writer and by
+// a reader process (threads stand in for the processes).
+
+/// The bytes of a segment file, and the model checker's shadow of them,
+/// which every map of the file shares (so loom sees the writer's accesses
+/// and a reader process's as accesses to one memory, as they are).
+#[derive(Debug)]
+struct File {
+    bytes: memmap2::MmapRaw,
+    shadow: std::sync::Arc<Shadow>,
+}
+
+/// One process's map of a [`File`]: the writer's (writable) or a reader
+/// process's (read-only, as `Remote` maps segment files).
+#[derive(Debug)]
+struct FileMap {
+    file: std::sync::Arc<File>,
+    writable: bool,
+}
+
+// SAFETY: an anonymous read-write mapping (`File::bytes`), page-aligned,
+// unmapped only when the last map of the file is dropped; a read-only map
+// of it says so (nothing writes through it); no method changes a byte.
+unsafe impl Map for FileMap {
+    fn as_ptr(&self) -> *mut u8 {
+        self.file.bytes.as_mut_ptr()
+    }
+    fn writable(&self) -> bool {
+        self.writable
+    }
+    fn len(&self) -> usize {
+        self.file.bytes.len()
+    }
+    fn flush_range(&self, _: usize, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+    fn populate_write(&self, _: usize, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+    fn shadow(&self) -> std::sync::Arc<Shadow> {
+        std::sync::Arc::clone(&self.file.shadow)
+    }
+}
+
+/// How the writer of the cross-process models stores each frame's commit
+/// word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Commit {
+    /// As `Appender::write` does: last, with `Release`.
+    Last,
+    /// The mutant: last, with `Relaxed`.
+    Relaxed,
+    /// The mutant: with `Release`, before the frame's other bytes.
+    First,
+}
+
+/// A reader process's follower of the file (the real `Follower` of its own
+/// read-only region), which publishes to that region's readers.
+pub struct Following(Follower);
+
+impl Following {
+    /// Publishes what the writer committed since it last looked (as
+    /// `Remote::catch_up` does for the active segment); returns how many
+    /// records. Panics at a frame that does not check: in these models
+    /// every committed frame is whole.
+    pub fn follow(&mut self) -> u32 {
+        match self.0.follow(u64::MAX) {
+            Followed::More(n) => n,
+            fault @ Followed::Fault { .. } => panic!("the follower found {fault:?}"),
+        }
+    }
+}
+
+/// A segment file of `len` bytes, mapped by a writer and by a reader
+/// process: the writer's producer (storing commit words `commit`'s way),
+/// the reader process's follower, and a reader of the region the follower
+/// publishes to.
+pub fn followed(len: usize, commit: Commit) -> (Producer, Following, Consumer) {
+    let len = len.max(HEADER_LEN);
+    let file = std::sync::Arc::new(File {
+        bytes: anonymous(len),
+        shadow: std::sync::Arc::new(Shadow::new(len)),
+    });
+    let map = |writable| {
+        let map = FileMap {
+            file: std::sync::Arc::clone(&file),
+            writable,
+        };
+        Arc::new(Region::new(Box::new(map)).expect("a model region"))
+    };
+    let (written, followed) = (map(true), map(false));
+    let mut appender = Region::appender(&written).expect("fresh region");
+    appender.commit_with(match commit {
+        Commit::Last => region::Commit::Last,
+        Commit::Relaxed => region::Commit::Relaxed,
+        Commit::First => region::Commit::First,
+    });
+    let follower = Region::follower(&followed, 0).expect("a read-only region");
+    (
+        Producer { appender, next: 0 },
+        Following(follower),
+        Consumer { region: followed },
+    )
 }
