@@ -29,7 +29,9 @@
 //! (a reader process's `Follower`, over its own read-only map of the
 //! writer's bytes, publishes a frame only after its bytes, through the
 //! commit word: the bytes and the commit words are loom's, shared by every
-//! map of the same bytes).
+//! map of the same bytes) and the cross-process wake-up (a reader process
+//! asleep on the control file's wake word, checking through its follower,
+//! is woken by the commit).
 //!
 //! One soak is ignored by default: group commit with three appenders (about
 //! a minute at bound 2 in a debug build); run it with
@@ -970,5 +972,66 @@ fn mutant_relaxed_commit_word_is_caught() {
 fn mutant_commit_word_before_the_bytes_is_caught() {
     mutant("mutant_commit_word_before_the_bytes_is_caught", || {
         follower_publication(Commit::First);
+    });
+}
+
+/// A reader process waits for record 1 (`wake::remote::sleep`: it
+/// registers in the control file's sleeper count, issues its barrier,
+/// checks, and sleeps on the wake word), its readiness check the real
+/// follower's catch-up; the writer appends records 0 and 1, each a commit
+/// word and then `wake::remote::wake_sleepers`. Before each sleep either
+/// the check sees the commit or the writer sees the sleeper and wakes it
+/// (woken by record 0, the reader checks and sleeps again); a lost wake-up
+/// leaves the reader asleep for good, which loom reports as a deadlock.
+/// With `fenced` false, the mutant: the writer reads the sleeper count with
+/// a plain load (`wake_sleepers_unfenced`, with nothing to pair it with the
+/// sleeper's barrier). Outcomes: (how many times the reader checked, which
+/// of the two appends saw a sleeper).
+fn remote_wake_up(fenced: bool) -> BTreeSet<(usize, [bool; 2])> {
+    let seen = std::sync::Arc::new(Mutex::new(BTreeSet::new()));
+    let outcomes = std::sync::Arc::clone(&seen);
+    explore("cross-process wake-up", move || {
+        let (mut writer, sleeper) = loom_api::remote_wake(256);
+        let waiting = thread::spawn(move || {
+            let checks = sleeper.wait_for(1);
+            for i in 0..2 {
+                assert_eq!(sleeper.read(i), Some(payload(i)), "record {i}");
+            }
+            checks
+        });
+        let saw = [0, 1].map(|i| writer.append(&payload(i), fenced));
+        let checks = waiting.join().unwrap();
+        let wakes = saw.iter().filter(|&&saw| saw).count();
+        assert!(
+            checks <= 1 + wakes,
+            "{checks} checks after {wakes} wake-ups"
+        );
+        outcomes.lock().unwrap().insert((checks, saw));
+    });
+    seen.lock().unwrap().clone()
+}
+
+#[test]
+fn a_reader_process_asleep_is_woken_by_the_commit() {
+    let seen = remote_wake_up(true);
+    let expected = [
+        (1, [false, false]),
+        (2, [true, false]),
+        (2, [false, true]),
+        (3, [true, true]),
+    ];
+    for outcome in expected {
+        assert!(
+            seen.contains(&outcome),
+            "{outcome:?} never explored: {seen:?}"
+        );
+    }
+}
+
+#[test]
+#[should_panic]
+fn mutant_unfenced_remote_wake_up_is_caught() {
+    mutant("mutant_unfenced_remote_wake_up_is_caught", || {
+        remote_wake_up(false);
     });
 }
