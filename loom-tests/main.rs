@@ -33,6 +33,12 @@
 //! asleep on the control file's wake word, checking through its follower,
 //! is woken by the commit).
 //!
+//! One model is a known bug, kept as a `#[should_panic]` test so that it
+//! turns red when the bug is fixed (then it becomes an ordinary model): a
+//! reader process's readiness check that finds another of its threads
+//! catching up (`Remote::catch_up` takes its lock with `try_lock`) says "not
+//! ready" and goes to sleep, and the wake-up for that commit is lost.
+//!
 //! One soak is ignored by default: group commit with three appenders (about
 //! a minute at bound 2 in a debug build); run it with
 //! `cargo test --features loom --test loom -- --ignored group_commit_of_three`.
@@ -1034,4 +1040,39 @@ fn mutant_unfenced_remote_wake_up_is_caught() {
     mutant("mutant_unfenced_remote_wake_up_is_caught", || {
         remote_wake_up(false);
     });
+}
+
+/// Two threads of a reader process share its view: one catches up once (as
+/// a cursor's poll, or a `wait_for` still spinning, does), the other waits
+/// for record 0 as in [`remote_wake_up`], while the writer appends it.
+///
+/// A known bug (the `try_lock` of `Remote::catch_up`, which the stand-in
+/// `RemoteSleeper::catch_up` copies): the polling thread takes the view's
+/// lock and finds record 0 not committed yet; the writer commits it and
+/// finds no sleeper; the waiting thread registers, and its check finds the
+/// lock taken, so "not ready", and it sleeps; the polling thread lets go.
+/// Nobody wakes the sleeper for record 0 (in a real process it sleeps until
+/// the next append or its timeout). Loom reports the deadlock. With a
+/// blocking lock in the check the model passes.
+fn remote_wake_up_beside_a_catch_up() {
+    explore("cross-process wake-up beside a catch-up", move || {
+        let (mut writer, sleeper) = loom_api::remote_wake(256);
+        let other = sleeper.clone();
+        let polling = thread::spawn(move || other.catch_up());
+        let waiting = thread::spawn(move || sleeper.wait_for(0));
+        writer.append(&payload(0), true);
+        polling.join().unwrap();
+        waiting.join().unwrap();
+    });
+}
+
+/// The known bug above: loom must find the lost wake-up (until it is fixed;
+/// then drop `should_panic` and the child process, and check outcomes).
+#[test]
+#[should_panic]
+fn known_bug_a_catch_up_on_another_thread_loses_a_wake_up() {
+    mutant(
+        "known_bug_a_catch_up_on_another_thread_loses_a_wake_up",
+        remote_wake_up_beside_a_catch_up,
+    );
 }
