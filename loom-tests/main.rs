@@ -24,7 +24,20 @@
 //! cursor standing at a segment's base when a truncation cuts there (it
 //! goes on in the new history); a failed truncation against a sync (latched
 //! before syncs go on); retention's header flush against a sync (never side
-//! by side); and the close (it wakes every waiter).
+//! by side); the close (it wakes every waiter); and, for readers in other
+//! processes (threads stand in for processes), the follower's publication
+//! (a reader process's `Follower`, over its own read-only map of the
+//! writer's bytes, publishes a frame only after its bytes, through the
+//! commit word: the bytes and the commit words are loom's, shared by every
+//! map of the same bytes) and the cross-process wake-up (a reader process
+//! asleep on the control file's wake word, checking through its follower,
+//! is woken by the commit).
+//!
+//! One model is a known bug, kept as a `#[should_panic]` test so that it
+//! turns red when the bug is fixed (then it becomes an ordinary model): a
+//! reader process's readiness check that finds another of its threads
+//! catching up (`Remote::catch_up` takes its lock with `try_lock`) says "not
+//! ready" and goes to sleep, and the wake-up for that commit is lost.
 //!
 //! One soak is ignored by default: group commit with three appenders (about
 //! a minute at bound 2 in a debug build); run it with
@@ -46,7 +59,7 @@ use std::sync::Mutex;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
-use murakami::loom_api::{self, Background, Waker};
+use murakami::loom_api::{self, Background, Commit, Waker};
 
 fn builder() -> loom::model::Builder {
     let mut builder = loom::model::Builder::new();
@@ -905,4 +918,161 @@ fn mutant_close_without_a_wake_up_is_caught() {
     mutant("mutant_close_without_a_wake_up_is_caught", || {
         close(false);
     });
+}
+
+/// A writer appends two records to a segment file while a reader process
+/// (threads stand in for processes) follows it: its follower (the real
+/// `Follower`, over its own read-only map of the same bytes) loads the
+/// commit words, checks the frames and publishes them into its own region,
+/// and a reader of that region reads what is published there. The bytes
+/// and the commit words are loom's, shared by both maps, so a reader that
+/// reaches a record before its bytes is a causality violation; and it must
+/// read exactly the written payloads. `commit` is how the writer stores the
+/// commit words (a mutant: `Relaxed`, or before the frame's bytes). The
+/// follower looks twice, going on from where it stopped. Outcomes: (records
+/// the follower published, records the reader saw).
+fn follower_publication(commit: Commit) -> BTreeSet<(u32, u32)> {
+    let seen = std::sync::Arc::new(Mutex::new(BTreeSet::new()));
+    let outcomes = std::sync::Arc::clone(&seen);
+    explore("follower publication", move || {
+        let (mut writer, mut following, reader) = loom_api::followed(256, commit);
+        let follower = thread::spawn(move || following.follow() + following.follow());
+        let reading = thread::spawn(move || {
+            let count = reader.count();
+            for i in 0..u64::from(count) {
+                assert_eq!(reader.read(i), Some(payload(i)), "record {i}");
+            }
+            count
+        });
+        for i in 0..2 {
+            assert!(writer.write(&payload(i)));
+            writer.publish();
+        }
+        let followed = follower.join().unwrap();
+        let read = reading.join().unwrap();
+        assert!(read <= followed, "read {read}, published {followed}");
+        outcomes.lock().unwrap().insert((followed, read));
+    });
+    seen.lock().unwrap().clone()
+}
+
+#[test]
+fn a_follower_publishes_a_record_only_after_its_bytes() {
+    assert_eq!(
+        follower_publication(Commit::Last),
+        BTreeSet::from([(0, 0), (1, 0), (1, 1), (2, 0), (2, 1), (2, 2)]),
+        "outcomes reached"
+    );
+}
+
+#[test]
+#[should_panic]
+fn mutant_relaxed_commit_word_is_caught() {
+    mutant("mutant_relaxed_commit_word_is_caught", || {
+        follower_publication(Commit::Relaxed);
+    });
+}
+
+#[test]
+#[should_panic]
+fn mutant_commit_word_before_the_bytes_is_caught() {
+    mutant("mutant_commit_word_before_the_bytes_is_caught", || {
+        follower_publication(Commit::First);
+    });
+}
+
+/// A reader process waits for record 1 (`wake::remote::sleep`: it
+/// registers in the control file's sleeper count, issues its barrier,
+/// checks, and sleeps on the wake word), its readiness check the real
+/// follower's catch-up; the writer appends records 0 and 1, each a commit
+/// word and then `wake::remote::wake_sleepers`. Before each sleep either
+/// the check sees the commit or the writer sees the sleeper and wakes it
+/// (woken by record 0, the reader checks and sleeps again); a lost wake-up
+/// leaves the reader asleep for good, which loom reports as a deadlock.
+/// With `fenced` false, the mutant: the writer reads the sleeper count with
+/// a plain load (`wake_sleepers_unfenced`, with nothing to pair it with the
+/// sleeper's barrier). Outcomes: (how many times the reader checked, which
+/// of the two appends saw a sleeper).
+fn remote_wake_up(fenced: bool) -> BTreeSet<(usize, [bool; 2])> {
+    let seen = std::sync::Arc::new(Mutex::new(BTreeSet::new()));
+    let outcomes = std::sync::Arc::clone(&seen);
+    explore("cross-process wake-up", move || {
+        let (mut writer, sleeper) = loom_api::remote_wake(256);
+        let waiting = thread::spawn(move || {
+            let checks = sleeper.wait_for(1);
+            for i in 0..2 {
+                assert_eq!(sleeper.read(i), Some(payload(i)), "record {i}");
+            }
+            checks
+        });
+        let saw = [0, 1].map(|i| writer.append(&payload(i), fenced));
+        let checks = waiting.join().unwrap();
+        let wakes = saw.iter().filter(|&&saw| saw).count();
+        assert!(
+            checks <= 1 + wakes,
+            "{checks} checks after {wakes} wake-ups"
+        );
+        outcomes.lock().unwrap().insert((checks, saw));
+    });
+    seen.lock().unwrap().clone()
+}
+
+#[test]
+fn a_reader_process_asleep_is_woken_by_the_commit() {
+    let seen = remote_wake_up(true);
+    let expected = [
+        (1, [false, false]),
+        (2, [true, false]),
+        (2, [false, true]),
+        (3, [true, true]),
+    ];
+    for outcome in expected {
+        assert!(
+            seen.contains(&outcome),
+            "{outcome:?} never explored: {seen:?}"
+        );
+    }
+}
+
+#[test]
+#[should_panic]
+fn mutant_unfenced_remote_wake_up_is_caught() {
+    mutant("mutant_unfenced_remote_wake_up_is_caught", || {
+        remote_wake_up(false);
+    });
+}
+
+/// Two threads of a reader process share its view: one catches up once (as
+/// a cursor's poll, or a `wait_for` still spinning, does), the other waits
+/// for record 0 as in [`remote_wake_up`], while the writer appends it.
+///
+/// A known bug (the `try_lock` of `Remote::catch_up`, which the stand-in
+/// `RemoteSleeper::catch_up` copies): the polling thread takes the view's
+/// lock and finds record 0 not committed yet; the writer commits it and
+/// finds no sleeper; the waiting thread registers, and its check finds the
+/// lock taken, so "not ready", and it sleeps; the polling thread lets go.
+/// Nobody wakes the sleeper for record 0 (in a real process it sleeps until
+/// the next append or its timeout). Loom reports the deadlock. With a
+/// blocking lock in the check the model passes.
+fn remote_wake_up_beside_a_catch_up() {
+    explore("cross-process wake-up beside a catch-up", move || {
+        let (mut writer, sleeper) = loom_api::remote_wake(256);
+        let other = sleeper.clone();
+        let polling = thread::spawn(move || other.catch_up());
+        let waiting = thread::spawn(move || sleeper.wait_for(0));
+        writer.append(&payload(0), true);
+        polling.join().unwrap();
+        waiting.join().unwrap();
+    });
+}
+
+/// The known bug above: loom must find the lost wake-up (until it is fixed;
+/// then drop `should_panic` and the child process, and check outcomes).
+#[test]
+#[should_panic]
+fn known_bug_a_catch_up_on_another_thread_loses_a_wake_up() {
+    mutant(
+        "known_bug_a_catch_up_on_another_thread_loses_a_wake_up",
+        remote_wake_up_beside_a_catch_up,
+    );
 }

@@ -53,4 +53,84 @@ pub(crate) unsafe trait Map: Send + Sync + fmt::Debug {
         let _ = (offset, len);
         Ok(())
     }
+    /// Under loom: what the model checker tracks of these bytes. Every
+    /// region over the same bytes must get the same one, so that loom sees
+    /// their accesses as accesses to one memory: a map standing in for
+    /// several processes' maps of one file hands out clones of one shadow.
+    /// The default, a fresh one, suits a map only one region uses.
+    #[cfg(feature = "loom")]
+    fn shadow(&self) -> std::sync::Arc<Shadow> {
+        std::sync::Arc::new(Shadow::new(self.len()))
+    }
+}
+
+/// Under loom, the model checker's view of a map's bytes (threads stand in
+/// for processes, and loom sees neither the map's memory nor a cast of it
+/// to an atomic).
+#[cfg(feature = "loom")]
+pub(crate) struct Shadow {
+    /// One tracked cell per 8-byte word of the map, touched by every write
+    /// and read of those bytes, so that loom checks the accesses to the
+    /// record bytes themselves, not only to the words that publish them.
+    cells: Box<[loom::cell::UnsafeCell<()>]>,
+    /// The commit word of a frame at each 8-aligned position (frame bytes
+    /// 4..8), as loom's atomics.
+    commit: Box<[crate::primitives::AtomicU32]>,
+}
+
+// SAFETY: the cells hold nothing (`()`) and are only accessed through loom's
+// `with`/`with_mut`, which check every pair of accesses from different
+// threads for a happens-before edge (and report the race otherwise) rather
+// than rely on the caller; the commit words are atomics.
+#[cfg(feature = "loom")]
+unsafe impl Sync for Shadow {}
+
+#[cfg(feature = "loom")]
+impl fmt::Debug for Shadow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shadow")
+            .field("words", &self.cells.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "loom")]
+impl Shadow {
+    /// The shadow of `len` bytes, none written yet. Made inside a loom
+    /// model only (loom's cells and atomics belong to one execution).
+    pub(crate) fn new(len: usize) -> Shadow {
+        let words = len.div_ceil(8);
+        Shadow {
+            cells: (0..words)
+                .map(|_| loom::cell::UnsafeCell::new(()))
+                .collect(),
+            commit: (0..words)
+                .map(|_| crate::primitives::AtomicU32::new(0))
+                .collect(),
+        }
+    }
+
+    /// Tells the model checker that `[start, start + len)` is read.
+    #[inline]
+    pub(crate) fn read(&self, start: usize, len: usize) {
+        for word in &self.cells[start / 8..(start + len).div_ceil(8)] {
+            word.with(|_| ());
+        }
+    }
+
+    /// Tells the model checker that `[start, start + len)` is written.
+    #[inline]
+    pub(crate) fn write(&self, start: usize, len: usize) {
+        for word in &self.cells[start / 8..(start + len).div_ceil(8)] {
+            word.with_mut(|_| ());
+        }
+    }
+
+    /// The model checker's atomic for the commit word of a frame at `pos`
+    /// (8-aligned).
+    #[inline]
+    pub(crate) fn commit_word(&self, pos: usize) -> &crate::primitives::AtomicU32 {
+        debug_assert!(pos % 8 == 0, "a frame position");
+        &self.commit[pos / 8]
+    }
 }

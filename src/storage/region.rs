@@ -127,11 +127,13 @@ pub(crate) struct Region {
     index: Box<[AtomicU32]>,
     /// Set once the appender has been handed out.
     appender_taken: AtomicBool,
-    /// Under loom: one tracked cell per 8-byte word of the map, touched by
-    /// every write and read of those bytes, so the model checker sees the
-    /// accesses to the record bytes themselves, not only to the tail.
+    /// Under loom: the model checker's view of the map's bytes (tracked
+    /// cells touched by every write and read of them, and the commit words
+    /// as loom's atomics), shared by every region over the same bytes, so
+    /// that loom sees the accesses to the record bytes themselves, not only
+    /// to the tail, and a follower's accesses as the writer's to one memory.
     #[cfg(feature = "loom")]
-    track: Box<[loom::cell::UnsafeCell<()>]>,
+    shadow: std::sync::Arc<crate::storage::map::Shadow>,
 }
 
 // SAFETY: the raw pointer is only dereferenced under the protocol in the
@@ -217,7 +219,6 @@ impl Region {
         let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let slots = (len - HEADER_LEN) / MIN_FRAME_LEN;
         Ok(Region {
-            map,
             id,
             ptr,
             len,
@@ -232,9 +233,8 @@ impl Region {
             index: zeroed_index(slots),
             appender_taken: AtomicBool::new(false),
             #[cfg(feature = "loom")]
-            track: (0..len.div_ceil(8))
-                .map(|_| loom::cell::UnsafeCell::new(()))
-                .collect(),
+            shadow: map.shadow(),
+            map,
         })
     }
 
@@ -242,18 +242,14 @@ impl Region {
     #[inline]
     fn touch(&self, _start: usize, _len: usize) {
         #[cfg(feature = "loom")]
-        for word in &self.track[_start / 8..(_start + _len).div_ceil(8)] {
-            word.with(|_| ());
-        }
+        self.shadow.read(_start, _len);
     }
 
     /// Tells the model checker that `[start, start + len)` is written.
     #[inline]
     fn touch_mut(&self, _start: usize, _len: usize) {
         #[cfg(feature = "loom")]
-        for word in &self.track[_start / 8..(_start + _len).div_ceil(8)] {
-            word.with_mut(|_| ());
-        }
+        self.shadow.write(_start, _len);
     }
 
     /// Length of the mapping.
@@ -296,6 +292,8 @@ impl Region {
             region: Arc::clone(region),
             count: tail.count,
             end: tail.end,
+            #[cfg(feature = "loom")]
+            commit: Commit::Last,
         })
     }
 
@@ -407,8 +405,27 @@ impl Region {
     /// The commit word of the frame at `pos`: frame bytes 4..8, an atomic in
     /// the mapped file (protocol fact 5). Panics unless `pos` is a frame
     /// position of this map (8-aligned, with the word inside the map).
+    #[cfg(not(feature = "loom"))]
     #[inline]
     pub(crate) fn commit_word(&self, pos: usize) -> &std::sync::atomic::AtomicU32 {
+        self.mapped_commit_word(pos)
+    }
+
+    /// Under loom, the commit word of the frame at `pos` is two: the word in
+    /// the map, which the frame's checks read, and the shadow's loom atomic,
+    /// which loom orders (shared by every region over the same bytes).
+    #[cfg(feature = "loom")]
+    pub(crate) fn commit_word(&self, pos: usize) -> CommitWord<'_> {
+        CommitWord {
+            mapped: self.mapped_commit_word(pos),
+            model: self.shadow.commit_word(pos),
+        }
+    }
+
+    /// The commit word of the frame at `pos` in the map (see
+    /// [`Region::commit_word`]).
+    #[inline]
+    fn mapped_commit_word(&self, pos: usize) -> &std::sync::atomic::AtomicU32 {
         // std's atomic, not the facade's: it lives in the mapped file,
         // shared with other processes (as the checkpoint words do).
         assert!(
@@ -516,6 +533,47 @@ impl Region {
     }
 }
 
+/// Under loom, a frame's commit word ([`Region::commit_word`]): stored in
+/// the map and in the model checker's atomic, loaded from the latter.
+#[cfg(feature = "loom")]
+pub(crate) struct CommitWord<'a> {
+    mapped: &'a std::sync::atomic::AtomicU32,
+    model: &'a AtomicU32,
+}
+
+#[cfg(feature = "loom")]
+impl CommitWord<'_> {
+    /// Stores `word` in the map, then in loom's atomic with `order`. Loom
+    /// switches threads only at its own operations, so no thread runs
+    /// between the two: whoever loads the loom atomic non-zero finds the
+    /// map's word in place when it reads the frame.
+    pub(crate) fn store(&self, word: u32, order: Ordering) {
+        self.mapped.store(word, Ordering::Relaxed);
+        self.model.store(word, order);
+    }
+
+    /// Loads loom's atomic (which may be older than the map's word, as loom
+    /// explores what `order` allows).
+    pub(crate) fn load(&self, order: Ordering) -> u32 {
+        self.model.load(order)
+    }
+}
+
+/// How an [`Appender`] stores a frame's commit word, under loom: the
+/// protocol's way, or a deliberately wrong one that the models check loom
+/// catches.
+#[cfg(feature = "loom")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Commit {
+    /// Last, with `Release` (protocol fact 5).
+    Last,
+    /// The mutant: last, with `Relaxed`.
+    Relaxed,
+    /// The mutant: with `Release`, but before the frame's other bytes (and
+    /// again after them).
+    First,
+}
+
 /// The one writer of a region. Not `Clone`; at most one exists per region.
 #[derive(Debug)]
 pub(crate) struct Appender {
@@ -525,6 +583,9 @@ pub(crate) struct Appender {
     /// End of the written frames, published or not. Never below the
     /// published end.
     end: u32,
+    /// Under loom: how [`Appender::write`] stores the commit word.
+    #[cfg(feature = "loom")]
+    commit: Commit,
 }
 
 impl Appender {
@@ -564,6 +625,16 @@ impl Appender {
         let head = FrameHeader::new(offset, timestamp, hint, payload.len()).encode();
         let commit = format::commit_word(payload.len());
         let written = FRAME_HEADER_LEN + payload.len();
+        // The loom models' mutant breaks fact 5 on purpose, for loom to
+        // catch: a follower may then read the bytes below while they are
+        // written, which loom reports (it runs one thread at a time, so the
+        // race is a failed model, never a real one).
+        #[cfg(feature = "loom")]
+        if self.commit == Commit::First {
+            region
+                .commit_word(pos)
+                .store(commit.to_le(), Ordering::Release);
+        }
         region.touch_mut(pos, frame_len);
         // SAFETY: `[pos, pos + frame_len)` lies inside the map (checked
         // above) and the map is writable (only writable regions hand out an
@@ -587,15 +658,27 @@ impl Appender {
         // The commit word goes in last, with Release: a reader in another
         // process that Acquire-loads it non-zero sees the whole frame
         // (protocol fact 5).
-        region
-            .commit_word(pos)
-            .store(commit.to_le(), Ordering::Release);
+        #[cfg(not(feature = "loom"))]
+        let order = Ordering::Release;
+        #[cfg(feature = "loom")]
+        let order = match self.commit {
+            Commit::Relaxed => Ordering::Relaxed,
+            Commit::Last | Commit::First => Ordering::Release,
+        };
+        region.commit_word(pos).store(commit.to_le(), order);
         // Padding bytes up to `frame_len` are zero already: the file is
         // reserved with zeros and recovery zeroes garbage past the tail.
         region.index[slot].store(pos as u32, Ordering::Relaxed);
         self.count += 1;
         self.end += frame_len as u32;
         true
+    }
+
+    /// Under loom, makes [`Appender::write`] store the commit word `commit`'s
+    /// way (the models' mutants).
+    #[cfg(feature = "loom")]
+    pub(crate) fn commit_with(&mut self, commit: Commit) {
+        self.commit = commit;
     }
 
     /// Publishes every record written so far with one `Release` store.

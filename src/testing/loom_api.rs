@@ -3,10 +3,14 @@
 //! not a public API).
 //!
 //! The models drive the library's own `Region` / `Appender`, segment list,
-//! retention, syncer, background thread, group commit and `Notify`: what
-//! loom checks is the code that ships, over small anonymous maps instead of
-//! files. What stands in for the parts that need files (the `Writer`
-//! itself, with its preparing thread) is marked as such below.
+//! retention, syncer, background thread, group commit and `Notify`, and for
+//! readers in other processes the `Follower` and `wake::remote` over the
+//! control file's words: what loom checks is the code that ships, over
+//! small anonymous maps instead of files (two regions over one map stand in
+//! for two processes' maps of one file, sharing the loom shadow of its
+//! bytes). What stands in for the parts that need files (the `Writer`
+//! itself, with its preparing thread; `Remote`, the reader process's link
+//! to the files) is marked as such below.
 #![allow(missing_docs, missing_debug_implementations)]
 
 use std::any::Any;
@@ -19,16 +23,19 @@ use crate::durability::Syncer;
 use crate::error::{Error, Result};
 use crate::format::HEADER_LEN;
 use crate::options::Options;
-use crate::primitives::{Arc, AtomicUsize, Ordering, fence};
+use crate::primitives::{Arc, AtomicUsize, Mutex, Ordering, fence};
 use crate::read::reader::Reader;
 use crate::recovery::RecoveryReport;
 use crate::retention::{self, Removed};
 use crate::shared::Shared;
+use crate::storage::control::Control;
 use crate::storage::fs::{Map, SegmentFile, Vfs};
 use crate::storage::list::{SegmentList, Segments};
-use crate::storage::region::{Appender, Region};
+use crate::storage::map::Shadow;
+use crate::storage::region::{self, Appender, Followed, Follower, Region};
 use crate::storage::segment::Segment;
 use crate::wake::notify::Notify;
+use crate::wake::remote;
 use crate::wake::word::WaitWord;
 use crate::write::background::Periodic;
 use crate::write::model::{self, Model};
@@ -1061,5 +1068,219 @@ impl FlushWord {
     /// it saw a sleeper.
     pub fn advance(&self, rmw: bool) -> bool {
         self.0.advance_with(rmw)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Readers in other processes: one segment file, mapped by the writer and by
+// a reader process (threads stand in for the processes).
+
+/// The bytes of a segment file, and the model checker's shadow of them,
+/// which every map of the file shares (so loom sees the writer's accesses
+/// and a reader process's as accesses to one memory, as they are).
+#[derive(Debug)]
+struct File {
+    bytes: memmap2::MmapRaw,
+    shadow: std::sync::Arc<Shadow>,
+}
+
+/// One process's map of a [`File`]: the writer's (writable) or a reader
+/// process's (read-only, as `Remote` maps segment files).
+#[derive(Debug)]
+struct FileMap {
+    file: std::sync::Arc<File>,
+    writable: bool,
+}
+
+// SAFETY: an anonymous read-write mapping (`File::bytes`), page-aligned,
+// unmapped only when the last map of the file is dropped; a read-only map
+// of it says so (nothing writes through it); no method changes a byte.
+unsafe impl Map for FileMap {
+    fn as_ptr(&self) -> *mut u8 {
+        self.file.bytes.as_mut_ptr()
+    }
+    fn writable(&self) -> bool {
+        self.writable
+    }
+    fn len(&self) -> usize {
+        self.file.bytes.len()
+    }
+    fn flush_range(&self, _: usize, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+    fn populate_write(&self, _: usize, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+    fn shadow(&self) -> std::sync::Arc<Shadow> {
+        std::sync::Arc::clone(&self.file.shadow)
+    }
+}
+
+/// How the writer of the cross-process models stores each frame's commit
+/// word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Commit {
+    /// As `Appender::write` does: last, with `Release`.
+    Last,
+    /// The mutant: last, with `Relaxed`.
+    Relaxed,
+    /// The mutant: with `Release`, before the frame's other bytes.
+    First,
+}
+
+/// A reader process's follower of the file (the real `Follower` of its own
+/// read-only region), which publishes to that region's readers.
+pub struct Following(Follower);
+
+impl Following {
+    /// Publishes what the writer committed since it last looked (as
+    /// `Remote::catch_up` does for the active segment); returns how many
+    /// records. Panics at a frame that does not check: in these models
+    /// every committed frame is whole.
+    pub fn follow(&mut self) -> u32 {
+        match self.0.follow(u64::MAX) {
+            Followed::More(n) => n,
+            fault @ Followed::Fault { .. } => panic!("the follower found {fault:?}"),
+        }
+    }
+}
+
+/// A segment file of `len` bytes, mapped by a writer and by a reader
+/// process: the writer's producer (storing commit words `commit`'s way),
+/// the reader process's follower, and a reader of the region the follower
+/// publishes to.
+pub fn followed(len: usize, commit: Commit) -> (Producer, Following, Consumer) {
+    let len = len.max(HEADER_LEN);
+    let file = std::sync::Arc::new(File {
+        bytes: anonymous(len),
+        shadow: std::sync::Arc::new(Shadow::new(len)),
+    });
+    let map = |writable| {
+        let map = FileMap {
+            file: std::sync::Arc::clone(&file),
+            writable,
+        };
+        Arc::new(Region::new(Box::new(map)).expect("a model region"))
+    };
+    let (written, followed) = (map(true), map(false));
+    let mut appender = Region::appender(&written).expect("fresh region");
+    appender.commit_with(match commit {
+        Commit::Last => region::Commit::Last,
+        Commit::Relaxed => region::Commit::Relaxed,
+        Commit::First => region::Commit::First,
+    });
+    let follower = Region::follower(&followed, 0).expect("a read-only region");
+    (
+        Producer { appender, next: 0 },
+        Following(follower),
+        Consumer { region: followed },
+    )
+}
+
+/// The writer's side of the cross-process wake-up: its producer and the
+/// control file's words (in memory the model checker tracks).
+pub struct RemoteWriter {
+    producer: Producer,
+    control: Arc<Control>,
+}
+
+/// A reader process waiting for records, on one or more threads: the
+/// view they share (its follower and its region) and the control file's
+/// words.
+#[derive(Clone)]
+pub struct RemoteSleeper(Arc<RemoteView>);
+
+struct RemoteView {
+    /// The follower, taken with `try_lock` by the thread catching up, as
+    /// `Remote::state` is.
+    following: Mutex<Following>,
+    region: Consumer,
+    control: Arc<Control>,
+}
+
+/// A segment file of `len` bytes and the control file, shared by a writer
+/// and a reader process that waits for records.
+pub fn remote_wake(len: usize) -> (RemoteWriter, RemoteSleeper) {
+    let (producer, following, region) = followed(len, Commit::Last);
+    let control = Arc::new(Control::in_memory());
+    let writer = RemoteWriter {
+        producer,
+        control: Arc::clone(&control),
+    };
+    let sleeper = RemoteSleeper(Arc::new(RemoteView {
+        following: Mutex::new(following),
+        region,
+        control,
+    }));
+    (writer, sleeper)
+}
+
+impl RemoteWriter {
+    /// Appends a record as the writer does (`Writer::publish`): the frame
+    /// with its commit word, the publication in its own region, then the
+    /// sleepers of other processes woken if there are any; with `fenced`
+    /// false, the mutant `wake_sleepers_unfenced` (a plain load of the
+    /// count). Returns whether it saw a sleeper.
+    ///
+    /// No fence before the wake-up: this is the writer whose process
+    /// registered for the sleepers' barrier (`membarrier`), which loom
+    /// cannot model; under loom the two sides' read-modify-writes of the
+    /// sleeper count stand for the pairing the barrier gives.
+    pub fn append(&mut self, payload: &[u8], fenced: bool) -> bool {
+        assert!(self.producer.write(payload), "room");
+        self.producer.publish();
+        let words = self.control.words();
+        if fenced {
+            remote::wake_sleepers(words)
+        } else {
+            remote::wake_sleepers_unfenced(words)
+        }
+    }
+}
+
+impl RemoteSleeper {
+    /// Publishes what the writer committed since, as `Remote::catch_up`
+    /// does for the active segment: one thread at a time, and a thread that
+    /// finds another at it goes on with the view as it is (`false`).
+    /// Returns whether it published anything. (A stand-in: the real
+    /// `Remote` reads the control file and the directory through files,
+    /// which the models do not have; this is its `try_lock` and its
+    /// `follow_active`.)
+    pub fn catch_up(&self) -> bool {
+        match self.0.following.try_lock() {
+            Ok(mut following) => following.follow() > 0,
+            Err(_) => false,
+        }
+    }
+
+    /// Whether record `offset` is published here, catching up first if it
+    /// is not, as `Reader::ready` does in a reader process.
+    fn ready(&self, offset: u64) -> bool {
+        let published = || u64::from(self.0.region.count()) > offset;
+        published() || {
+            self.catch_up();
+            published()
+        }
+    }
+
+    /// Waits as `Reader::wait_for` does in a reader process once it has
+    /// spun (`wake::remote::sleep`: registered, the barrier, then asleep on
+    /// the wake word until woken), until record `offset` is published here,
+    /// checking with `RemoteSleeper::ready`. Returns how many times it
+    /// checked (once more after each time it was woken).
+    pub fn wait_for(&self, offset: u64) -> usize {
+        let far = std::time::Instant::now() + Duration::from_secs(3600);
+        let checks = std::cell::Cell::new(0);
+        let ready = || {
+            checks.set(checks.get() + 1);
+            self.ready(offset)
+        };
+        assert!(remote::sleep(&self.0.control, far, ready), "woken ready");
+        checks.get()
+    }
+
+    /// Record `i`'s payload, if published here.
+    pub fn read(&self, i: u64) -> Option<Vec<u8>> {
+        self.0.region.read(i)
     }
 }

@@ -100,7 +100,6 @@ pub(crate) fn wake_sleepers(words: &Words) -> bool {
 /// [`wake_sleepers`] with a plain load of the sleeper count and nothing to
 /// pair it with the sleeper's barrier: the loom models' mutant.
 #[inline]
-#[cfg_attr(feature = "loom", allow(dead_code, reason = "the models' mutant"))]
 pub(crate) fn wake_sleepers_unfenced(words: &Words) -> bool {
     let waiting = words.sleepers.load(Ordering::Relaxed) != 0;
     if waiting {
