@@ -33,11 +33,10 @@
 //! asleep on the control file's wake word, checking through its follower,
 //! is woken by the commit).
 //!
-//! One model is a known bug, kept as a `#[should_panic]` test so that it
-//! turns red when the bug is fixed (then it becomes an ordinary model): a
-//! reader process's readiness check that finds another of its threads
-//! catching up (`Remote::catch_up` takes its lock with `try_lock`) says "not
-//! ready" and goes to sleep, and the wake-up for that commit is lost.
+//! A third cross-process model pairs a reader process's sleeper with
+//! another of its threads catching up: the sleeper's last check waits for
+//! that catch-up (with `try_lock`, the mutant, it said "not ready" and slept
+//! past the commit: a lost wake-up loom reports as a deadlock).
 //!
 //! One soak is ignored by default: group commit with three appenders (about
 //! a minute at bound 2 in a debug build); run it with
@@ -1044,35 +1043,52 @@ fn mutant_unfenced_remote_wake_up_is_caught() {
 
 /// Two threads of a reader process share its view: one catches up once (as
 /// a cursor's poll, or a `wait_for` still spinning, does), the other waits
-/// for record 0 as in [`remote_wake_up`], while the writer appends it.
+/// for record 0 as in [`remote_wake_up`], while the writer appends it. The
+/// waiting thread's check before it sleeps waits for the other's catch-up
+/// (`Reader::ready_now`). Outcomes: (whether the polling thread published
+/// the record, whether the writer saw a sleeper).
 ///
-/// A known bug (the `try_lock` of `Remote::catch_up`, which the stand-in
-/// `RemoteSleeper::catch_up` copies): the polling thread takes the view's
-/// lock and finds record 0 not committed yet; the writer commits it and
-/// finds no sleeper; the waiting thread registers, and its check finds the
-/// lock taken, so "not ready", and it sleeps; the polling thread lets go.
-/// Nobody wakes the sleeper for record 0 (in a real process it sleeps until
-/// the next append or its timeout). Loom reports the deadlock. With a
-/// blocking lock in the check the model passes.
-fn remote_wake_up_beside_a_catch_up() {
+/// With `blocking` false, the mutant (the bug the first version of this
+/// model found): the check takes the view's lock with `try_lock`, as the
+/// spinning check does. The polling thread takes the lock and finds record
+/// 0 not committed yet; the writer commits it and finds no sleeper; the
+/// waiting thread registers, its check finds the lock taken, so "not
+/// ready", and it sleeps; the polling thread lets go. Nobody wakes the
+/// sleeper for record 0 (a real process slept until the next append or its
+/// timeout): loom reports the deadlock.
+fn remote_wake_up_beside_a_catch_up(blocking: bool) -> BTreeSet<(bool, bool)> {
+    let seen = std::sync::Arc::new(Mutex::new(BTreeSet::new()));
+    let outcomes = std::sync::Arc::clone(&seen);
     explore("cross-process wake-up beside a catch-up", move || {
         let (mut writer, sleeper) = loom_api::remote_wake(256);
         let other = sleeper.clone();
         let polling = thread::spawn(move || other.catch_up());
-        let waiting = thread::spawn(move || sleeper.wait_for(0));
-        writer.append(&payload(0), true);
-        polling.join().unwrap();
+        let reading = sleeper.clone();
+        let waiting = thread::spawn(move || sleeper.wait_for_with(0, blocking));
+        let saw = writer.append(&payload(0), true);
+        let published = polling.join().unwrap();
         waiting.join().unwrap();
+        assert_eq!(reading.read(0), Some(payload(0)));
+        outcomes.lock().unwrap().insert((published, saw));
     });
+    seen.lock().unwrap().clone()
 }
 
-/// The known bug above: loom must find the lost wake-up (until it is fixed;
-/// then drop `should_panic` and the child process, and check outcomes).
+#[test]
+fn a_reader_process_asleep_is_woken_beside_another_threads_catch_up() {
+    let seen = remote_wake_up_beside_a_catch_up(true);
+    for outcome in [(false, false), (true, false), (false, true)] {
+        assert!(
+            seen.contains(&outcome),
+            "{outcome:?} never explored: {seen:?}"
+        );
+    }
+}
+
 #[test]
 #[should_panic]
-fn known_bug_a_catch_up_on_another_thread_loses_a_wake_up() {
-    mutant(
-        "known_bug_a_catch_up_on_another_thread_loses_a_wake_up",
-        remote_wake_up_beside_a_catch_up,
-    );
+fn mutant_try_lock_in_the_sleepers_check_is_caught() {
+    mutant("mutant_try_lock_in_the_sleepers_check_is_caught", || {
+        remote_wake_up_beside_a_catch_up(false);
+    });
 }

@@ -1253,12 +1253,27 @@ impl RemoteSleeper {
         }
     }
 
+    /// [`RemoteSleeper::catch_up`], waiting for a thread that is at it, as
+    /// `Remote::catch_up_now` does.
+    fn catch_up_now(&self) -> bool {
+        let mut following = crate::primitives::lock(&self.0.following);
+        following.follow() > 0
+    }
+
     /// Whether record `offset` is published here, catching up first if it
-    /// is not, as `Reader::ready` does in a reader process.
-    fn ready(&self, offset: u64) -> bool {
+    /// is not: as `Reader::ready_now` does in a reader process about to
+    /// sleep (waiting for another thread's catch-up), or, with `blocking`
+    /// false, as `Reader::ready` does while it spins (the mutant: with it in
+    /// the sleep's check, a wake-up is lost beside another thread's
+    /// catch-up).
+    fn ready(&self, offset: u64, blocking: bool) -> bool {
         let published = || u64::from(self.0.region.count()) > offset;
         published() || {
-            self.catch_up();
+            if blocking {
+                self.catch_up_now();
+            } else {
+                self.catch_up();
+            }
             published()
         }
     }
@@ -1269,11 +1284,17 @@ impl RemoteSleeper {
     /// checking with `RemoteSleeper::ready`. Returns how many times it
     /// checked (once more after each time it was woken).
     pub fn wait_for(&self, offset: u64) -> usize {
+        self.wait_for_with(offset, true)
+    }
+
+    /// [`RemoteSleeper::wait_for`]; `blocking` false checks with the
+    /// spinning check (`try_lock`), the mutant.
+    pub fn wait_for_with(&self, offset: u64, blocking: bool) -> usize {
         let far = std::time::Instant::now() + Duration::from_secs(3600);
         let checks = std::cell::Cell::new(0);
         let ready = || {
             checks.set(checks.get() + 1);
-            self.ready(offset)
+            self.ready(offset, blocking)
         };
         assert!(remote::sleep(&self.0.control, far, ready), "woken ready");
         checks.get()
