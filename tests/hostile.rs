@@ -17,6 +17,18 @@
 //! - damage past the durable point is repaired as a torn tail;
 //! - a log that opened reopens, after a close, with the same records.
 //!
+//! Each damaged copy is also opened read-only with `Reader::open` (a reader
+//! in another process) and read through, by offset, by cursor and at random
+//! offsets: it never panics, never changes a file, and returns only records
+//! byte-exact what was written at their offset, never more than recovery
+//! keeps (`check_reader` lists what it must do for each kind of damage, and
+//! where it is known to part from recovery; each test counts those cases).
+//! After recovery, a reader of the files sees exactly what the writer
+//! holds, while the writer is open and after it closed. A class damages the
+//! control file (`murakami.tail`): short, foreign, a future version,
+//! longer, scrambled, removed; a reader refuses what is not a control file
+//! with `Error::BadControlFile`, and the writer replaces it.
+//!
 //! For each class the expected outcome is computed from the damage (which
 //! record it hits first) and the template (clean or crashed, durable point).
 //! A few cases destroy the only evidence that records were durable (the
@@ -34,9 +46,12 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use common::{Rng, frames, payload, soak};
-use murakami::{CutReason, Error, HeaderError, Log, Options, Recovery, RecoveryReport};
+use murakami::{
+    ControlError, CutReason, Error, HeaderError, Log, Options, Reader, Recovery, RecoveryReport,
+};
 
 const SEG: u64 = 64 * 1024;
 const HEADER: usize = 64;
@@ -221,6 +236,24 @@ struct Case {
     /// counted among the records a cut drops).
     forged: u64,
     expect: Expect,
+    /// What was done to the control file.
+    control: Control,
+}
+
+/// What a case did to the control file (`murakami.tail`), which recovery
+/// never reads but `Reader::open` does.
+#[derive(Clone, Copy, Debug)]
+enum Control {
+    /// Left as the writer made it.
+    Sound,
+    /// Damaged so that a reader must refuse it with this reason.
+    Refused(ControlError),
+    /// Removed, or longer than a page but otherwise sound: a reader reads
+    /// the segment files as it does with a sound one.
+    Readable,
+    /// Magic and version kept, the other words scrambled: a reader cannot
+    /// tell; it must still never panic nor return a record not written.
+    Scrambled,
 }
 
 /// What an open returned, after its records were checked.
@@ -239,6 +272,48 @@ struct Tally {
     truncate_corrupt_cuts: u64,
     evidence_lost: u64,
     records_checked: u64,
+    /// `Reader::open` over the damaged copy: opened, refused with a typed
+    /// error.
+    reader_opened: u64,
+    reader_refused: u64,
+    /// Corruption the reader stopped before without an error (a frame whose
+    /// commit word is zero reads as the end of what was committed).
+    reader_silent_stops: u64,
+    /// Torn tails recovery repairs that the reader refuses with a typed
+    /// error (a reader does not repair, and a damaged frame or file past
+    /// the last record is all it sees).
+    reader_refused_torn: u64,
+    /// Segment files whose length is not their capacity, which recovery
+    /// reads and a reader refuses with a typed error.
+    reader_refused_length: u64,
+    /// Recovered logs (after a close) that a reader still refuses: a sealed
+    /// segment file recovery keeps at a length other than its capacity.
+    recovered_refused_length: u64,
+    /// Logs a reader read further than recovery keeps them: garbage past
+    /// the last frame of a sealed segment with a zero commit word.
+    reader_past_slack: u64,
+    /// Records a reader of the files returned (each checked byte for byte).
+    reader_records: u64,
+}
+
+impl Tally {
+    fn add(&mut self, o: &Tally) {
+        self.cases += o.cases;
+        self.strict_refused += o.strict_refused;
+        self.torn_repaired += o.torn_repaired;
+        self.intact += o.intact;
+        self.truncate_corrupt_cuts += o.truncate_corrupt_cuts;
+        self.evidence_lost += o.evidence_lost;
+        self.records_checked += o.records_checked;
+        self.reader_opened += o.reader_opened;
+        self.reader_refused += o.reader_refused;
+        self.reader_silent_stops += o.reader_silent_stops;
+        self.reader_refused_torn += o.reader_refused_torn;
+        self.reader_refused_length += o.reader_refused_length;
+        self.reader_past_slack += o.reader_past_slack;
+        self.recovered_refused_length += o.recovered_refused_length;
+        self.reader_records += o.reader_records;
+    }
 }
 
 fn write_dir(dir: &Path, files: &BTreeMap<String, Vec<u8>>) {
@@ -248,8 +323,176 @@ fn write_dir(dir: &Path, files: &BTreeMap<String, Vec<u8>>) {
     }
 }
 
+/// The bytes of every file in `dir`.
+fn dir_bytes(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().into_string().unwrap();
+        files.insert(name, fs::read(entry.path()).unwrap());
+    }
+    files
+}
+
+/// A seed for the random reads of a case, from its description.
+fn seed_of(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// What a reader of the files saw: the records `first..next`, all checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Seen {
+    first: u64,
+    next: u64,
+}
+
+/// Whether `e` is one of the errors a read may give (a typed one).
+fn typed_read_error(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::OffsetOutOfRange { .. }
+            | Error::Purged { .. }
+            | Error::Corrupt { .. }
+            | Error::BadSegmentHeader { .. }
+    )
+}
+
+/// Opens `dir` read-only with `Reader::open`, as a reader in another
+/// process does, and reads everything it offers: every record from the
+/// first to the end by offset and through a cursor, a cursor from a random
+/// offset, random reads (in range, past the end, far out), lookups by
+/// time, a wait that times out. Every record returned must be byte-exact
+/// what was written at its offset, every error typed, and no file may
+/// change. `Err` is the typed error the open gave.
+///
+/// `scrambled`: the control file's words are anything (magic and version
+/// kept), so the first offset a reader reports, which it takes from there,
+/// may be anything too, even past its end.
+fn read_only(dir: &Path, n_valid: u64, seed: u64, scrambled: bool) -> Result<Seen, Error> {
+    let before = dir_bytes(dir);
+    let seen = read_only_inner(dir, n_valid, seed, scrambled);
+    assert!(
+        before == dir_bytes(dir),
+        "a reader of the files changed a file"
+    );
+    seen
+}
+
+fn read_only_inner(dir: &Path, n_valid: u64, seed: u64, scrambled: bool) -> Result<Seen, Error> {
+    let reader = match Reader::open(dir) {
+        Ok(reader) => reader,
+        Err(e) => {
+            match &e {
+                Error::Corrupt { segment, .. } | Error::BadSegmentHeader { segment, .. } => {
+                    assert_eq!(segment.parent(), Some(dir), "{e}");
+                    assert!(segment.exists(), "{e} names a file not there");
+                }
+                Error::BadControlFile { path, .. } => {
+                    assert_eq!(path, &dir.join("murakami.tail"), "{e}");
+                }
+                Error::Io(_) => {}
+                other => panic!("Reader::open failed with an untyped error: {other:?}"),
+            }
+            return Err(e);
+        }
+    };
+    let mut rng = Rng::new(seed);
+    let mut first = reader.first_offset();
+    let next = reader.next_offset();
+    if scrambled {
+        first = first.min(next);
+    }
+    assert!(first <= next, "reader: first {first} > next {next}");
+    assert!(
+        next <= n_valid,
+        "reader: next {next} beyond the {n_valid} valid records"
+    );
+    assert_eq!(reader.end_offset(), next);
+    assert!(reader.durable_offset() <= next);
+    for offset in first..next {
+        let record = reader
+            .read_record(offset)
+            .unwrap_or_else(|e| panic!("reader: record {offset} below the end: {e}"));
+        assert_eq!(record.offset, offset);
+        assert_eq!(
+            record.payload,
+            payload(offset),
+            "reader: record {offset} is not what was written"
+        );
+    }
+    let mut at = first;
+    let mut cursor = reader.cursor(first).expect("a cursor at the first record");
+    loop {
+        match cursor.next_ref() {
+            Ok(Some(record)) => {
+                assert_eq!(record.offset, at, "reader: the cursor skipped");
+                assert_eq!(record.payload, payload(at), "reader: cursor, record {at}");
+                at += 1;
+            }
+            Ok(None) => break,
+            Err(e) => panic!("reader: the cursor failed at {at}: {e}"),
+        }
+    }
+    assert_eq!(at, next, "reader: the cursor ends where the reader does");
+    match reader.read(next) {
+        Err(e) => assert!(typed_read_error(&e), "reader: read at the end: {e:?}"),
+        Ok(_) => panic!("reader: a record at its end {next}"),
+    }
+    let from = first + rng.below(next - first + 1);
+    let mut cursor = reader.cursor(from).expect("a cursor in range");
+    for offset in from..next.min(from + 50) {
+        let record = cursor.next().expect("a record").expect("reads");
+        assert_eq!((record.offset, &record.payload), (offset, &payload(offset)));
+    }
+    let far = [next, next + 1, n_valid, n_valid + 7, u64::MAX, u64::MAX - 1];
+    for i in 0..40 {
+        let offset = match far.get(i) {
+            Some(&o) => o,
+            None => rng.below(n_valid + 10),
+        };
+        match reader.read(offset) {
+            Ok(bytes) => {
+                assert!((first..next).contains(&offset), "reader: read {offset}");
+                assert_eq!(bytes, payload(offset), "reader: random read {offset}");
+            }
+            Err(e) => {
+                assert!(!(first..next).contains(&offset), "reader: {offset}: {e}");
+                assert!(typed_read_error(&e), "reader: read {offset}: {e:?}");
+            }
+        }
+        if let Ok(c) = reader.cursor(offset) {
+            // (A cursor goes by the segments the reader maps, not by the
+            // first offset the control file says.)
+            assert!(
+                offset <= next && (scrambled || offset >= first),
+                "reader: cursor at {offset}"
+            );
+            drop(c);
+        }
+    }
+    for t in [0, 1, rng.next(), u64::MAX] {
+        assert!(reader.offset_for_timestamp(t) <= next);
+    }
+    // Nobody writes: a wait times out (it may register as a sleeper for a
+    // moment, and takes that back).
+    assert!(!reader.wait_for(next, Duration::ZERO).unwrap());
+    Ok(Seen { first, next })
+}
+
+/// Checks a control file a writer left: a page, magic, version 2, closed.
+fn assert_sound_control(dir: &Path) {
+    let bytes = fs::read(dir.join("murakami.tail")).expect("the writer keeps a control file");
+    assert_eq!(bytes.len(), 4096, "control file length");
+    assert_eq!(&bytes[0..8], b"MRKTAIL\0", "control file magic");
+    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 2);
+}
+
 /// Opens `dir`, and when it opens reads every record by offset and through
-/// a cursor, checks them byte for byte, closes and reopens strictly.
+/// a cursor, checks them byte for byte, closes and reopens strictly. A
+/// reader of the files (`Reader::open`) sees the same records while the
+/// writer is open and after it closed.
 fn open_and_check(
     dir: &Path,
     mode: Recovery,
@@ -283,7 +526,33 @@ fn open_and_check(
     tally.records_checked += 2 * (next - first);
     let report = writer.recovery_report().clone();
     assert_eq!((report.first_offset, report.next_offset), (first, next));
+    // The writer made its control file sound (replacing a damaged one): a
+    // reader of the files follows it, unless a sealed segment file is not
+    // its capacity long (recovery keeps it so; see `refused_length`).
+    match Reader::open(dir) {
+        Ok(live) => {
+            assert_eq!((live.first_offset(), live.next_offset()), (first, next));
+            if next > first {
+                assert_eq!(live.read(next - 1).unwrap(), payload(next - 1));
+            }
+        }
+        Err(e) if refused_length(&e) => {}
+        Err(e) => panic!("a reader of a live log: {e}"),
+    }
     writer.close().unwrap();
+    assert_sound_control(dir);
+    match read_only(dir, n_valid, next, false) {
+        Ok(seen) => {
+            assert_eq!(
+                seen,
+                Seen { first, next },
+                "a reader of the recovered files"
+            );
+            tally.reader_records += next - first;
+        }
+        Err(e) if refused_length(&e) => tally.recovered_refused_length += 1,
+        Err(e) => panic!("a reader of the recovered files: {e}"),
+    }
     // The repair left a consistent log: it reopens strictly, unchanged.
     let (writer, reader) = Log::open(dir, options(Recovery::Strict))
         .unwrap_or_else(|e| panic!("the repaired log does not reopen: {e}"));
@@ -320,12 +589,7 @@ fn run_case(t: &Template, case: &Case, tally: &mut Tally) {
     match outcome {
         Ok(local) => {
             tally.cases += 1;
-            tally.strict_refused += local.strict_refused;
-            tally.torn_repaired += local.torn_repaired;
-            tally.intact += local.intact;
-            tally.truncate_corrupt_cuts += local.truncate_corrupt_cuts;
-            tally.evidence_lost += local.evidence_lost;
-            tally.records_checked += local.records_checked;
+            tally.add(&local);
         }
         Err(panic) => {
             let msg = panic
@@ -342,8 +606,16 @@ fn check_case(t: &Template, case: &Case, tally: &mut Tally) {
     let tmp = tempfile::tempdir().unwrap();
     let strict_dir = tmp.path().join("strict");
     let tc_dir = tmp.path().join("tc");
+    let reader_dir = tmp.path().join("reader");
     write_dir(&strict_dir, &case.files);
     write_dir(&tc_dir, &case.files);
+    write_dir(&reader_dir, &case.files);
+    let seen = read_only(
+        &reader_dir,
+        case.n_valid,
+        seed_of(&format!("{} {}", t.label, case.desc)),
+        matches!(case.control, Control::Scrambled),
+    );
     let strict = open_and_check(&strict_dir, Recovery::Strict, case.n_valid, tally);
     let tc = open_and_check(&tc_dir, Recovery::TruncateCorrupt, case.n_valid, tally);
     // TruncateCorrupt opens whatever it finds.
@@ -481,6 +753,7 @@ fn check_case(t: &Template, case: &Case, tally: &mut Tally) {
             }
         }
     }
+    check_reader(t, case, &reader_dir, &seen, &tc, tally);
     if let (Ok(s), Expect::Damage { .. } | Expect::Intact { .. }) = (&strict, &case.expect) {
         // Strict never drops a durable record silently (the evidence-lost
         // cases aside, which the expectation above pins down exactly).
@@ -498,6 +771,188 @@ fn check_case(t: &Template, case: &Case, tally: &mut Tally) {
                 t.durable
             );
         }
+    }
+}
+
+/// Where the valid frames of a segment image end, read as recovery reads
+/// them (CRC, consecutive offsets from `base`).
+fn valid_end(bytes: &[u8], base: u64) -> usize {
+    let mut end = HEADER;
+    for (expected, (pos, len)) in (base..).zip(frames(bytes)) {
+        let stored = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap());
+        let frame_end = pos + FRAME_HEADER + len;
+        let offset = u64::from_le_bytes(bytes[pos + 8..pos + 16].try_into().unwrap());
+        if crc32fast::hash(&bytes[pos + 4..frame_end]) != stored || offset != expected {
+            break;
+        }
+        end = pos + common::frame_len(len);
+    }
+    end
+}
+
+/// Whether a segment file of `files` that another one follows ends its
+/// valid frames in a frame header that is not all zeros but whose commit
+/// word (bytes 4..8) is: recovery calls that damage, and a reader of the
+/// files, which takes a zero commit word for the end of what was committed,
+/// reads on into the next segment: it returns records recovery drops (a
+/// strict open refuses the log; `TruncateCorrupt` cuts it there).
+fn uncommitted_garbage_after_sealed(files: &BTreeMap<String, Vec<u8>>) -> bool {
+    let names = seg_names(files);
+    names.iter().rev().skip(1).any(|name| {
+        let bytes = &files[name];
+        let base: u64 = name[..20].parse().unwrap();
+        if bytes.len() < HEADER {
+            return false;
+        }
+        let end = valid_end(bytes, base);
+        end + FRAME_HEADER <= bytes.len()
+            && bytes[end + 4..end + 8] == [0; 4]
+            && bytes[end..end + FRAME_HEADER].iter().any(|&b| b != 0)
+    })
+}
+
+/// Whether `e` is a reader's refusal of a segment file whose length is not
+/// the capacity its header claims: recovery reads such a file (and the
+/// writer restores the length of the active one only), a reader of the
+/// files refuses it (`HeaderError::Inconsistent`), since the writer may
+/// grow the file under a map the reader keeps.
+fn refused_length(e: &Error) -> bool {
+    match e {
+        Error::BadSegmentHeader {
+            segment,
+            reason: HeaderError::Inconsistent,
+        } => fs::read(segment).is_ok_and(|bytes| {
+            bytes.len() >= HEADER
+                && u64::from_le_bytes(bytes[24..32].try_into().unwrap()) != bytes.len() as u64
+        }),
+        _ => false,
+    }
+}
+
+/// Checks what a reader of the damaged files (`Reader::open`, read-only,
+/// in `dir`) saw against what recovery kept (`tc`) and the expectation:
+///
+/// - it never returns more than recovery keeps, hence never a record at or
+///   past the first one the damage hits (one exception, counted: garbage
+///   past the last frame of a sealed segment that leaves the commit word
+///   zero, which the reader takes for the end of that segment);
+/// - an intact log it reads whole (or refuses a segment file whose length
+///   is not its capacity, with a typed error);
+/// - a torn tail it reads up to the tear, as recovery keeps it, or refuses
+///   with a typed error at the tear (a reader repairs nothing, and cannot
+///   tell a damaged frame past the last durable record from damage);
+/// - corruption stops it, with a typed error at or before the damage, or,
+///   when the damaged frame looks uncommitted (a zero commit word), at the
+///   damage without one;
+/// - a refused segment header it refuses the same way;
+/// - a control file it cannot read it refuses with `BadControlFile`.
+fn check_reader(
+    t: &Template,
+    case: &Case,
+    dir: &Path,
+    seen: &Result<Seen, Error>,
+    tc: &Opened,
+    tally: &mut Tally,
+) {
+    let slack = uncommitted_garbage_after_sealed(&case.files);
+    match seen {
+        Ok(s) => {
+            tally.reader_opened += 1;
+            tally.reader_records += s.next - s.first;
+            if s.next > tc.next {
+                assert!(
+                    slack,
+                    "reader: records up to {} where recovery keeps up to {}",
+                    s.next, tc.next
+                );
+                tally.reader_past_slack += 1;
+                return;
+            }
+        }
+        Err(e) => {
+            tally.reader_refused += 1;
+            if let Error::Corrupt { offset, .. } = e {
+                assert!(
+                    *offset <= tc.next,
+                    "reader: {e}, past where recovery keeps the log to ({})",
+                    tc.next
+                );
+            }
+        }
+    }
+    match case.control {
+        Control::Refused(reason) => {
+            match seen {
+                Err(Error::BadControlFile { reason: r, .. }) if *r == reason => {}
+                other => {
+                    panic!("reader: expected a refused control file ({reason:?}), got {other:?}")
+                }
+            }
+            return;
+        }
+        // Words a reader trusts (the first offset, the generation) may say
+        // anything: only the invariants above hold.
+        Control::Scrambled => return,
+        Control::Sound | Control::Readable => {}
+    }
+    if let Ok(s) = seen {
+        assert_eq!(s.first, tc.first, "reader: the first record");
+    }
+    match &case.expect {
+        Expect::Any => {}
+        Expect::Intact { first } => match seen {
+            Ok(s) => assert_eq!((s.first, s.next), (*first, case.n_valid), "reader"),
+            Err(e) if refused_length(e) => tally.reader_refused_length += 1,
+            Err(e) => panic!("reader: refused an intact log: {e}"),
+        },
+        Expect::Damage {
+            f,
+            seg,
+            pos,
+            evidence_lost,
+            forced,
+        } => {
+            let corrupt = *forced || t.clean || (*f < t.durable && !evidence_lost);
+            match seen {
+                Ok(s) if corrupt => {
+                    // Only a frame that looks uncommitted (a zero commit
+                    // word, or no room for a frame header) stops a reader
+                    // without an error: it cannot tell it from a record
+                    // not written yet.
+                    let uncommitted = case.files.get(seg).is_some_and(|bytes| {
+                        let pos = *pos as usize;
+                        pos >= HEADER
+                            && (pos + FRAME_HEADER > bytes.len()
+                                || bytes[pos + 4..pos + 8] == [0; 4])
+                    });
+                    assert!(
+                        s.next == *f && uncommitted,
+                        "reader: corruption at {f} ({seg} byte {pos}) and no error, \
+                         the reader ends at {}",
+                        s.next
+                    );
+                    tally.reader_silent_stops += 1;
+                }
+                Ok(s) => assert_eq!(s.next, *f, "reader: the log ends at the tear"),
+                Err(e) => {
+                    if let Error::Corrupt { offset, .. } = e {
+                        assert!(offset <= f, "reader: {e} past the damage at {f}");
+                    }
+                    if refused_length(e) {
+                        tally.reader_refused_length += 1;
+                    } else if !corrupt {
+                        tally.reader_refused_torn += 1;
+                    }
+                }
+            }
+        }
+        Expect::Refused { name, reason, .. } => match seen {
+            Err(Error::BadSegmentHeader { segment, reason: r }) => {
+                assert_eq!(segment, &dir.join(name), "reader");
+                assert_eq!(r, reason, "reader");
+            }
+            other => panic!("reader: expected {name} refused ({reason:?}), got {other:?}"),
+        },
     }
 }
 
@@ -662,6 +1117,7 @@ fn flip(rng: &mut Rng, t: &Template) -> Case {
         n_valid: t.n,
         forged: 0,
         expect,
+        control: Control::Sound,
     }
 }
 
@@ -681,6 +1137,7 @@ fn zero_sector(rng: &mut Rng, t: &Template) -> Case {
         n_valid: t.n,
         forged: 0,
         expect,
+        control: Control::Sound,
     }
 }
 
@@ -708,6 +1165,7 @@ fn huge_length(rng: &mut Rng, t: &Template) -> Case {
         n_valid: t.n,
         forged: 0,
         expect,
+        control: Control::Sound,
     }
 }
 
@@ -730,6 +1188,7 @@ fn truncate(rng: &mut Rng, t: &Template) -> Case {
         n_valid: t.n,
         forged: 0,
         expect,
+        control: Control::Sound,
     }
 }
 
@@ -764,6 +1223,7 @@ fn remove(t: &Template, which: usize) -> Case {
         n_valid: t.n,
         forged: 0,
         expect,
+        control: Control::Sound,
     }
 }
 
@@ -1056,6 +1516,120 @@ fn extra(rng: &mut Rng, t: &Template) -> Case {
         n_valid,
         forged,
         expect,
+        control: Control::Sound,
+    }
+}
+
+/// The control file (`murakami.tail`) damaged, replaced or removed; the
+/// segment files untouched. Recovery never reads it: the log opens intact,
+/// and the writer replaces what it cannot use. A reader of the files
+/// refuses what is not a control file with a typed error.
+fn control_damage(rng: &mut Rng, t: &Template) -> Case {
+    const NAME: &str = "murakami.tail";
+    let mut files = t.files.clone();
+    let sound = files[NAME].clone();
+    assert_eq!(sound.len(), 4096, "{}: the writer's control file", t.label);
+    assert_eq!(&sound[0..8], b"MRKTAIL\0");
+    assert_eq!(u32::from_le_bytes(sound[8..12].try_into().unwrap()), 2);
+    let random =
+        |rng: &mut Rng, n: usize| -> Vec<u8> { (0..n).map(|_| rng.next() as u8).collect() };
+    let (desc, control) = match rng.below(8) {
+        0 => {
+            files.remove(NAME);
+            ("removed".to_string(), Control::Readable)
+        }
+        1 => {
+            let len = match rng.below(2) {
+                0 => [0, 1, 8, 12, 63, 64, 4095][rng.index(7)],
+                _ => rng.index(4096),
+            };
+            files.insert(NAME.into(), sound[..len].to_vec());
+            (
+                format!("cut to {len} bytes"),
+                Control::Refused(ControlError::TooShort),
+            )
+        }
+        2 => {
+            let len = rng.index(4096);
+            files.insert(NAME.into(), random(rng, len));
+            (
+                format!("{len} random bytes"),
+                Control::Refused(ControlError::TooShort),
+            )
+        }
+        3 => {
+            let bytes = if rng.below(2) == 0 {
+                vec![0; 4096]
+            } else {
+                let mut b = random(rng, 4096);
+                if b[0..8] == *b"MRKTAIL\0" {
+                    b[0] ^= 1;
+                }
+                b
+            };
+            let what = if bytes.iter().all(|&b| b == 0) {
+                "zeros"
+            } else {
+                "random bytes"
+            };
+            files.insert(NAME.into(), bytes);
+            (
+                format!("a page of {what}"),
+                Control::Refused(ControlError::BadMagic),
+            )
+        }
+        4 => {
+            let mut bytes = sound.clone();
+            let bit = rng.below(64);
+            bytes[(bit / 8) as usize] ^= 1 << (bit % 8);
+            files.insert(NAME.into(), bytes);
+            (
+                format!("magic bit {bit} flipped"),
+                Control::Refused(ControlError::BadMagic),
+            )
+        }
+        5 => {
+            let v = [0, 1, 3, 4, 0xFFFF_FFFF, 3 + rng.below(1 << 30) as u32][rng.index(6)];
+            let mut bytes = sound.clone();
+            bytes[8..12].copy_from_slice(&v.to_le_bytes());
+            files.insert(NAME.into(), bytes);
+            (
+                format!("format version {v}"),
+                Control::Refused(ControlError::UnsupportedVersion(v)),
+            )
+        }
+        6 => {
+            let extra = 1 + rng.index(8192);
+            let mut bytes = sound.clone();
+            bytes.extend(random(rng, extra));
+            files.insert(NAME.into(), bytes);
+            (format!("{extra} bytes longer"), Control::Readable)
+        }
+        _ => {
+            // Magic and version kept; every other word anything (a reader
+            // cannot tell), or only the state word.
+            let mut bytes = sound.clone();
+            let desc = if rng.below(3) == 0 {
+                let state = rng.next() as u32;
+                bytes[64..68].copy_from_slice(&state.to_le_bytes());
+                format!("state word {state:#x}")
+            } else {
+                let tail = random(rng, 4096 - 12);
+                bytes[12..].copy_from_slice(&tail);
+                "words scrambled".to_string()
+            };
+            files.insert(NAME.into(), bytes);
+            (desc, Control::Scrambled)
+        }
+    };
+    Case {
+        class: "control file",
+        desc,
+        files,
+        n_valid: t.n,
+        forged: 0,
+        expect: Expect::Intact { first: 0 },
+        control,
     }
 }
 
@@ -1112,6 +1686,7 @@ fn multi(rng: &mut Rng, t: &Template) -> Case {
         n_valid: t.n,
         forged: 0,
         expect: Expect::Any,
+        control: Control::Sound,
     }
 }
 
@@ -1132,14 +1707,26 @@ fn report(class: &str, tally: &Tally) {
     eprintln!(
         "hostile {class}: {} cases; strict refused {}, torn tails repaired {}, \
          intact {}, TruncateCorrupt cut corruption {}, evidence lost {}; \
-         {} records read back",
+         {} records read back; Reader::open opened {}, refused {} (torn \
+         tails among them {}, segment files not their capacity long {}), \
+         stopped silently at corruption {}, read past garbage after a sealed \
+         segment {}; {} records read back through readers of the files \
+         (recovered logs refused for a segment not its capacity long: {})",
         tally.cases,
         tally.strict_refused,
         tally.torn_repaired,
         tally.intact,
         tally.truncate_corrupt_cuts,
         tally.evidence_lost,
-        tally.records_checked
+        tally.records_checked,
+        tally.reader_opened,
+        tally.reader_refused,
+        tally.reader_refused_torn,
+        tally.reader_refused_length,
+        tally.reader_silent_stops,
+        tally.reader_past_slack,
+        tally.reader_records,
+        tally.recovered_refused_length,
     );
     assert!(tally.cases > 0);
 }
@@ -1184,6 +1771,32 @@ fn missing_segment_files() {
 #[test]
 fn several_damages_at_once() {
     run_class("several damages", 60, multi);
+}
+
+#[test]
+fn damaged_control_files() {
+    run_class("control file", 60, control_damage);
+}
+
+/// A directory where the control file should be: the reader and the writer
+/// fail with a typed error (neither removes what is not theirs).
+#[test]
+fn a_directory_in_place_of_the_control_file_is_a_typed_error() {
+    let t = Template::build("directory", 1000, Some(100), true);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut files = t.files.clone();
+    files.remove("murakami.tail");
+    write_dir(tmp.path(), &files);
+    fs::create_dir(tmp.path().join("murakami.tail")).unwrap();
+    match Reader::open(tmp.path()) {
+        Err(Error::Io(_) | Error::BadControlFile { .. }) => {}
+        other => panic!("reader: {other:?}"),
+    }
+    match Log::open(tmp.path(), options(Recovery::Strict)) {
+        Err(Error::Io(_)) => {}
+        Err(other) => panic!("writer: {other}"),
+        Ok(_) => panic!("a writer replaced a directory"),
+    }
 }
 
 #[test]

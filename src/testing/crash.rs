@@ -11,7 +11,15 @@
 //! - every record it returns is one that was appended at that offset, in a
 //!   history that makes sense (truncations only ever go forward), so no
 //!   corrupt record is returned and the log is a prefix of what was written;
-//! - records are missing at the front only where a purge or retention asked.
+//! - records are missing at the front only where a purge or retention asked;
+//! - a reader of the files (`Reader::open`, through the same simulated
+//!   files, as a reader in another process) sees exactly the records the
+//!   recovered writer holds: the writer replaced the control file
+//!   (`murakami.tail`, never made durable) that the crash may have left
+//!   missing, short, zeroed or torn;
+//! - before recovery, a reader of the crashed files refuses them with a
+//!   typed error or returns only records appended at their offset, in a
+//!   history that makes sense, and never changes a file.
 //!
 //! Two mutants (a roll that forgets the directory fsync; a sync that stores
 //! the durable offset before its flushes return) must make it fail.
@@ -108,6 +116,18 @@ struct Tally {
     classes: BTreeMap<(&'static str, i32), (u64, u64)>,
     /// Scenarios run.
     scenarios: u64,
+    /// What power losses left of the control file, by kind.
+    control_after_crash: BTreeMap<&'static str, u64>,
+    /// Readers of the crashed files (before recovery): opened, and refused
+    /// by error.
+    readers_before: (u64, BTreeMap<&'static str, u64>),
+    /// Of those opened, how many said a first offset past their end (the
+    /// first offset comes from the control file, which a power loss may
+    /// leave as it was before purges the disk did not keep).
+    first_past_end: u64,
+    /// Readers of the recovered files, and the records they read.
+    readers_after: u64,
+    reader_records: u64,
 }
 
 fn options(rng: &mut Rng) -> Options {
@@ -142,6 +162,121 @@ fn is_flush(op: &str) -> bool {
 
 fn open(fs: &SimFs, options: &Options) -> crate::Result<(Writer, Reader)> {
     Log::open_with(std::sync::Arc::new(fs.clone()), &dir(), options.clone())
+}
+
+/// A reader of the files of `fs`, as another process opens one.
+fn open_reader(fs: &SimFs) -> crate::Result<Reader> {
+    Reader::open_with(std::sync::Arc::new(fs.clone()), &dir())
+}
+
+/// What a power loss left of the control file.
+fn control_kind(image: &Image) -> &'static str {
+    let path = dir().join(crate::storage::control::CONTROL_NAME);
+    let tmp = dir().join(format!("{}.tmp", crate::storage::control::CONTROL_NAME));
+    match image.get(&path) {
+        None if image.contains_key(&tmp) => "missing, its prepared file left",
+        None => "missing",
+        Some(bytes) if bytes.len() < crate::format::CONTROL_LEN => "short",
+        Some(bytes) if bytes[..8] != crate::format::CONTROL_MAGIC.to_le_bytes() => {
+            if bytes.iter().all(|&b| b == 0) {
+                "zeros"
+            } else {
+                "torn or foreign"
+            }
+        }
+        Some(_) => "sound",
+    }
+}
+
+/// Checks a record a reader returned at `offset` against what the test
+/// knows (`model`: the history before recovery): one that was appended at
+/// that offset, in this history, and byte-exact below the durable point.
+/// `last_gen`: the generation of the record before it.
+fn check_record(
+    model: &Model,
+    offset: u64,
+    bytes: &[u8],
+    last_gen: &mut u32,
+) -> Result<(), String> {
+    let Some(gen_) = decode(offset, bytes) else {
+        return Err(format!("record {offset} is not one that was written"));
+    };
+    if gen_ < *last_gen {
+        return Err(format!(
+            "record {offset} is from before a truncation it follows"
+        ));
+    }
+    *last_gen = gen_;
+    // A record the current history does not have at that offset, or
+    // has differently, is one from a history a crash or a truncation
+    // discarded coming back.
+    let known = model.records.get(&offset);
+    if known.is_none() && offset >= model.next {
+        return Err(format!(
+            "record {offset} was never appended in this history"
+        ));
+    }
+    if known.is_some_and(|want| want != bytes) {
+        return Err(format!(
+            "record {offset} is not the one this history appended"
+        ));
+    }
+    if offset < model.required && known.map(Vec::as_slice) != Some(bytes) {
+        let want = known.map(|b| (decode(offset, b), b.len()));
+        return Err(format!(
+            "durable record {offset} came back different: (gen, len) {:?}, want {want:?}",
+            (gen_, bytes.len())
+        ));
+    }
+    Ok(())
+}
+
+/// Opens a reader of the crashed files of `fs` before any writer recovers
+/// them, reads all it offers and checks every record against `model` (what
+/// the files hold as far as the test knows); it must not change a file. The
+/// reader is gone when this returns.
+fn check_reader_before(fs: &SimFs, model: &Model, tally: &mut Tally) -> Result<(), String> {
+    let before = fs.snapshot();
+    let reader = match open_reader(fs) {
+        Ok(reader) => reader,
+        Err(e) => {
+            let kind = match e {
+                Error::Corrupt { .. } => "Corrupt",
+                Error::BadSegmentHeader { .. } => "BadSegmentHeader",
+                Error::BadControlFile { .. } => "BadControlFile",
+                Error::Io(_) => "Io",
+                e => return Err(format!("a reader of the crashed files: untyped {e:?}")),
+            };
+            *tally.readers_before.1.entry(kind).or_default() += 1;
+            return Ok(());
+        }
+    };
+    tally.readers_before.0 += 1;
+    let (first, next) = (reader.first_offset(), reader.next_offset());
+    tally.first_past_end += u64::from(first > next);
+    if first <= next {
+        let mut cursor = reader
+            .cursor(first)
+            .map_err(|e| format!("a reader of the crashed files: cursor at {first}: {e}"))?;
+        let mut last_gen = 0;
+        for offset in first..next {
+            let record = match cursor.next() {
+                Some(Ok(record)) if record.offset == offset => record,
+                other => {
+                    return Err(format!(
+                        "a reader of the crashed files: at {offset}: {other:?}"
+                    ));
+                }
+            };
+            check_record(model, offset, &record.payload, &mut last_gen)
+                .map_err(|e| format!("a reader of the crashed files: {e}"))?;
+        }
+    }
+    drop(reader);
+    if fs.snapshot() != before {
+        return Err("a reader of the crashed files changed them".into());
+    }
+    Ok(())
 }
 
 /// Runs `STEPS` random steps on an open log, updating the model. Stops at
@@ -280,39 +415,7 @@ fn check(fs: &SimFs, options: &Options, model: &Model, tally: &mut Tally) -> Res
         let bytes = reader
             .read(offset)
             .map_err(|e| format!("read {offset}: {e}"))?;
-        let Some(gen_) = decode(offset, &bytes) else {
-            return Err(format!("record {offset} is not one that was written"));
-        };
-        if gen_ < last_gen {
-            return Err(format!(
-                "record {offset} is from before a truncation it follows"
-            ));
-        }
-        last_gen = gen_;
-        // A record the current history does not have at that offset, or
-        // has differently, is one from a history a crash or a truncation
-        // discarded coming back.
-        let known = model.records.get(&offset);
-        if known.is_none() && offset >= model.next {
-            return Err(format!(
-                "record {offset} was never appended in this history"
-            ));
-        }
-        if known.is_some_and(|want| want != &bytes) {
-            return Err(format!(
-                "record {offset} is not the one this history appended"
-            ));
-        }
-        if offset < model.required && model.records.get(&offset) != Some(&bytes) {
-            let want = model
-                .records
-                .get(&offset)
-                .map(|b| (decode(offset, b), b.len()));
-            return Err(format!(
-                "durable record {offset} came back different: (gen, len) {:?}, want {want:?}",
-                (gen_, bytes.len())
-            ));
-        }
+        check_record(model, offset, &bytes, &mut last_gen)?;
         match cursor.next_ref() {
             Ok(Some(r)) if r.offset == offset && r.payload == bytes.as_slice() => {}
             other => return Err(format!("cursor disagrees at {offset}: {other:?}")),
@@ -321,6 +424,49 @@ fn check(fs: &SimFs, options: &Options, model: &Model, tally: &mut Tally) -> Res
         tally.records_checked += 1;
     }
     drop(cursor);
+    // A reader of the files, as another process opens one, through the same
+    // files: it sees exactly what the recovered writer holds, durable as the
+    // writer says. (It opens only if the writer replaced the control file a
+    // power loss may have left missing, short or garbage.)
+    let files = open_reader(fs).map_err(|e| format!("a reader of the recovered files: {e}"))?;
+    let seen = (
+        files.first_offset(),
+        files.next_offset(),
+        files.durable_offset(),
+    );
+    if seen != (first, end, reader.durable_offset()) {
+        return Err(format!(
+            "a reader of the recovered files sees (first, next, durable) {seen:?}, the writer {:?}",
+            (first, end, reader.durable_offset())
+        ));
+    }
+    let mut cursor = files
+        .cursor(first)
+        .map_err(|e| format!("a reader of the recovered files: cursor at {first}: {e}"))?;
+    for (&offset, bytes) in recovered.records.range(first..end) {
+        let by_offset = files
+            .read(offset)
+            .map_err(|e| format!("a reader of the recovered files: read {offset}: {e}"))?;
+        match cursor.next_ref() {
+            Ok(Some(r)) if r.offset == offset && r.payload == bytes.as_slice() => {}
+            other => {
+                return Err(format!(
+                    "a reader of the recovered files: cursor at {offset}: {other:?}"
+                ));
+            }
+        }
+        if &by_offset != bytes {
+            return Err(format!(
+                "a reader of the recovered files: record {offset} differs"
+            ));
+        }
+        tally.reader_records += 1;
+    }
+    if !matches!(cursor.next_ref(), Ok(None)) {
+        return Err("a reader of the recovered files reads past the end".into());
+    }
+    tally.readers_after += 1;
+    drop((cursor, files));
     drop(writer);
     Ok(recovered)
 }
@@ -412,7 +558,14 @@ fn scenario(seed: u64, k: u64, mutant: Mutant, tally: &mut Tally) -> Result<(), 
             model = history;
         }
         tally.runs += 1;
+        if let Start::Power(image) = &start {
+            *tally
+                .control_after_crash
+                .entry(control_kind(image))
+                .or_default() += 1;
+        }
         let verify = start.fs(Plan::Nothing, Mutant::None);
+        check_reader_before(&verify, &model, tally)?;
         if tracing() {
             eprintln!(
                 "model: next {} required {} purged to {} gen {}",
@@ -482,6 +635,18 @@ fn every_crash_point_keeps_what_was_acknowledged() {
         tally.recovered_after_crash,
         tally.records_checked
     );
+    eprintln!(
+        "  readers of the files: {} crashed directories opened ({} with a first offset past \
+         their end), refused {:?}; {} recovered ones read whole, {} records",
+        tally.readers_before.0,
+        tally.first_past_end,
+        tally.readers_before.1,
+        tally.readers_after,
+        tally.reader_records
+    );
+    for (kind, n) in &tally.control_after_crash {
+        eprintln!("  control file after a power loss: {kind}: {n}");
+    }
     assert!(
         failures.is_empty(),
         "{} violations, first: {}",
@@ -492,6 +657,13 @@ fn every_crash_point_keeps_what_was_acknowledged() {
         tally.records_checked > 1000,
         "the workloads wrote too little to prove anything"
     );
+    // The control file is never made durable: power losses must have left
+    // it in every state the writer has to replace.
+    for kind in ["missing", "short", "zeros", "sound"] {
+        let n = tally.control_after_crash.get(kind).copied().unwrap_or(0);
+        assert!(n > 0, "no power loss left the control file {kind}");
+    }
+    assert!(tally.readers_before.0 > 0 && !tally.readers_before.1.is_empty());
 }
 
 fn caught(mutant: Mutant) -> usize {

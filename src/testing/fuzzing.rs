@@ -4,19 +4,25 @@
 //! [`scan_segment`] runs the library's own segment scanner (header decode,
 //! checkpoint, frame scan, the look past a bad frame) over arbitrary bytes
 //! and checks what it says against the bytes; [`open_dir`] writes an
-//! arbitrary set of files as a log directory and opens it as a user would.
-//! Both panic only when the library breaks a promise.
+//! arbitrary set of files as a log directory and opens it as a user would:
+//! read-only first, as a reader in another process does
+//! ([`Reader::open`]), then as the writer. Both panic only when the library
+//! breaks a promise.
 #![forbid(unsafe_code)]
 
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
-use crate::error::Corruption;
+use crate::error::{Corruption, Error};
 use crate::format::{
-    self, CLEAN_LEN, CUT_LEN, FRAME_HEADER_LEN, Frame, HEADER_LEN, HeaderError, MAX_PAYLOAD_LEN,
-    SegmentHeader,
+    self, CLEAN_LEN, CONTROL_LEN, CONTROL_MAGIC, CUT_LEN, FORMAT_VERSION, FRAME_HEADER_LEN, Frame,
+    HEADER_LEN, HeaderError, MAX_PAYLOAD_LEN, SegmentHeader,
 };
 use crate::log::Log;
 use crate::options::{Options, Recovery};
+use crate::read::reader::Reader;
+use crate::record::Record;
 
 /// What [`scan_segment`] found in a segment image.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,6 +140,10 @@ pub struct OpenReport {
     pub opened: u32,
     /// Records read back, over both opens.
     pub records: u64,
+    /// Whether [`Reader::open`] opened the files (before any writer did).
+    pub read_only_opened: bool,
+    /// Records that reader returned.
+    pub read_only_records: u64,
 }
 
 /// A file of a directory image built by [`image`].
@@ -154,10 +164,12 @@ const MAX_IMAGE_CAPACITY: u64 = 1 << 20;
 /// Each file is a selector byte, a flags byte, a two-byte length, then that
 /// many bytes (fewer at the end of the input). The selector picks a name: a
 /// segment or a truncation marker (`.cut`) at one of a few base offsets,
-/// the clean-close marker, the prepared segment or a stray `.tmp`. The
+/// the clean-close marker, the prepared segment, a stray `.tmp` or the
+/// control file (`murakami.tail`: selector 7 with an odd high part). The
 /// flags let the input skip what a fuzzer cannot guess: bit 0 writes a
 /// valid segment header in front of a segment's bytes, bit 1 recomputes the
-/// CRC of every frame whose length fits, bit 2 seals a marker with its CRC.
+/// CRC of every frame whose length fits, bit 2 seals a marker with its CRC,
+/// bit 3 gives a control file its magic and version and pads it to a page.
 pub fn image(data: &[u8]) -> Vec<ImageFile> {
     const BASES: [u64; 8] = [0, 1, 2, 5, 8, 10, 13, 1000];
     let mut files: Vec<ImageFile> = Vec::new();
@@ -199,6 +211,16 @@ pub fn image(data: &[u8]) -> Vec<ImageFile> {
                 format!("{base:020}.cut")
             }
             6 => crate::storage::fs::PREPARED_NAME.to_string(),
+            _ if (select >> 3) & 1 == 1 => {
+                if flags & 8 != 0 {
+                    if bytes.len() < CONTROL_LEN {
+                        bytes.resize(CONTROL_LEN, 0);
+                    }
+                    bytes[0..8].copy_from_slice(&CONTROL_MAGIC.to_le_bytes());
+                    bytes[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+                }
+                crate::storage::control::CONTROL_NAME.to_string()
+            }
             _ => format!("{base:020}.tmp"),
         };
         match files.iter_mut().find(|f| f.name == name) {
@@ -232,11 +254,133 @@ fn seal_frames(bytes: &mut [u8]) {
     }
 }
 
-/// Writes `files` into `dir` (emptied first) and opens it, strictly and
-/// then (on a fresh copy) truncating. Every open that succeeds must read
-/// back each record from the first to the last, by offset and through a
-/// cursor, identically; accept an append; close; and reopen strictly with
-/// the same records. Errors are fine; panics are not.
+/// The bytes of every file in `dir`.
+fn dir_bytes(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).expect("fuzz directory") {
+        let entry = entry.expect("fuzz directory entry");
+        let name = entry.file_name().to_string_lossy().into_owned();
+        files.insert(name, std::fs::read(entry.path()).expect("fuzz file"));
+    }
+    files
+}
+
+/// Whether a reader's open or read may fail with `e`: a typed error.
+fn typed(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Io(_)
+            | Error::Corrupt { .. }
+            | Error::BadSegmentHeader { .. }
+            | Error::BadControlFile { .. }
+            | Error::OffsetOutOfRange { .. }
+            | Error::Purged { .. }
+    )
+}
+
+/// Whether `e` refuses a segment file whose length is not the capacity its
+/// header claims: recovery reads such a file, and restores the length of
+/// the active segment only; a reader of the files refuses it
+/// (`HeaderError::Inconsistent`).
+fn refused_length(e: &Error) -> bool {
+    match e {
+        Error::BadSegmentHeader {
+            segment,
+            reason: HeaderError::Inconsistent,
+        } => std::fs::read(segment).is_ok_and(|bytes| {
+            SegmentHeader::decode(&bytes).is_ok_and(|h| h.capacity != bytes.len() as u64)
+        }),
+        _ => false,
+    }
+}
+
+/// Opens `dir` read-only with [`Reader::open`], as a reader in another
+/// process does, and reads everything it offers: through a cursor from its
+/// first record, by offset (the same records), past its end, by time, with
+/// a wait that times out, and through a durable-only reader. Errors must be
+/// typed, no file may change. Returns the records read (`None`: the open
+/// was refused); the reader is gone when this returns, so a writer may then
+/// change the files under no map of it.
+fn read_only(dir: &Path) -> Option<Vec<Record>> {
+    let before = dir_bytes(dir);
+    let records = match Reader::open(dir) {
+        Ok(reader) => Some(read_everything(&reader)),
+        Err(e) => {
+            assert!(
+                typed(&e),
+                "Reader::open failed with an untyped error: {e:?}"
+            );
+            None
+        }
+    };
+    assert!(
+        before == dir_bytes(dir),
+        "a reader of the files changed a file"
+    );
+    records
+}
+
+fn read_everything(reader: &Reader) -> Vec<Record> {
+    let (first, next) = (reader.first_offset(), reader.next_offset());
+    assert_eq!(
+        reader.end_offset(),
+        next,
+        "a reader's end is its next offset"
+    );
+    assert!(reader.durable_offset() <= next, "durable past the end");
+    let mut records = Vec::new();
+    // The first offset comes from the control file, which may say anything
+    // (the records do not: they come from the segment files, checked).
+    if first <= next {
+        let mut cursor = reader.cursor(first).expect("a cursor at the first record");
+        for record in cursor.by_ref() {
+            let record = record.expect("a record below the end reads");
+            assert_eq!(record.offset, first + records.len() as u64, "in order");
+            records.push(record);
+        }
+        assert_eq!(
+            first + records.len() as u64,
+            next,
+            "the cursor ends at the end"
+        );
+    }
+    for record in &records {
+        let read = reader.read_record(record.offset).expect("reads by offset");
+        assert_eq!(&read, record, "by offset and by cursor alike");
+    }
+    for offset in [next, next.saturating_add(1), u64::MAX] {
+        match reader.read(offset) {
+            Ok(_) => panic!("a record at {offset}, past the end {next}"),
+            Err(e) => assert!(typed(&e), "read past the end: {e:?}"),
+        }
+    }
+    for t in [0, u64::MAX / 2, u64::MAX] {
+        assert!(reader.offset_for_timestamp(t) <= next);
+    }
+    assert!(
+        !reader.wait_for(next, Duration::ZERO).expect("a wait"),
+        "nothing is written while it waits"
+    );
+    let durable = reader.clone().durable_only();
+    let end = durable.end_offset();
+    assert!(end <= next, "a durable reader sees less");
+    if first < end {
+        let mut cursor = durable.cursor(first).expect("a durable cursor");
+        for record in &records[..(end - first) as usize] {
+            let read = cursor.next().expect("a durable record").expect("reads");
+            assert_eq!(&read, record, "the durable reader reads the same record");
+        }
+    }
+    records
+}
+
+/// Writes `files` into `dir` (emptied first) and opens it read-only with
+/// [`Reader::open`] (see [`read_only`]), then as the writer, strictly and
+/// (on a fresh copy) truncating. Every open that succeeds must read back
+/// each record from the first to the last, by offset and through a cursor,
+/// identically, and the same record as the reader of the files at every
+/// offset both have; accept an append; close; and reopen strictly with the
+/// same records. Errors are fine; panics are not.
 ///
 /// Images whose segment headers claim more than 1 MiB are skipped.
 ///
@@ -252,11 +396,17 @@ pub fn open_dir(dir: &Path, files: &[ImageFile]) -> OpenReport {
     if oversized {
         return report;
     }
+    let mut seen: Option<Vec<Record>> = None;
     for mode in [Recovery::Strict, Recovery::TruncateCorrupt] {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir).expect("fuzz directory");
         for file in files {
             std::fs::write(dir.join(&file.name), &file.bytes).expect("fuzz file");
+        }
+        if mode == Recovery::Strict {
+            seen = read_only(dir);
+            report.read_only_opened = seen.is_some();
+            report.read_only_records = seen.as_ref().map_or(0, |r| r.len() as u64);
         }
         let options = Options::default()
             .segment_size(4096)
@@ -280,6 +430,29 @@ pub fn open_dir(dir: &Path, files: &[ImageFile]) -> OpenReport {
             report.records += 1;
         }
         assert!(cursor.next().is_none(), "the cursor stops at the end");
+        // Where the reader of the files and recovery both have a record,
+        // it is the same one (the reader never shows a record recovery
+        // replaces, from a discarded history or a damaged file).
+        for record in seen.iter().flatten() {
+            if (first..next).contains(&record.offset) {
+                let kept = reader.read_record(record.offset).expect("kept");
+                assert_eq!(&kept, record, "the reader of the files and recovery differ");
+            }
+        }
+        // A reader of the files follows the writer of the recovered log:
+        // it sees exactly the writer's records.
+        match Reader::open(dir) {
+            Ok(files) => {
+                let seen = (files.first_offset(), files.next_offset());
+                assert_eq!(seen, (first, next), "a reader of the recovered files");
+                for offset in first..next {
+                    let read = files.read_record(offset).expect("a recovered record");
+                    assert_eq!(read, reader.read_record(offset).expect("kept"));
+                }
+            }
+            Err(e) if refused_length(&e) => {}
+            Err(e) => panic!("a reader of the recovered files: {e:?}"),
+        }
         if let Some(cut) = &writer.recovery_report().cut {
             assert_eq!(cut.offset, next, "the cut is where the log ends");
         }
@@ -301,4 +474,90 @@ pub fn open_dir(dir: &Path, files: &[ImageFile]) -> OpenReport {
         drop(writer);
     }
     report
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    fn seeds() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/open_dir")
+    }
+
+    fn seed(name: &str) -> Vec<u8> {
+        std::fs::read(seeds().join(name)).expect("a checked-in seed")
+    }
+
+    fn run(data: &[u8]) -> OpenReport {
+        let tmp = tempfile::tempdir().expect("a temporary directory");
+        open_dir(&tmp.path().join("log"), &image(data))
+    }
+
+    /// What the fuzzer starts from passes, without cargo-fuzz.
+    #[test]
+    fn every_open_dir_seed_passes() {
+        let mut n = 0;
+        for entry in std::fs::read_dir(seeds()).expect("the seeds") {
+            let data = std::fs::read(entry.expect("a seed").path()).expect("a seed");
+            run(&data);
+            n += 1;
+        }
+        assert!(n >= 8, "{n} seeds");
+    }
+
+    /// A whole log with its control file: the reader of the files reads
+    /// every record, as both recoveries keep them.
+    #[test]
+    fn a_reader_of_a_seed_reads_what_recovery_keeps() {
+        for (name, records) in [
+            ("clean-full-control", 16),
+            ("crash-synced-7-full-control", 16),
+            ("truncated-full", 11),
+        ] {
+            let report = run(&seed(name));
+            assert_eq!(report.opened, 2, "{name}");
+            assert!(report.read_only_opened, "{name}");
+            assert_eq!(report.read_only_records, records, "{name}");
+            assert_eq!(report.records, 2 * records, "{name}");
+        }
+    }
+
+    /// The same log with its control file (the last file of the image)
+    /// damaged: the reader refuses it with a typed error, the writer opens
+    /// the log in both modes and replaces it.
+    #[test]
+    fn a_damaged_control_file_in_an_image_is_refused_by_the_reader_only() {
+        let data = seed("clean-full-control");
+        let control_at = data.len() - 4 - CONTROL_LEN;
+        assert_eq!(data[control_at], 7 | 1 << 3, "the control file comes last");
+        let body = control_at + 4;
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        // Cut short (the length field says how much follows).
+        let mut short = data[..body + 100].to_vec();
+        short[control_at + 2..body].copy_from_slice(&100u16.to_le_bytes());
+        cases.push(short);
+        // Another magic, another version.
+        let mut magic = data.clone();
+        magic[body] ^= 1;
+        cases.push(magic);
+        let mut version = data.clone();
+        version[body + 8] = 9;
+        cases.push(version);
+        // A page of zeros that flag 3 turns into a sound, empty control file.
+        let mut sealed = data[..body].to_vec();
+        sealed[control_at + 1] = 8;
+        sealed[control_at + 2..body].copy_from_slice(&0u16.to_le_bytes());
+        for (i, case) in cases.iter().enumerate() {
+            let report = run(case);
+            assert_eq!(report.opened, 2, "case {i}");
+            assert!(!report.read_only_opened, "case {i}: a reader took it");
+        }
+        let report = run(&sealed);
+        assert_eq!(report.opened, 2);
+        assert!(
+            report.read_only_opened,
+            "an empty control file is a sound one"
+        );
+        assert_eq!(report.read_only_records, 16);
+    }
 }

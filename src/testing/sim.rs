@@ -359,6 +359,26 @@ impl SimFs {
         image
     }
 
+    /// What the running process sees now: each file of the directory and
+    /// its live bytes.
+    ///
+    /// Call it only when nothing writes the files (no writer, and no
+    /// reader about to sleep: a sleeper writes its count in the control
+    /// file).
+    pub(crate) fn snapshot(&self) -> Image {
+        let state = self.state();
+        state
+            .live_dir
+            .iter()
+            .map(|(name, ino)| {
+                let live = &state.inodes[ino].live;
+                // SAFETY: nothing writes the files (this function's
+                // contract).
+                (name.clone(), unsafe { live.copy_out(0, live.len) })
+            })
+            .collect()
+    }
+
     /// The same files after the process died but the machine did not: live
     /// and durable images as they are, every lock released, no fault plan.
     pub(crate) fn after_process_crash(&self, plan: Plan) -> SimFs {
