@@ -390,7 +390,12 @@ fn a_bad_frame_at_the_end_ends_the_view_with_a_typed_error() {
         })
     ));
     let mut cursor = reader.cursor(5).unwrap();
-    assert_eq!(cursor.by_ref().count(), 2, "the cursor stops before it");
+    assert_eq!(cursor.next().unwrap().unwrap().offset, 5);
+    assert_eq!(cursor.next().unwrap().unwrap().offset, 6);
+    assert!(
+        matches!(cursor.next(), Some(Err(Error::Corrupt { offset: 7, .. }))),
+        "the cursor stops at it, and says why"
+    );
 }
 
 #[test]
@@ -543,4 +548,38 @@ fn a_version_1_log_opens_and_goes_on_in_version_2() {
     for i in 0..250 {
         assert_eq!(reader.read(i).unwrap(), payload(i, 0), "{i}");
     }
+}
+
+#[test]
+fn bytes_after_the_end_of_a_sealed_segment_are_damage_as_recovery_says() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut writer = open(tmp.path());
+    // 44-byte payloads: 80-byte frames, so the first 4 KiB segment ends at
+    // byte 64 + 50 * 80 = 4064, with room for a frame header after it.
+    for i in 0..300u64 {
+        writer.append(format!("{i:044}").as_bytes()).unwrap();
+    }
+    writer.close().unwrap();
+    let first = tmp.path().join("00000000000000000000.seg");
+    let mut bytes = std::fs::read(&first).unwrap();
+    assert_eq!(bytes[4064..4096], [0; 32], "a clean end");
+    // Garbage there, with a zero commit word: not a frame, not an end.
+    bytes[4064] = 1;
+    std::fs::write(&first, bytes).unwrap();
+    assert!(matches!(
+        Log::open(tmp.path(), small()),
+        Err(Error::Corrupt {
+            offset: 50,
+            kind: murakami::Corruption::NotARecord,
+            ..
+        })
+    ));
+    assert!(matches!(
+        Reader::open(tmp.path()),
+        Err(Error::Corrupt {
+            offset: 50,
+            kind: murakami::Corruption::NotARecord,
+            ..
+        })
+    ));
 }

@@ -424,6 +424,10 @@ fn read_only_inner(dir: &Path, n_valid: u64, seed: u64, scrambled: bool) -> Resu
     }
     let mut at = first;
     let mut cursor = reader.cursor(first).expect("a cursor at the first record");
+    // A reader that opened over damage at the end of the log (a bad frame
+    // in its last segment, as a torn tail looks) stops there and says why:
+    // the error the whole read-through then returns.
+    let mut stopped = None;
     loop {
         match cursor.next_ref() {
             Ok(Some(record)) => {
@@ -432,6 +436,16 @@ fn read_only_inner(dir: &Path, n_valid: u64, seed: u64, scrambled: bool) -> Resu
                 at += 1;
             }
             Ok(None) => break,
+            Err(e @ (Error::Corrupt { .. } | Error::BadSegmentHeader { .. })) => {
+                if let Error::Corrupt { offset, .. } = &e {
+                    assert_eq!(
+                        *offset, at,
+                        "reader: the cursor's error is where it stopped"
+                    );
+                }
+                stopped = Some(e);
+                break;
+            }
             Err(e) => panic!("reader: the cursor failed at {at}: {e}"),
         }
     }
@@ -476,9 +490,16 @@ fn read_only_inner(dir: &Path, n_valid: u64, seed: u64, scrambled: bool) -> Resu
         assert!(reader.offset_for_timestamp(t) <= next);
     }
     // Nobody writes: a wait times out (it may register as a sleeper for a
-    // moment, and takes that back).
-    assert!(!reader.wait_for(next, Duration::ZERO).unwrap());
-    Ok(Seen { first, next })
+    // moment, and takes that back), or, at damage, says so.
+    match reader.wait_for(next, Duration::ZERO) {
+        Ok(false) => {}
+        Err(e) if stopped.is_some() && typed_read_error(&e) => {}
+        other => panic!("reader: a wait at the end: {other:?}"),
+    }
+    match stopped {
+        Some(e) => Err(e),
+        None => Ok(Seen { first, next }),
+    }
 }
 
 /// Checks a control file a writer left: a page, magic, version 2, closed.

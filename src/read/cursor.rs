@@ -175,7 +175,19 @@ impl Cursor {
         if Arc::ptr_eq(holder, &self.segment) {
             // Still in our segment: more records may have been published
             // since we looked (the list was loaded after the tail).
-            return Ok(self.segment.next_offset() > self.next);
+            if self.segment.next_offset() > self.next {
+                return Ok(true);
+            }
+            // In a reader process, the view may stop here at damage.
+            return match self
+                .reader
+                .shared
+                .remote()
+                .and_then(|r| r.fault_error(self.next))
+            {
+                Some(fault) => Err(fault),
+                None => Ok(false),
+            };
         }
         // A later segment holds `next`, so ours is sealed, and the list load
         // (Acquire) made its final tail visible: re-check it before moving.

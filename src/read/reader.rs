@@ -307,6 +307,11 @@ impl Reader {
         if self.ready(offset) {
             return Ok(true);
         }
+        // In a reader process, the view may stop short of `offset` at
+        // damage: nothing will come.
+        if let Some(fault) = self.shared.remote().and_then(|r| r.fault_error(offset)) {
+            return Err(fault);
+        }
         let start = Instant::now();
         let deadline = start
             .checked_add(timeout)

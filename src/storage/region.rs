@@ -754,6 +754,35 @@ pub(crate) struct Follower {
 }
 
 impl Follower {
+    /// Whether the bytes after the published frames end the segment
+    /// cleanly, as recovery wants a sealed segment to end: a frame header
+    /// of zeros, or no room for one. Asked of a segment with a successor,
+    /// which its writer never writes again: bytes there that are not zero
+    /// are damage, not a frame on its way.
+    pub(crate) fn ends_cleanly(&self) -> bool {
+        use std::sync::atomic::AtomicU32 as FileWord;
+        let region = &*self.region;
+        let pos = self.end as usize;
+        if pos + FRAME_HEADER_LEN > region.len {
+            return true;
+        }
+        region.touch(pos, FRAME_HEADER_LEN);
+        (0..FRAME_HEADER_LEN / 4).all(|i| {
+            // SAFETY: `pos + 4 * i + 4 <= pos + FRAME_HEADER_LEN <= len`
+            // (checked), so the word lies inside the map, which lives as
+            // long as `self.region`; it is 4-aligned (the map is
+            // page-aligned and `pos` 8-aligned). It is read as an atomic,
+            // so whatever another process does there races with nothing.
+            let word = unsafe { &*region.ptr.add(pos + 4 * i).cast::<FileWord>() };
+            word.load(Ordering::Relaxed) == 0
+        })
+    }
+
+    /// Position just past the published frames.
+    pub(crate) fn end(&self) -> usize {
+        self.end as usize
+    }
+
     /// Newest record time among the records this follower published.
     pub(crate) fn max_timestamp(&self) -> u64 {
         self.max_timestamp
