@@ -212,10 +212,20 @@ impl Syncer {
     /// Then it stores the new durable offset as the active segment's
     /// checkpoint, which the next sync's flush carries to disk: on disk, a
     /// checkpoint never claims more than a completed flush made durable.
-    pub(crate) fn sync(&self, segments: &Segments, vfs: &dyn Vfs, dir: &Path) -> Result<u64> {
+    ///
+    /// `durable_moved` is told the new durable offset while syncs are still
+    /// held off (under the sync lock): what it stores elsewhere (the control
+    /// file readers in other processes follow) can then never be stored
+    /// late, over a truncation that lowered it meanwhile.
+    pub(crate) fn sync(
+        &self,
+        segments: &Segments,
+        (vfs, dir): (&dyn Vfs, &Path),
+        durable_moved: &dyn Fn(u64),
+    ) -> Result<u64> {
         let durable_first =
             crate::storage::fs::mutant(vfs) == crate::storage::fs::Mutant::DurableBeforeFlush;
-        self.sync_ordered(segments, vfs, dir, durable_first)
+        self.sync_ordered((segments, vfs, dir), durable_first, durable_moved)
     }
 
     /// [`Syncer::sync`]; with `durable_first`, the durable offset is advanced
@@ -224,10 +234,9 @@ impl Syncer {
     /// notice.
     pub(crate) fn sync_ordered(
         &self,
-        segments: &Segments,
-        vfs: &dyn Vfs,
-        dir: &Path,
+        (segments, vfs, dir): (&Segments, &dyn Vfs, &Path),
         durable_first: bool,
+        durable_moved: &dyn Fn(u64),
     ) -> Result<u64> {
         let mut flushed = lock(&self.state);
         self.poison.check()?;
@@ -294,7 +303,11 @@ impl Syncer {
             active.region().store_checkpoint(target, crc);
             flushed.header_dirty = true;
         }
-        Ok(self.durable())
+        let durable = self.durable();
+        // Still under the sync lock (`flushed`).
+        durable_moved(durable);
+        drop(flushed);
+        Ok(durable)
     }
 }
 

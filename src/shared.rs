@@ -80,10 +80,15 @@ impl Shared {
     /// Syncs everything published so far, then wakes readers waiting for
     /// durable records.
     pub(crate) fn sync(&self) -> Result<u64> {
-        let durable = self.syncer.sync(&self.segments, &*self.vfs, &self.dir)?;
-        if let Some(control) = &self.control {
-            control.set_durable(durable);
-        }
+        // Readers in other processes learn the durable offset under the
+        // sync lock, which a truncation holds while it lowers it.
+        let durable = self
+            .syncer
+            .sync(&self.segments, (&*self.vfs, &self.dir), &|durable| {
+                if let Some(control) = &self.control {
+                    control.set_durable(durable);
+                }
+            })?;
         fence(Ordering::SeqCst);
         self.notify.wake();
         if let Some(control) = &self.control {

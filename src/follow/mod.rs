@@ -57,6 +57,11 @@ use crate::storage::segment::Segment;
 /// there yet (each look is a system call).
 const PROBE_EVERY: Duration = Duration::from_millis(1);
 
+/// How long a gap between two segment files must stay before a reader
+/// calls it damage (a truncation's fsyncs can keep the files changing for a
+/// while).
+const GAP_SETTLES: Duration = Duration::from_millis(250);
+
 /// A reader process's link to the log's files.
 pub(crate) struct Remote {
     dir: PathBuf,
@@ -141,6 +146,9 @@ struct State {
     next_probe: Instant,
     /// Whether the directory was read at least once.
     read_once: bool,
+    /// A gap between two files (where one ends, where the next starts) the
+    /// last reads of the directory found, and since when.
+    gap: Option<((u64, u64), Instant)>,
 }
 
 /// One segment file as the directory shows it.
@@ -173,6 +181,7 @@ impl Remote {
                 clean: false,
                 next_probe: Instant::now(),
                 read_once: false,
+                gap: None,
             }),
             fault: Mutex::new(None),
             applied: AtomicU64::new(u64::MAX),
@@ -185,6 +194,13 @@ impl Remote {
         {
             let mut state = crate::primitives::lock(&remote.state);
             remote.catch_up_locked(&mut state, &segments, &syncer, true)?;
+            // Files that changed while they were read (a gap that may be a
+            // truncation or a purge under way): read them again until they
+            // settle, or until the gap has stayed long enough to be damage.
+            while state.gap.is_some() && !remote.has_fault() {
+                std::thread::sleep(PROBE_EVERY);
+                remote.catch_up_locked(&mut state, &segments, &syncer, true)?;
+            }
         }
         if let Some(fault) = remote.fault().filter(|f| f.fatal) {
             return Err(fault.error());
@@ -514,6 +530,21 @@ impl Remote {
         }))
     }
 
+    /// Whether a gap between two files is damage: the same gap found by
+    /// reads of the directory for at least [`GAP_SETTLES`]. A truncation
+    /// or a purge under way changes the files while they are read, and
+    /// can show a gap for a moment.
+    fn gap_stays(&self, state: &mut State, gap: (u64, u64)) -> bool {
+        let now = Instant::now();
+        match state.gap {
+            Some((seen, since)) if seen == gap => now.duration_since(since) >= GAP_SETTLES,
+            _ => {
+                state.gap = Some((gap, now));
+                false
+            }
+        }
+    }
+
     /// A segment of the view for a file just opened, and its follower.
     fn segment(&self, listed: Listed) -> (Arc<Segment>, Option<Follower>) {
         let region = Arc::new(listed.region);
@@ -593,6 +624,8 @@ impl Remote {
         // Whether a file listed after the last one kept was gone when it
         // was opened.
         let mut vanished = false;
+        // Whether the files changed while they were read: read again.
+        let mut unsettled = false;
         let count = files.len();
         for (i, (base, file)) in files.into_iter().enumerate() {
             let listed_after = i + 1 < count;
@@ -647,6 +680,17 @@ impl Remote {
                 // those kept so far (opened before it got to them) went
                 // before the one that vanished (their followers are done).
                 kept.clear();
+            } else if let Some(expected) = expected
+                && expected != base
+                && !self.gap_stays(state, (expected, base))
+            {
+                // Files changing while they were read (a truncation going
+                // on after its generation bump names the new history's
+                // files, at times with the names of discarded ones): the
+                // view stops before the gap for now, and the next read
+                // reads the directory again.
+                unsettled = true;
+                break;
             } else if let Some(expected) = expected
                 && expected != base
             {
@@ -750,8 +794,14 @@ impl Remote {
                 .max(old_active.next_offset());
             kept.push(Arc::new(placeholder(&self.dir, start)?));
         }
+        if !unsettled {
+            state.gap = None;
+        }
         state.follower = new_follower;
         state.limit = limit;
+        // An unsettled view is read again by the next catch-up, and reads
+        // wait for it (`is_stale`).
+        let generation = if unsettled { None } else { generation };
         state.generation = generation;
         state.read_once = true;
         self.applied

@@ -211,7 +211,11 @@ impl Durable {
 
     fn sync_ordered(&self, durable_first: bool) -> u64 {
         self.syncer
-            .sync_ordered(&self.segments, &NoFiles, Path::new("model"), durable_first)
+            .sync_ordered(
+                (&self.segments, &NoFiles, Path::new("model")),
+                durable_first,
+                &|_| {},
+            )
             .expect("a model's sync")
     }
 
@@ -219,7 +223,7 @@ impl Durable {
     /// or `None` when refused.
     pub fn try_sync(&self) -> Option<u64> {
         self.syncer
-            .sync(&self.segments, &NoFiles, Path::new("model"))
+            .sync(&self.segments, (&NoFiles, Path::new("model")), &|_| {})
             .ok()
     }
 
@@ -575,7 +579,11 @@ impl Retiring {
     pub fn sync(&self) -> u64 {
         self.shared
             .syncer()
-            .sync(self.shared.segments(), &NoFiles, Path::new("model"))
+            .sync(
+                self.shared.segments(),
+                (&NoFiles, Path::new("model")),
+                &|_| {},
+            )
             .expect("a model's sync")
     }
 
@@ -946,7 +954,11 @@ pub fn background(len: usize, variant: Background) -> (Syncing, Flushes) {
             match variant {
                 Background::DurableFirst => shared
                     .syncer()
-                    .sync_ordered(shared.segments(), shared.vfs(), shared.dir(), true)
+                    .sync_ordered(
+                        (shared.segments(), shared.vfs(), shared.dir()),
+                        true,
+                        &|_| {},
+                    )
                     .is_ok(),
                 _ => shared.sync().is_ok(),
             }
