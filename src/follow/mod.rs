@@ -22,12 +22,13 @@
 //! single writer `region.rs` proves them for, and the list its single
 //! replacer.
 //!
-//! The control words are loaded in the order the writer stores them,
-//! reversed: the durable offset, then the active segment, then the
-//! generation, each with `Acquire`. A truncation bumps the generation
+//! The durable offset and the active segment are loaded between two loads
+//! of the generation that agree, each with `Acquire` ([`settled_words`]). A
+//! truncation lowers the durable offset and then bumps the generation
 //! before it names the new segment and before any later sync stores a
-//! durable offset, so a reader that has seen either has seen the bump, and
-//! re-reads the directory before it publishes anything of the new history.
+//! durable offset, so what a reader loads belongs to the history of the
+//! generation it loaded, and it re-reads the directory before it publishes
+//! anything of the new history.
 //! A directory listing is trusted only if the generation did not move while
 //! it was read.
 //!
@@ -146,6 +147,8 @@ struct State {
     next_probe: Instant,
     /// Whether the directory was read at least once.
     read_once: bool,
+    /// The writer epoch the view was last read at.
+    epoch: Option<u64>,
     /// A gap between two files (where one ends, where the next starts) the
     /// last reads of the directory found, and since when.
     gap: Option<((u64, u64), Instant)>,
@@ -181,6 +184,7 @@ impl Remote {
                 clean: false,
                 next_probe: Instant::now(),
                 read_once: false,
+                epoch: None,
                 gap: None,
             }),
             fault: Mutex::new(None),
@@ -325,24 +329,33 @@ impl Remote {
             None if probe || force => self.find_control()?,
             None => None,
         };
-        // The order matters: see the module docs.
-        let seen = control.map(|c| {
-            let w = c.words();
-            let durable = w.durable.load(Ordering::Acquire);
-            let sequence = w.active_sequence.load(Ordering::Acquire);
-            let generation = w.generation.load(Ordering::Acquire);
-            (durable, sequence, generation)
-        });
         let mut changed = false;
-        let reread = match seen {
-            Some((_, _, generation)) => state.generation != Some(generation),
-            // No writer ever said anything: look at the directory now and
-            // then (and when the reader opens).
-            None => probe || !state.read_once,
-        };
-        if reread {
+        let mut seen = control.map(settled_words);
+        // The view must be of the generation the durable offset was read
+        // with: a durable offset of the old history over a view of the new
+        // one would call records durable that no sync covered.
+        for _ in 0..4 {
+            let reread = match seen {
+                Some((_, _, generation)) => state.generation != Some(generation),
+                // No writer ever said anything: look at the directory now
+                // and then (and when the reader opens).
+                None => probe || !state.read_once,
+            };
+            if !reread {
+                break;
+            }
             changed |= self.reread(state, segments)?;
+            if seen.is_none() || seen.map(|(_, _, g)| Some(g)) == Some(state.generation) {
+                break;
+            }
+            seen = control.map(settled_words);
         }
+        // Still not of one generation (truncations one after another): the
+        // durable offset goes no higher than it was.
+        let durable_cap = match seen {
+            Some((_, _, g)) if state.generation != Some(g) => syncer.durable(),
+            _ => u64::MAX,
+        };
         changed |= self.follow_active(state);
         // After a fault, look for the next file only now and then: each
         // look is a system call.
@@ -365,8 +378,9 @@ impl Remote {
                 .max(state.follower.as_ref().map_or(0, |f| f.max_hint())),
         };
         // Stored only when it moves: reader threads of this process read it.
-        if syncer.durable() != durable.min(next) {
-            syncer.mirror(durable.min(next));
+        let durable = durable.min(next).min(durable_cap);
+        if syncer.durable() != durable {
+            syncer.mirror(durable);
         }
         Ok(changed)
     }
@@ -607,6 +621,10 @@ impl Remote {
         };
         state.clean = clean;
 
+        // A writer opened the log since the view was last read.
+        let epoch = control.map(|c| c.words().epoch.load(Ordering::Acquire));
+        let new_writer = state.epoch.is_some() && epoch != state.epoch;
+        state.epoch = epoch;
         // What the directory says now replaces any fault found before (a
         // writer may have repaired it).
         *crate::primitives::lock(&self.fault) = None;
@@ -706,10 +724,16 @@ impl Remote {
                 });
                 break;
             }
+            // The segment that was the writer's active one is not kept
+            // across a writer's open: recovery may have cut it (a
+            // truncation a crash interrupted) and the new writer written
+            // past the cut, where this view's index points at old frames.
+            // It is mapped and followed afresh.
             let reused = old
                 .segments()
                 .iter()
                 .find(|s| s.base() == base && s.sequence() == sequence)
+                .filter(|s| !(new_writer && Arc::ptr_eq(s, &old_active)))
                 .cloned();
             let (segment, segment_follower) = match reused {
                 Some(segment) => {
@@ -809,6 +833,25 @@ impl Remote {
         drop(follower);
         segments.update(|_| (Some(SegmentList::new(kept)), ()));
         Ok(changed)
+    }
+}
+
+/// The control words a catch-up acts on, `(durable, active sequence,
+/// generation)`, read between two loads of the generation that agree: a
+/// truncation lowers the durable offset before it moves the generation, and
+/// a sync after it raises it only after, so the durable offset read is one
+/// of the history of that generation (or lower). The sequence, stored after
+/// the generation moves, is of that generation or says a later one is
+/// coming.
+fn settled_words(control: &Control) -> (u64, u64, u64) {
+    let w = control.words();
+    loop {
+        let before = w.generation.load(Ordering::Acquire);
+        let durable = w.durable.load(Ordering::Acquire);
+        let sequence = w.active_sequence.load(Ordering::Acquire);
+        if w.generation.load(Ordering::Acquire) == before {
+            return (durable, sequence, before);
+        }
     }
 }
 

@@ -138,14 +138,22 @@ pub(crate) fn sleep(control: &Control, deadline: Instant, ready: impl Fn() -> bo
         return sleep_in_slices(deadline, ready);
     }
     let mut seen = words.wake.load(Ordering::Acquire);
+    /// Takes the registration back however the sleep ends, a panic in
+    /// `ready` included: a count left raised makes the writer wake on every
+    /// append.
+    struct Registered<'a>(&'a Words);
+    impl Drop for Registered<'_> {
+        fn drop(&mut self) {
+            self.0.sleepers.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
     words.sleepers.fetch_add(1, Ordering::SeqCst);
+    let _registered = Registered(words);
     let slice = super::slice(sleeper_barrier(words));
-    let outcome = super::sleep_until(deadline, slice, ready, |timeout| {
+    super::sleep_until(deadline, slice, ready, |timeout| {
         sleep_on(words, seen, timeout);
         seen = words.wake.load(Ordering::Acquire);
-    });
-    words.sleepers.fetch_sub(1, Ordering::SeqCst);
-    outcome
+    })
 }
 
 /// Sleeps while the wake word holds `seen`, for at most `timeout`.
