@@ -629,9 +629,12 @@ impl Remote {
         // writer may have repaired it).
         *crate::primitives::lock(&self.fault) = None;
         self.faulted.store(false, Ordering::Release);
-        let guard = pin();
-        let old = segments.load(&guard);
-        let old_active = Arc::clone(old.active());
+        // The old list's segments, held by `Arc` rather than under a pin:
+        // what follows opens files and checks frames, and a pin held that
+        // long would hold back the reclamation of every list in the
+        // process.
+        let old: Vec<Arc<Segment>> = segments.load(&pin()).segments().to_vec();
+        let old_active = Arc::clone(old.last().expect("a list is never empty"));
         let mut follower = state.follower.take();
         let mut kept: Vec<Arc<Segment>> = Vec::new();
         let mut new_follower: Option<Follower> = None;
@@ -730,7 +733,6 @@ impl Remote {
             // past the cut, where this view's index points at old frames.
             // It is mapped and followed afresh.
             let reused = old
-                .segments()
                 .iter()
                 .find(|s| s.base() == base && s.sequence() == sequence)
                 .filter(|s| !(new_writer && Arc::ptr_eq(s, &old_active)))
@@ -795,16 +797,16 @@ impl Remote {
         // by a truncation (or replaced whole): hide their records, so a
         // cursor holding one moves on into the new history.
         let first = kept.first().map(|s| s.base());
-        for gone in old.segments() {
+        for gone in &old {
             let stays = kept.iter().any(|s| Arc::ptr_eq(s, gone));
             if !stays && first.is_some_and(|f| gone.base() >= f) {
                 gone.cut_at(gone.base());
             }
         }
-        let changed = kept.len() != old.segments().len()
+        let changed = kept.len() != old.len()
             || kept
                 .iter()
-                .zip(old.segments())
+                .zip(&old)
                 .any(|(a, b)| !Arc::ptr_eq(a, b) || a.next_offset() != b.next_offset());
         state.sequence = kept.last().map(|s| s.sequence());
         state.path = kept

@@ -226,9 +226,7 @@ impl Reader {
                 return Ok(record);
             }
         }
-        let list = self.shared.segments().load(guard);
-        let end = visible_end(&self.shared, list, self.durable_only);
-        Err(out_of_range(&self.shared, offset, list, end))
+        Err(self.why_not(self.shared.segments().load(guard), offset))
     }
 
     /// The record at `offset`, if this reader may see it.
@@ -264,8 +262,44 @@ impl Reader {
     /// Calls `f` on the record at `offset`, read in place.
     #[inline]
     pub fn with_record<R>(&self, offset: u64, f: impl FnOnce(RecordRef<'_>) -> R) -> Result<R> {
+        {
+            let guard = pin();
+            let list = self.shared.segments().load(&guard);
+            if let Some(record) = self.find(list, offset) {
+                return Ok(f(record));
+            }
+            if self.shared.remote().is_none() {
+                return Err(self.why_not(list, offset));
+            }
+        }
+        self.with_record_caught_up(offset, f)
+    }
+
+    /// [`Reader::with_record`] in a reader process, after a miss: catches
+    /// up unpinned (it may open files, and a pin held that long would hold
+    /// back reclamation in the process), then reads again.
+    #[cold]
+    #[inline(never)]
+    fn with_record_caught_up<R>(
+        &self,
+        offset: u64,
+        f: impl FnOnce(RecordRef<'_>) -> R,
+    ) -> Result<R> {
+        self.shared.catch_up_now();
         let guard = pin();
-        self.lookup(&guard, offset).map(f)
+        let list = self.shared.segments().load(&guard);
+        match self.find(list, offset) {
+            Some(record) => Ok(f(record)),
+            None => Err(self.why_not(list, offset)),
+        }
+    }
+
+    /// Why `offset` cannot be read through `list`.
+    #[cold]
+    #[inline(never)]
+    fn why_not(&self, list: &SegmentList, offset: u64) -> Error {
+        let end = visible_end(&self.shared, list, self.durable_only);
+        out_of_range(&self.shared, offset, list, end)
     }
 
     /// Pins the current thread for zero-copy reads with [`Reader::get`].
