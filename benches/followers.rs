@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use murakami::{Options, Reader};
 
 mod common;
-use common::process::{self, Helper, monotonic_ns, switches, thread_cpu_ns};
+use common::process::{self, Helper, monotonic_ns, steal_ms, switches, thread_cpu_ns};
 use common::{TempLog, payload};
 
 /// Payload length.
@@ -249,7 +249,7 @@ fn summary(values: impl Iterator<Item = f64>) -> (f64, f64, f64) {
     (v[v.len() / 2], v[0], v[v.len() - 1])
 }
 
-fn print(workload: Workload, samples: &[Vec<Sample>]) {
+fn print(workload: Workload, samples: &[Vec<Sample>], steal: u64) {
     let median = |c: usize, f: fn(&Sample) -> f64| summary(samples[c].iter().map(f));
     let none = (median(0, |s| s.wall).0, median(0, |s| s.cpu_or_p99).0);
     match workload {
@@ -283,6 +283,7 @@ fn print(workload: Workload, samples: &[Vec<Sample>]) {
             median(c, |s| s.wakes).0,
         );
     }
+    println!("The hypervisor took {steal} ms of CPU time from the machine during these runs.");
 }
 
 fn main() {
@@ -295,6 +296,7 @@ fn main() {
         .unwrap_or(5);
     for workload in [Workload::Flat, Workload::Paced] {
         let mut samples = vec![Vec::with_capacity(rounds); CONFIGS.len()];
+        let steal = steal_ms();
         for round in 0..rounds {
             for i in 0..CONFIGS.len() {
                 let c = (i + round) % CONFIGS.len();
@@ -305,7 +307,7 @@ fn main() {
                 samples[c].push(measure(CONFIGS[c], workload));
             }
         }
-        print(workload, &samples);
+        print(workload, &samples, steal_ms() - steal);
     }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(

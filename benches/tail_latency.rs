@@ -48,6 +48,10 @@
 //! and 60 B runs stay within those, so the preparer sleeps during them (the
 //! 256 B row writes past them, and shows what its refills cost).
 //!
+//! `TAIL_PIN=1` keeps the producer on CPU 0 and the reader (thread or
+//! process) on CPU 1, as latency benchmarks elsewhere usually do; the log's
+//! background threads stay free.
+//!
 //! `cargo bench --bench tail_latency [-- FILTER...]`: only the variants
 //! whose name contains one of the filters (`-- "60 B"`: the 100k/s rows,
 //! `-- process`: the other-process rows). `TAIL_SAMPLES=n` changes the
@@ -64,7 +68,7 @@ use std::time::{Duration, Instant};
 use murakami::{Cursor, Options, Reader, Writer};
 
 mod common;
-use common::process::{self, Helper, Switches, monotonic_ns, switches};
+use common::process::{self, Helper, Switches, monotonic_ns, pin_to, steal_ms, switches};
 use common::{TempLog, payload};
 
 /// Time between two records, in the 20 µs rows.
@@ -84,6 +88,21 @@ const READER_ROLE: &str = "tail-reader";
 const DIR_VAR: &str = "TAIL_DIR";
 const MODE_VAR: &str = "TAIL_MODE";
 const TOTAL_VAR: &str = "TAIL_TOTAL";
+/// Set (to anything): the producer runs on CPU 0 and the reader (thread or
+/// process) on CPU 1. Helpers inherit it with the environment.
+const PIN_VAR: &str = "TAIL_PIN";
+
+/// Whether [`PIN_VAR`] is set.
+fn pinned() -> bool {
+    std::env::var_os(PIN_VAR).is_some()
+}
+
+/// Under [`PIN_VAR`], keeps the calling thread on `cpu`.
+fn pin_if_asked(cpu: usize) {
+    if pinned() {
+        pin_to(Some(cpu));
+    }
+}
 
 #[derive(Clone, Copy, Debug)]
 enum Mode {
@@ -304,6 +323,7 @@ fn bare(total: usize, every: Duration) -> (Side, Side) {
     thread::scope(|s| {
         let reader = thread::Builder::new().name("tail-reader".into());
         let reader = reader.spawn_scoped(s, || {
+            pin_if_asked(1);
             let mut side = Side::new(total);
             go.wait();
             let start = switches();
@@ -318,6 +338,7 @@ fn bare(total: usize, every: Duration) -> (Side, Side) {
             side
         });
         let reader = reader.expect("spawn the reader");
+        pin_if_asked(0);
         let mut producer = Side::new(total);
         go.wait();
         let start = switches();
@@ -349,11 +370,13 @@ fn in_thread(
         let reader = thread::Builder::new().name("tail-reader".into());
         let reader = reader
             .spawn_scoped(s, move || {
+                pin_if_asked(1);
                 consume(cursor, mode, total, || {
                     go.wait();
                 })
             })
             .expect("spawn the reader");
+        pin_if_asked(0);
         let producer = produce(writer, total, len, every, || {
             go.wait();
         });
@@ -379,6 +402,7 @@ fn in_other_process(
         ],
     );
     helper.wait_ready();
+    pin_if_asked(0);
     let producer = produce(&mut log.writer, total, len, every, || ());
     let reader = Side::decode(&helper.finish());
     (reader, producer)
@@ -390,6 +414,7 @@ fn reader_process() {
     let dir: PathBuf = process::var(DIR_VAR);
     let mode = Mode::decode(&process::var::<String>(MODE_VAR));
     let total: usize = process::var(TOTAL_VAR);
+    pin_if_asked(1);
     let reader = Reader::open(&dir).expect("open the log from another process");
     let cursor = mode.reader(reader).cursor(0).expect("cursor at the start");
     let side = consume(cursor, mode, total, process::ready);
@@ -423,11 +448,14 @@ struct Outcome {
     late: u64,
     producer_preempted: i64,
     reader: Switches,
+    /// CPU time the hypervisor took from the machine during the run, ms.
+    steal: u64,
 }
 
 fn run(v: &Variant) -> Outcome {
     let samples = v.samples.div_ceil(BURST) * BURST;
     let total = WARM_UP + samples;
+    let steal = steal_ms();
     let (reader, producer) = match v.mode {
         Mode::Bare => bare(total, v.every),
         mode => {
@@ -442,6 +470,10 @@ fn run(v: &Variant) -> Outcome {
             }
         }
     };
+    let steal = steal_ms() - steal;
+    if pinned() {
+        pin_to(None);
+    }
     common::drain_epoch_garbage();
     let mut clean = Vec::with_capacity(samples);
     let mut clean_bursts = 0;
@@ -474,6 +506,7 @@ fn run(v: &Variant) -> Outcome {
         late: producer.late,
         producer_preempted: producer.switches_sampled().involuntary,
         reader: reader.switches_sampled(),
+        steal,
     }
 }
 
@@ -653,11 +686,16 @@ fn main() {
     let load = load.split_whitespace().take(3).collect::<Vec<_>>();
     println!(
         "\nTail latency in ns, from just before `append` to the reader having the record; \
-         20 µs between records unless said; load average {}",
-        load.join(" ")
+         20 µs between records unless said; load average {}{}",
+        load.join(" "),
+        if pinned() {
+            "; producer on CPU 0, reader on CPU 1"
+        } else {
+            ""
+        },
     );
     println!(
-        "{:<30} {:>5} {:>5} {:>6} {:>7} {:>7} | {:>7} {:>5} {:>5} {:>6} {:>7} {:>4} | {:>5} {:>6} | {:>4} {:>4} {:>4} {:>5}",
+        "{:<30} {:>5} {:>5} {:>6} {:>7} {:>7} | {:>7} {:>5} {:>5} {:>6} {:>7} {:>4} | {:>5} {:>6} | {:>4} {:>4} {:>4} {:>5} {:>5}",
         "variant",
         "med",
         "p99",
@@ -676,11 +714,12 @@ fn main() {
         "preP",
         "preR",
         "slp%",
+        "steal",
     );
     for o in &outcomes {
         let (a, q) = (&o.all, &o.clean);
         println!(
-            "{:<30} {:>5} {:>5} {:>6} {:>7} {:>7} | {:>7} {:>5} {:>5} {:>6} {:>7} {:>4} | {:>5} {:>6} | {:>4} {:>4} {:>4} {:>5.1}",
+            "{:<30} {:>5} {:>5} {:>6} {:>7} {:>7} | {:>7} {:>5} {:>5} {:>6} {:>7} {:>4} | {:>5} {:>6} | {:>4} {:>4} {:>4} {:>5.1} {:>5}",
             o.name,
             at(a, 0.5),
             at(a, 0.99),
@@ -699,6 +738,7 @@ fn main() {
             o.producer_preempted,
             o.reader.involuntary,
             100.0 * o.reader.voluntary as f64 / o.all.len().max(1) as f64,
+            o.steal,
         );
     }
     println!(
@@ -707,7 +747,8 @@ fn main() {
          sleeping reader that missed its wake-up waits for the next record's). ap99 / \
          ap.max: time `append` itself took. late: times the producer was more than one pace \
          behind. preP / preR: involuntary context switches of the producer / reader during \
-         the samples; slp%: the reader's voluntary ones (it slept) per 100 records. Reading \
+         the samples; slp%: the reader's voluntary ones (it slept) per 100 records. steal: \
+         CPU time the hypervisor gave to others during the run, ms (both CPUs). Reading \
          the shared clock costs ~{} ns; one poll at the tail: Cursor::next_ref {next_ref:.1} \
          ns, Reader::end_offset {end_offset:.1} ns, Cursor::next_ref of a reader following \
          the files {followed:.1} ns. Chronicle Queue publishes, for 60 B at 100k msg/s \

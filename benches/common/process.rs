@@ -151,3 +151,43 @@ pub fn switches() -> Switches {
         involuntary: usage.ru_nivcsw,
     }
 }
+
+/// Keeps the calling thread on CPU `cpu` (`None`: lets it run on any).
+/// Threads it starts afterwards inherit the choice.
+pub fn pin_to(cpu: Option<usize>) {
+    // SAFETY: a zeroed `cpu_set_t` is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // Not `available_parallelism`: it counts the calling thread's CPUs,
+    // which is one once it was pinned.
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) }.clamp(1, 1024) as usize;
+    for c in (0..cpus).filter(|&c| cpu.is_none_or(|cpu| cpu == c)) {
+        // SAFETY: `c` is below 1024, the size of a `cpu_set_t` in bits.
+        unsafe { libc::CPU_SET(c, &mut set) };
+    }
+    // SAFETY: sched_setaffinity reads one `cpu_set_t` of the given size
+    // through the pointer; 0 is the calling thread.
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
+    assert_eq!(
+        rc,
+        0,
+        "sched_setaffinity: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Time the hypervisor gave this machine's CPUs to others so far, summed
+/// over the CPUs, in milliseconds (the `steal` column of `/proc/stat`;
+/// 0 where there is none).
+pub fn steal_ms() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks = stat
+        .lines()
+        .next()
+        .and_then(|cpu| cpu.split_whitespace().nth(8))
+        .and_then(|steal| steal.parse::<u64>().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    ticks * 1000 / hz
+}
