@@ -1,10 +1,12 @@
 //! Helpers shared by the benchmarks: temporary logs under `/tmp`, payloads,
-//! precomputed offset sequences, and the short criterion settings every
-//! bench file starts from.
+//! precomputed offset sequences, the short criterion settings every
+//! bench file starts from, and helper processes (`process.rs`).
 //!
 //! Each bench file includes this module with `mod common;` and uses a
 //! subset of it.
 #![allow(dead_code)]
+
+pub mod process;
 
 use std::path::Path;
 use std::time::Duration;
