@@ -1,0 +1,1 @@
+//! How records are written out (dump, tail): text, hex, json, raw.
