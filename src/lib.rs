@@ -174,7 +174,10 @@ pub use crate::options::{
 pub use crate::read::cursor::Cursor;
 pub use crate::read::reader::{DEFAULT_SPIN, ReadGuard, Reader};
 pub use crate::record::{Record, RecordRef};
-pub use crate::recovery::{Cut, CutReason, RecoveryReport};
+pub use crate::recovery::{
+    ControlInfo, Cut, CutReason, Inspection, LogState, Problem, RecoveryReport, SegmentInfo,
+    TruncationInfo, WriterInfo,
+};
 pub use crate::retention::Removed;
 pub use crate::write::shared_writer::SharedWriter;
 pub use crate::write::writer::Writer;

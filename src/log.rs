@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::options::Options;
 use crate::primitives::Arc;
 use crate::read::reader::Reader;
-use crate::recovery;
+use crate::recovery::{self, Inspection, WriterInfo};
 use crate::shared::Shared;
 use crate::storage::control::{Control, View};
 use crate::storage::fs::{OsFs, Vfs};
@@ -44,6 +44,41 @@ impl Log {
     /// [`Error::Locked`](crate::Error::Locked).
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<(Writer, Reader)> {
         Log::open_with(std::sync::Arc::new(OsFs), dir.as_ref(), options)
+    }
+
+    /// Looks at the log in `dir` without changing anything: its segments,
+    /// markers and control file, whether a writer holds it now, and the
+    /// first problem with what opening it would do there (the scan and the
+    /// rules recovery uses; see [`Inspection`]). Takes no lock and creates,
+    /// writes and removes no file; a missing directory is an
+    /// [`Error::Io`](crate::Error::Io) of kind `NotFound`.
+    ///
+    /// ```
+    /// # fn main() -> murakami::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use murakami::{Log, LogState, Options};
+    ///
+    /// let (mut writer, _reader) = Log::open(dir.path(), Options::default())?;
+    /// writer.append(b"hello")?;
+    /// writer.close()?;
+    ///
+    /// let inspection = Log::inspect(dir.path())?;
+    /// assert_eq!(inspection.state, LogState::Closed);
+    /// assert_eq!(inspection.next_offset, 1);
+    /// assert_eq!(inspection.segments[0].records, 1);
+    /// assert!(inspection.problem.is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn inspect(dir: impl AsRef<Path>) -> Result<Inspection> {
+        recovery::inspect(&OsFs, dir.as_ref())
+    }
+
+    /// The process holding the log's lock in `dir` now (a writer), if one
+    /// does: found without taking the lock and without creating its file
+    /// (on Linux from `/proc/locks`, which also gives its pid).
+    pub fn writer_of(dir: impl AsRef<Path>) -> Result<Option<WriterInfo>> {
+        Ok(recovery::writer_of(&OsFs, dir.as_ref())?)
     }
 
     pub(crate) fn open_with(

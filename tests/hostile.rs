@@ -50,7 +50,8 @@ use std::time::Duration;
 
 use common::{Rng, frames, payload, soak};
 use murakami::{
-    ControlError, CutReason, Error, HeaderError, Log, Options, Reader, Recovery, RecoveryReport,
+    ControlError, Corruption, Cut, CutReason, Error, HeaderError, Inspection, Log, Options, Reader,
+    Recovery, RecoveryReport,
 };
 
 const SEG: u64 = 64 * 1024;
@@ -590,6 +591,85 @@ fn open_and_check(
     })
 }
 
+/// Every file's bytes and modification time.
+fn dir_state(dir: &Path) -> BTreeMap<String, (Vec<u8>, std::time::SystemTime)> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let path = e.path();
+            let mtime = e.metadata().unwrap().modified().unwrap();
+            (name(&path), (fs::read(&path).unwrap(), mtime))
+        })
+        .collect()
+}
+
+fn name(path: &Path) -> String {
+    path.file_name().unwrap().to_str().unwrap().to_owned()
+}
+
+/// A cut with file names instead of paths (the copies live in different
+/// directories).
+fn cut_names(cut: &Cut) -> (u64, String, u64, CutReason, u64, Vec<String>) {
+    (
+        cut.offset,
+        name(&cut.segment),
+        cut.position,
+        cut.reason,
+        cut.records_dropped,
+        cut.segments_removed.iter().map(|p| name(p)).collect(),
+    )
+}
+
+/// Checks that `Log::inspect` of the damaged files said what opening them
+/// then did: the strict open's error or cut, `TruncateCorrupt`'s cut and
+/// offsets.
+fn check_inspection(seen: &Inspection, strict: &Result<Opened, Error>, tc: &Opened) {
+    let problem = seen.problem.as_ref();
+    assert_eq!(
+        problem.and_then(|p| p.cut.as_ref()).map(cut_names),
+        tc.report.cut.as_ref().map(cut_names),
+        "inspection's cut vs TruncateCorrupt's"
+    );
+    assert_eq!(
+        (seen.first_offset, seen.next_offset, seen.clean_shutdown),
+        (tc.first, tc.next, tc.report.clean_shutdown),
+        "inspection's (first, next, clean) vs TruncateCorrupt's"
+    );
+    match strict {
+        Ok(opened) => {
+            let problem = problem.map(|p| (p.torn_tail, p.cut.as_ref().map(cut_names)));
+            let cut = opened.report.cut.as_ref().map(cut_names);
+            assert_eq!(problem, cut.map(|c| (true, Some(c))), "strict opened");
+        }
+        Err(Error::Corrupt {
+            segment,
+            position,
+            offset,
+            kind,
+        }) => {
+            let p = problem.expect("strict refused: inspection finds a problem");
+            assert!(
+                !p.torn_tail,
+                "strict refused {kind}: inspection says torn tail"
+            );
+            assert_eq!(
+                (name(&p.segment), p.position, p.offset, p.kind),
+                (name(segment), *position, *offset, *kind)
+            );
+        }
+        Err(Error::BadSegmentHeader { segment, reason }) => {
+            let p = problem.expect("strict refused: inspection finds a problem");
+            assert!(!p.torn_tail);
+            assert_eq!(
+                (name(&p.segment), p.kind),
+                (name(segment), Corruption::BadHeader(*reason))
+            );
+        }
+        Err(other) => panic!("strict: {other}"),
+    }
+}
+
 fn seg_names(files: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
     files
         .keys()
@@ -637,10 +717,17 @@ fn check_case(t: &Template, case: &Case, tally: &mut Tally) {
         seed_of(&format!("{} {}", t.label, case.desc)),
         matches!(case.control, Control::Scrambled),
     );
+    let inspect_dir = tmp.path().join("inspect");
+    write_dir(&inspect_dir, &case.files);
+    let untouched = dir_state(&inspect_dir);
+    let inspection = Log::inspect(&inspect_dir)
+        .unwrap_or_else(|e| panic!("{} {}: inspect failed: {e}", t.label, case.desc));
+    assert_eq!(dir_state(&inspect_dir), untouched, "inspect changed a file");
     let strict = open_and_check(&strict_dir, Recovery::Strict, case.n_valid, tally);
     let tc = open_and_check(&tc_dir, Recovery::TruncateCorrupt, case.n_valid, tally);
     // TruncateCorrupt opens whatever it finds.
     let tc = tc.unwrap_or_else(|e| panic!("TruncateCorrupt refused to open: {e}"));
+    check_inspection(&inspection, &strict, &tc);
     if let Err(e) = &strict {
         // Whatever the damage, a refusal is typed and names a file that is
         // in the directory.

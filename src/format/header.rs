@@ -164,6 +164,12 @@ impl SegmentHeader {
     }
 }
 
+/// The format version a segment header that [`SegmentHeader::decode`]
+/// accepted was written in.
+pub fn segment_version(header: &[u8]) -> u32 {
+    u32_at(header, 8)
+}
+
 /// Position of the checkpoint in the segment header.
 pub const CHECKPOINT_AT: usize = 48;
 

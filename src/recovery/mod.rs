@@ -22,8 +22,10 @@
 //! accepts appends.
 //!
 //! What it owns: [`recover`] (the lock, the scan, the repair, the
-//! truncation markers a crash left, the first segment of a new log) and the
-//! [`RecoveryReport`] it leaves (`report.rs`).
+//! truncation markers a crash left, the first segment of a new log), the
+//! [`RecoveryReport`] it leaves (`report.rs`), and [`survey`], the scan and
+//! the decisions before anything is changed, which `recover` acts on and
+//! [`Inspection`] reports (`inspect.rs`).
 //!
 //! What it may call: `storage`, `format`, `options`, `error`, `primitives`.
 #![forbid(unsafe_code)]
@@ -38,8 +40,13 @@ use crate::storage::fs::{self, CLEAN_NAME, LOCK_NAME, PREPARED_NAME, SegmentFile
 use crate::storage::region::{Appender, Region};
 use crate::storage::segment::Segment;
 
+mod inspect;
 mod report;
 
+pub use inspect::{
+    ControlInfo, Inspection, LogState, Problem, SegmentInfo, TruncationInfo, WriterInfo,
+};
+pub(crate) use inspect::{inspect, writer_of};
 pub use report::{Cut, CutReason, RecoveryReport};
 
 /// The log as recovery leaves it.
@@ -80,6 +87,12 @@ struct Found {
     stored_checkpoint: u64,
     /// End of the nonzero bytes past the last valid frame, once computed.
     garbage_end: Option<usize>,
+    /// Smallest timestamp among the valid records (`u64::MAX` when none).
+    min_timestamp: u64,
+    /// Length of the file.
+    len: u64,
+    /// Format version of the header, when it is valid.
+    version: Option<u32>,
 }
 
 /// A point where the log stops being valid.
@@ -90,6 +103,38 @@ struct Fault {
     position: usize,
     offset: u64,
     kind: Corruption,
+}
+
+/// What a look at a log directory finds, before anything is changed: the
+/// segments scanned, the markers read, the first fault and what opening
+/// the log does about it. [`recover`] acts on it; `inspect` reports it.
+pub(crate) struct Survey {
+    /// Files opening the log removes before anything else: an unfinished
+    /// prepared segment, truncation markers that never got their name or
+    /// whose segment is gone, segments a truncation discarded.
+    pub(crate) leftovers: Vec<PathBuf>,
+    /// The clean marker's file was there (valid or not).
+    pub(crate) marker_file: bool,
+    /// The clean marker, when valid.
+    pub(crate) marker: Option<CleanMarker>,
+    /// The segments found, truncations applied, in base order.
+    found: Vec<Found>,
+    /// Truncation markers in force: (segment base, marker path, marker).
+    pub(crate) truncated: Vec<(u64, PathBuf, CutMarker)>,
+    /// The last truncation's marker is on the last segment: its bytes past
+    /// the cut must be zeroed like garbage.
+    last_cut: bool,
+    /// Segments kept; those after are removed.
+    keep: usize,
+    /// Where opening cuts the log, and why.
+    pub(crate) cut: Option<Cut>,
+    /// What is wrong where the log is cut.
+    pub(crate) fault: Option<Corruption>,
+    /// The error a `Recovery::Strict` open returns: always `None` in a
+    /// strict survey (it returned the error instead).
+    pub(crate) refusal: Option<Error>,
+    /// Sequence number for the next segment created.
+    next_sequence: u64,
 }
 
 /// Opens (creating if needed) and recovers the log in `dir`.
@@ -104,64 +149,24 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &Options) -> Result<Re
     // it zero records for good), so what it finds must outlive a crash
     // during it: entries a crashed process created may not be durable yet.
     vfs.sync_dir(dir)?;
-    let names = vfs.list(dir)?;
-    if names.iter().any(|n| n == PREPARED_NAME) {
-        vfs.remove(&dir.join(PREPARED_NAME))?;
+    let survey = survey(vfs, dir, options)?;
+    debug_assert!(survey.refusal.is_none() || options.recovery != Recovery::Strict);
+    for path in &survey.leftovers {
+        vfs.remove(path)?;
     }
-    // Truncation markers that never got their name.
-    for name in &names {
-        let stem = name.strip_suffix(".tmp");
-        if stem.is_some_and(|s| fs::parse_segment_name(&format!("{s}.seg")).is_some()) {
-            vfs.remove(&dir.join(name))?;
-        }
-    }
-    let mut bases: Vec<u64> = names
-        .iter()
-        .filter_map(|n| fs::parse_segment_name(n))
-        .collect();
-    bases.sort_unstable();
-    let marker_bytes = vfs.read_small(&dir.join(CLEAN_NAME))?;
-    let marker = marker_bytes.as_deref().and_then(CleanMarker::decode);
+    let Survey {
+        marker_file,
+        marker,
+        mut found,
+        truncated,
+        last_cut,
+        keep,
+        cut,
+        mut next_sequence,
+        ..
+    } = survey;
     let clean = marker.is_some();
-
-    let mut found = Vec::with_capacity(bases.len());
-    for base in bases {
-        found.push(load(vfs, dir, base, options)?);
-    }
-    let mut next_sequence = found.iter().map(|f| f.sequence + 1).max().unwrap_or(0);
-    let truncated = apply_truncations(vfs, dir, &names, &mut found, &mut next_sequence)?;
-    if found.is_empty() && marker.is_some_and(|m| m.next_offset > 0) {
-        // A clean close always leaves an active segment behind.
-        let expected = marker.map_or(0, |m| m.next_offset);
-        if options.recovery == Recovery::Strict {
-            return Err(Error::Corrupt {
-                segment: dir.to_path_buf(),
-                position: 0,
-                offset: 0,
-                kind: Corruption::MissingRecords { expected },
-            });
-        }
-    }
-    // A truncation whose new segment never came to be leaves the segment it
-    // cut last: its bytes past the cut must be zeroed like garbage.
-    let last_cut = truncated
-        .last()
-        .is_some_and(|&(base, _)| found.last().is_some_and(|f| f.base == base));
-    // Garbage past the tail is what a crash leaves; after a clean close the
-    // marker already pins where the log ends.
-    let garbage_end = match found.last_mut() {
-        Some(last) if !clean && !last_cut => trailing_garbage(last)?,
-        _ => 0,
-    };
-    let (keep, cut) = match find_fault(&found, marker, garbage_end) {
-        None => (found.len(), None),
-        Some(fault) => decide(&found, fault, clean, options.recovery)?,
-    };
     let removed: Vec<Found> = found.split_off(keep);
-    let mut cut = cut;
-    if let Some(cut) = &mut cut {
-        cut.segments_removed = removed.iter().map(|f| f.path.clone()).collect();
-    }
     // A kept segment without a valid header holds nothing (it is the one the
     // cut falls in, so the last); it goes too.
     let headless = found.last().is_some_and(|f| f.region.is_none());
@@ -178,15 +183,15 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &Options) -> Result<Re
     let repair = !clean || cut.is_some() || last_cut;
     let (segments, appender, next_offset, active_max_timestamp) =
         install(vfs, dir, options, found, start, repair, &mut next_sequence)?;
-    if marker_bytes.is_some() {
+    if marker_file {
         vfs.remove(&dir.join(CLEAN_NAME))?;
     }
     if last_cut {
         // The bytes past the cut are zeroed now: the marker has done its job.
-        let (_, path) = truncated.last().expect("checked");
+        let (_, path, _) = truncated.last().expect("checked");
         vfs.remove(path)?;
     }
-    if repair || marker_bytes.is_some() {
+    if repair || marker_file {
         // Files removed or created, and the marker gone, before any append.
         vfs.sync_dir(dir)?;
     }
@@ -208,18 +213,141 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &Options) -> Result<Re
     })
 }
 
+/// Reads and scans the log in `dir` and decides what opening it does,
+/// changing nothing (it maps the segments read-only). Under
+/// `Recovery::Strict` damage a crash cannot explain
+/// is the error an open returns; otherwise it is noted in
+/// [`Survey::refusal`] and the cut goes where `TruncateCorrupt` puts it.
+pub(crate) fn survey(vfs: &dyn Vfs, dir: &Path, options: &Options) -> Result<Survey> {
+    let mode = options.recovery;
+    let names = vfs.list(dir)?;
+    let mut leftovers = Vec::new();
+    if names.iter().any(|n| n == PREPARED_NAME) {
+        leftovers.push(dir.join(PREPARED_NAME));
+    }
+    // Truncation markers that never got their name.
+    for name in &names {
+        let stem = name.strip_suffix(".tmp");
+        if stem.is_some_and(|s| fs::parse_segment_name(&format!("{s}.seg")).is_some()) {
+            leftovers.push(dir.join(name));
+        }
+    }
+    let mut bases: Vec<u64> = names
+        .iter()
+        .filter_map(|n| fs::parse_segment_name(n))
+        .collect();
+    bases.sort_unstable();
+    let marker_bytes = vfs.read_small(&dir.join(CLEAN_NAME))?;
+    let marker = marker_bytes.as_deref().and_then(CleanMarker::decode);
+    let clean = marker.is_some();
+
+    let mut refusal = None;
+    let mut found = Vec::with_capacity(bases.len());
+    for base in bases {
+        let seg = load(vfs, dir, base, options)?;
+        if let Some(reason) = seg.header.filter(|r| refused(*r)) {
+            refusal.get_or_insert(Error::BadSegmentHeader {
+                segment: seg.path.clone(),
+                reason,
+            });
+        }
+        found.push(seg);
+    }
+    let mut next_sequence = found.iter().map(|f| f.sequence + 1).max().unwrap_or(0);
+    let truncated = apply_truncations(
+        vfs,
+        dir,
+        &names,
+        &mut found,
+        &mut next_sequence,
+        &mut leftovers,
+    )?;
+    if found.is_empty() && marker.is_some_and(|m| m.next_offset > 0) {
+        // A clean close always leaves an active segment behind.
+        let expected = marker.map_or(0, |m| m.next_offset);
+        let missing = Error::Corrupt {
+            segment: dir.to_path_buf(),
+            position: 0,
+            offset: 0,
+            kind: Corruption::MissingRecords { expected },
+        };
+        if mode == Recovery::Strict {
+            return Err(missing);
+        }
+        refusal.get_or_insert(missing);
+    }
+    // A truncation whose new segment never came to be leaves the segment it
+    // cut last: its bytes past the cut must be zeroed like garbage.
+    let last_cut = truncated
+        .last()
+        .is_some_and(|&(base, ..)| found.last().is_some_and(|f| f.base == base));
+    // Garbage past the tail is what a crash leaves; after a clean close the
+    // marker already pins where the log ends.
+    let garbage_end = match found.last_mut() {
+        Some(last) if !clean && !last_cut => trailing_garbage(last)?,
+        _ => 0,
+    };
+    let fault = find_fault(&found, marker, garbage_end);
+    let fault_kind = fault.as_ref().map(|f| f.kind);
+    let (keep, mut cut) = match fault {
+        None => (found.len(), None),
+        Some(fault) => decide(&found, fault, clean, mode)?,
+    };
+    if let Some(cut) = &mut cut {
+        cut.segments_removed = found[keep..].iter().map(|f| f.path.clone()).collect();
+    }
+    if let Some(Cut {
+        reason: CutReason::Corruption(kind),
+        segment,
+        position,
+        offset,
+        ..
+    }) = &cut
+    {
+        refusal.get_or_insert(Error::Corrupt {
+            segment: segment.clone(),
+            position: *position,
+            offset: *offset,
+            kind: *kind,
+        });
+    }
+    Ok(Survey {
+        leftovers,
+        marker_file: marker_bytes.is_some(),
+        marker,
+        found,
+        truncated,
+        last_cut,
+        keep,
+        cut,
+        fault: fault_kind,
+        refusal,
+        next_sequence,
+    })
+}
+
+/// Whether a strict open refuses a segment whose header is refused for
+/// `reason` (a header a crash explains only makes the segment empty).
+fn refused(reason: HeaderError) -> bool {
+    !matches!(
+        reason,
+        HeaderError::Blank | HeaderError::Torn | HeaderError::TooShort
+    )
+}
+
 /// Applies the truncation markers (`NNNN.cut`) to the segments found: each
 /// cuts its segment's records at its offset and discards the segments that
-/// followed it before the truncation. Markers of segments that are gone or
-/// were replaced are removed. Returns the markers in force (segment base,
-/// marker path), in base order.
+/// followed it before the truncation (they, and markers of segments that
+/// are gone or were replaced, join `leftovers`). Returns the markers in
+/// force (segment base, marker path, marker), in base order.
 fn apply_truncations(
     vfs: &dyn Vfs,
     dir: &Path,
     names: &[String],
     found: &mut Vec<Found>,
     next_sequence: &mut u64,
-) -> Result<Vec<(u64, PathBuf)>> {
+    leftovers: &mut Vec<PathBuf>,
+) -> Result<Vec<(u64, PathBuf, CutMarker)>> {
     let mut bases: Vec<u64> = names.iter().filter_map(|n| fs::parse_cut_name(n)).collect();
     bases.sort_unstable();
     let mut in_force = Vec::new();
@@ -233,7 +361,7 @@ fn apply_truncations(
             Some((i, m))
         });
         let Some((i, marker)) = target else {
-            vfs.remove(&path)?;
+            leftovers.push(path);
             continue;
         };
         cut_records(&mut found[i], marker.at);
@@ -243,12 +371,12 @@ fn apply_truncations(
         let mut j = i + 1;
         while j < found.len() {
             if found[j].sequence < marker.created_after {
-                vfs.remove(&found.remove(j).path)?;
+                leftovers.push(found.remove(j).path);
             } else {
                 j += 1;
             }
         }
-        in_force.push((base, path));
+        in_force.push((base, path, marker));
     }
     Ok(in_force)
 }
@@ -275,17 +403,19 @@ fn cut_records(found: &mut Found, at: u64) {
     let Some(region) = &mut found.region else {
         return;
     };
-    let (mut max_hint, mut max_timestamp) = (0, 0);
+    let (mut max_hint, mut max_timestamp, mut min_timestamp) = (0, 0, u64::MAX);
     let bytes = region.exclusive_bytes();
     for &pos in &found.positions {
         let head = &bytes[pos as usize..pos as usize + format::FRAME_HEADER_LEN];
         if let Some(h) = format::FrameHeader::decode(head.try_into().expect("header length")) {
             max_hint = max_hint.max(h.hint);
             max_timestamp = max_timestamp.max(h.timestamp);
+            min_timestamp = min_timestamp.min(h.timestamp);
         }
     }
     found.scan.max_hint = max_hint;
     found.scan.max_timestamp = max_timestamp;
+    found.min_timestamp = min_timestamp;
     region.set_recovered(keep as u32, end);
 }
 
@@ -314,6 +444,9 @@ fn load(vfs: &dyn Vfs, dir: &Path, base: u64, options: &Options) -> Result<Found
         checkpoint: 0,
         stored_checkpoint: 0,
         garbage_end: None,
+        min_timestamp: u64::MAX,
+        len,
+        version: None,
     };
     if len > MAX_SEGMENT_SIZE {
         return refuse(found, HeaderError::Inconsistent, options);
@@ -348,9 +481,13 @@ fn load(vfs: &dyn Vfs, dir: &Path, base: u64, options: &Options) -> Result<Found
     found.checkpoint = format::decode_checkpoint(bytes, base);
     found.stored_checkpoint = found.checkpoint;
     let mut positions = Vec::new();
-    found.scan = format::scan(bytes, base, format::MAX_PAYLOAD_LEN, |pos, _| {
-        positions.push(pos as u32)
+    let mut min_timestamp = u64::MAX;
+    found.scan = format::scan(bytes, base, format::MAX_PAYLOAD_LEN, |pos, h| {
+        positions.push(pos as u32);
+        min_timestamp = min_timestamp.min(h.timestamp);
     });
+    found.min_timestamp = min_timestamp;
+    found.version = Some(format::segment_version(bytes));
     if found.scan.fault.is_some() {
         let next = base + found.scan.count;
         found.beyond_fault =

@@ -37,6 +37,51 @@ pub(crate) const STATE_OPEN: u32 = 1;
 /// [`Words::state`]: the last writer closed the log cleanly.
 pub(crate) const STATE_CLOSED: u32 = 2;
 
+/// The control file's words as read from its bytes (`murakami inspect`'s
+/// view: a copy, not a mapping).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Snapshot {
+    pub(crate) version: u32,
+    pub(crate) epoch: u64,
+    pub(crate) active_base: u64,
+    pub(crate) active_sequence: u64,
+    pub(crate) durable: u64,
+    pub(crate) first: u64,
+    pub(crate) generation: u64,
+    pub(crate) state: u32,
+    pub(crate) sleepers: u32,
+}
+
+impl Snapshot {
+    /// Decodes and checks a control file's bytes (the offsets are those
+    /// of [`Words`]).
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Snapshot, ControlError> {
+        if bytes.len() < CONTROL_LEN {
+            return Err(ControlError::TooShort);
+        }
+        let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8"));
+        let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4"));
+        if u64_at(0) != CONTROL_MAGIC {
+            return Err(ControlError::BadMagic);
+        }
+        let version = u32_at(8);
+        if version != FORMAT_VERSION {
+            return Err(ControlError::UnsupportedVersion(version));
+        }
+        Ok(Snapshot {
+            version,
+            epoch: u64_at(16),
+            active_base: u64_at(24),
+            active_sequence: u64_at(32),
+            durable: u64_at(40),
+            first: u64_at(48),
+            generation: u64_at(56),
+            state: u32_at(64),
+            sleepers: u32_at(192),
+        })
+    }
+}
+
 /// The words of the control file, in file order (all little-endian; this
 /// crate runs on little-endian targets only, checked below).
 #[repr(C, align(64))]

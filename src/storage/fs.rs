@@ -51,6 +51,18 @@ pub(crate) trait Vfs: Send + Sync + fmt::Debug {
     /// when someone else holds it. The lock lives as long as the returned
     /// value.
     fn lock(&self, path: &Path) -> io::Result<Option<Box<dyn Any + Send>>>;
+    /// Who holds the lock on `path` now, without taking it and without
+    /// creating the file: `None` when nobody does (or the file is missing).
+    /// By default it tries the lock and lets it go at once.
+    fn lock_holder(&self, path: &Path) -> io::Result<Option<Holder>> {
+        if self.read_small(path)?.is_none() {
+            return Ok(None);
+        }
+        Ok(match self.lock(path)? {
+            Some(_) => None,
+            None => Some(Holder { pid: None }),
+        })
+    }
     /// Names of the entries of a directory.
     fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
     /// Creates a new file (failing if it exists), for reading and writing.
@@ -253,6 +265,35 @@ impl SegmentFile for OsFile {
     }
 }
 
+/// A process holding a log's lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Holder {
+    /// Its process id, when the system says (`/proc/locks`, in this
+    /// process's pid namespace).
+    pub(crate) pid: Option<u32>,
+}
+
+/// Finds the `flock` on the file `dev`/`ino` in `/proc/locks` (Linux): its
+/// lines read `1: FLOCK  ADVISORY  WRITE 1426 fe:00:10011072 0 EOF`, with
+/// `->` after the number for a process waiting for the lock (not a holder).
+/// `None` when the table has no such lock.
+fn flock_holder(table: &str, dev: u64, ino: u64) -> Option<Holder> {
+    let want = format!(
+        "{:02x}:{:02x}:{ino}",
+        rustix::fs::major(dev),
+        rustix::fs::minor(dev)
+    );
+    table.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        match fields.as_slice() {
+            [_, "FLOCK", _, _, pid, file, ..] if *file == want => Some(Holder {
+                pid: pid.parse().ok(),
+            }),
+            _ => None,
+        }
+    })
+}
+
 impl Vfs for OsFs {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         std::fs::create_dir_all(dir)
@@ -270,6 +311,27 @@ impl Vfs for OsFs {
         match flock(&file, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => Ok(Some(Box::new(file))),
             Err(Errno::WOULDBLOCK) => Ok(None),
+            Err(errno) => Err(errno.into()),
+        }
+    }
+
+    fn lock_holder(&self, path: &Path) -> io::Result<Option<Holder>> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = match std::fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if let Ok(table) = std::fs::read_to_string("/proc/locks") {
+            return Ok(flock_holder(&table, meta.dev(), meta.ino()));
+        }
+        // No lock table: try a shared lock and let it go at once (a writer
+        // opening in that instant finds the log busy, as with any reader
+        // of the lock).
+        let file = File::open(path)?;
+        match flock(&file, FlockOperation::NonBlockingLockShared) {
+            Ok(()) => Ok(None),
+            Err(Errno::WOULDBLOCK) => Ok(Some(Holder { pid: None })),
             Err(errno) => Err(errno.into()),
         }
     }
@@ -511,6 +573,48 @@ mod tests {
             Some(all) => assert_eq!(all, (0, 64 * P)),
             None => panic!("the data page was not found"),
         }
+    }
+
+    #[test]
+    fn the_holder_of_a_lock_is_found_without_taking_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock");
+        assert_eq!(OsFs.lock_holder(&path).unwrap(), None, "no file, no holder");
+        assert!(!path.exists(), "looking creates nothing");
+        let held = OsFs.lock(&path).unwrap().unwrap();
+        let holder = OsFs.lock_holder(&path).unwrap().expect("held");
+        if std::path::Path::new("/proc/locks").exists() {
+            assert_eq!(holder.pid, Some(std::process::id()));
+        }
+        // Looking did not take it: the holder still has it alone.
+        assert!(OsFs.lock(&path).unwrap().is_none());
+        drop(held);
+        assert_eq!(OsFs.lock_holder(&path).unwrap(), None);
+        assert!(OsFs.lock(&path).unwrap().is_some());
+    }
+
+    #[test]
+    fn lock_table_lines_are_matched_by_device_and_inode() {
+        let table = "1: FLOCK  ADVISORY  WRITE 1426 fe:00:10011072 0 EOF\n\
+                     1: -> FLOCK  ADVISORY  WRITE 1500 fe:00:10011072 0 EOF\n\
+                     2: POSIX  ADVISORY  WRITE 77 fe:00:55 0 EOF\n\
+                     3: FLOCK  ADVISORY  WRITE 88 08:01:55 0 EOF\n";
+        let dev = rustix::fs::makedev(0xfe, 0);
+        assert_eq!(
+            flock_holder(table, dev, 10011072),
+            Some(Holder { pid: Some(1426) })
+        );
+        assert_eq!(
+            flock_holder(table, dev, 55),
+            None,
+            "a POSIX lock is not ours"
+        );
+        let sda1 = rustix::fs::makedev(8, 1);
+        assert_eq!(
+            flock_holder(table, sda1, 55),
+            Some(Holder { pid: Some(88) })
+        );
+        assert_eq!(flock_holder(table, sda1, 10011072), None);
     }
 
     #[test]

@@ -368,13 +368,53 @@ fn workload(
     None
 }
 
+/// Checks that an inspection of the crashed files (`Log::inspect`, before
+/// recovery) said what recovery then did.
+fn check_inspection(seen: &crate::Inspection, did: &crate::RecoveryReport) -> Result<(), String> {
+    let said = (
+        seen.clean_shutdown,
+        seen.first_offset,
+        seen.next_offset,
+        seen.problem.as_ref().and_then(|p| p.cut.clone()),
+    );
+    let done = (
+        did.clean_shutdown,
+        did.first_offset,
+        did.next_offset,
+        did.cut.clone(),
+    );
+    if said != done {
+        return Err(format!(
+            "inspection said (clean, first, next, cut) {said:?}, recovery did {done:?}"
+        ));
+    }
+    if let Some(p) = &seen.problem
+        && !p.torn_tail
+    {
+        return Err(format!(
+            "inspection calls a crash's damage corruption: {p:?}"
+        ));
+    }
+    if seen.writer.is_some() {
+        return Err("inspection sees a writer where none is".into());
+    }
+    Ok(())
+}
+
 /// Reopens `fs` (no faults) and checks it against the model; returns the
 /// model of the recovered log.
 fn check(fs: &SimFs, options: &Options, model: &Model, tally: &mut Tally) -> Result<Model, String> {
+    let before = fs.snapshot();
+    let inspection =
+        crate::recovery::inspect(fs, &dir()).map_err(|e| format!("inspect failed: {e}"))?;
+    if fs.snapshot() != before {
+        return Err("inspecting the crashed files changed them".into());
+    }
     let (writer, reader) = open(fs, options).map_err(|e| format!("reopen failed: {e}"))?;
     if tracing() {
         eprintln!("check: {:?}", writer.recovery_report());
     }
+    check_inspection(&inspection, writer.recovery_report())?;
     let first = reader.first_offset();
     let end = reader.next_offset();
     if first > model.first.max(model.purged_to) {
