@@ -13,5 +13,8 @@ pub struct AppendArgs {
 }
 
 pub fn run(args: AppendArgs) -> Result<Code, Failure> {
-    Err(Failure::new(Code::Usage, format!("{}: append is being built", args.dir.dir.display())))
+    Err(Failure::new(
+        Code::Usage,
+        format!("{}: append is being built", args.dir.dir.display()),
+    ))
 }

@@ -13,5 +13,8 @@ pub struct DumpArgs {
 }
 
 pub fn run(args: DumpArgs) -> Result<Code, Failure> {
-    Err(Failure::new(Code::Usage, format!("{}: dump is being built", args.dir.dir.display())))
+    Err(Failure::new(
+        Code::Usage,
+        format!("{}: dump is being built", args.dir.dir.display()),
+    ))
 }

@@ -65,7 +65,10 @@ impl Failure {
             _ => Code::Io,
         };
         let message = match &e {
-            Error::Locked { .. } => format!("{}: held by a writer (another process has it open)", dir.display()),
+            Error::Locked { .. } => format!(
+                "{}: held by a writer (another process has it open)",
+                dir.display()
+            ),
             _ => chain(&e),
         };
         Failure { code, message }

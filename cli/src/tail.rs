@@ -13,5 +13,8 @@ pub struct TailArgs {
 }
 
 pub fn run(args: TailArgs) -> Result<Code, Failure> {
-    Err(Failure::new(Code::Usage, format!("{}: tail is being built", args.dir.dir.display())))
+    Err(Failure::new(
+        Code::Usage,
+        format!("{}: tail is being built", args.dir.dir.display()),
+    ))
 }

@@ -15,9 +15,7 @@ pub fn human(nanos: u64) -> String {
 pub fn parse(arg: &str) -> Result<u64, String> {
     let arg = arg.trim();
     if !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_digit()) {
-        return arg
-            .parse::<u64>()
-            .map_err(|e| format!("{arg:?}: {e}"));
+        return arg.parse::<u64>().map_err(|e| format!("{arg:?}: {e}"));
     }
     if let Ok(at) = humantime::parse_rfc3339_weak(arg) {
         return nanos_since_epoch(at).ok_or_else(|| format!("{arg:?} is before 1970"));
