@@ -76,8 +76,9 @@ impl Failure {
 
     /// An I/O error met while working on `path`.
     pub fn io(path: &Path, e: &io::Error) -> Failure {
+        // A missing directory is found before (`existing_dir`): a file
+        // missing later is an I/O error like any other.
         let code = match e.kind() {
-            io::ErrorKind::NotFound => Code::NoSuchDir,
             io::ErrorKind::PermissionDenied => Code::NotALog,
             _ => Code::Io,
         };

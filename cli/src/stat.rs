@@ -88,7 +88,12 @@ pub fn not_a_log(dir: &Path) -> Failure {
 fn disk_use(dir: &Path) -> std::io::Result<u64> {
     let mut total = 0;
     for entry in std::fs::read_dir(dir)? {
-        let meta = entry?.metadata()?;
+        // A live writer removes files as they are counted (purges).
+        let meta = match entry.and_then(|e| e.metadata()) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
         if meta.is_file() {
             total += meta.blocks() * 512;
         }

@@ -197,7 +197,18 @@ pub(crate) fn inspect(vfs: &dyn Vfs, dir: &Path) -> Result<Inspection> {
         .read_small(&dir.join(CONTROL_NAME))?
         .map(|bytes| Snapshot::decode(&bytes).map(control_info));
     let options = Options::default().recovery(Recovery::TruncateCorrupt);
-    let survey = survey(vfs, dir, &options)?;
+    // A live writer removes files (purges, truncations, a roll's prepared
+    // file) while they are read: a file listed and gone when opened means
+    // look again.
+    let mut attempts = 0;
+    let survey = loop {
+        match survey(vfs, dir, &options) {
+            Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && attempts < 100 => {
+                attempts += 1;
+            }
+            done => break done?,
+        }
+    };
     let ours = |n: &String| {
         fs::parse_segment_name(n).is_some()
             || fs::parse_cut_name(n).is_some()
