@@ -386,6 +386,70 @@ fn read_everything(reader: &Reader) -> Vec<Record> {
     records
 }
 
+/// Inspects `dir` (`Log::inspect`), which must change no file. `None` when
+/// it fails (an I/O error: the open will say the same).
+fn inspect_unchanged(dir: &Path) -> Option<crate::Inspection> {
+    let files = |dir: &Path| -> Vec<(std::path::PathBuf, Vec<u8>)> {
+        let mut all: Vec<_> = std::fs::read_dir(dir)
+            .expect("fuzz directory")
+            .map(|e| {
+                let path = e.expect("entry").path();
+                let bytes = std::fs::read(&path).unwrap_or_default();
+                (path, bytes)
+            })
+            .collect();
+        all.sort();
+        all
+    };
+    let before = files(dir);
+    let inspection = Log::inspect(dir).ok();
+    assert!(files(dir) == before, "inspect changed the files");
+    inspection
+}
+
+/// Checks that an inspection predicted what an open in `mode` did: a
+/// strict open refuses exactly what it calls corruption, and cuts what it
+/// calls a torn tail; an open that cuts corruption cuts where it said.
+fn check_prediction(
+    inspection: Option<&crate::Inspection>,
+    mode: Recovery,
+    opened: &crate::Result<(crate::Writer, Reader)>,
+) {
+    let Some(seen) = inspection else {
+        return;
+    };
+    let problem = seen.problem.as_ref();
+    match opened {
+        Ok((writer, reader)) => {
+            let report = writer.recovery_report();
+            if mode == Recovery::Strict {
+                assert!(
+                    problem.is_none_or(|p| p.torn_tail),
+                    "a strict open accepted what inspect calls corruption: {problem:?}"
+                );
+            }
+            assert_eq!(
+                problem.and_then(|p| p.cut.as_ref()),
+                report.cut.as_ref(),
+                "inspect's cut and the open's"
+            );
+            assert_eq!(
+                (seen.first_offset, seen.next_offset),
+                (reader.first_offset(), reader.next_offset()),
+                "inspect's offsets and the open's"
+            );
+        }
+        Err(Error::Corrupt { .. } | Error::BadSegmentHeader { .. }) => {
+            assert_eq!(mode, Recovery::Strict, "only a strict open refuses damage");
+            assert!(
+                problem.is_some_and(|p| !p.torn_tail),
+                "a strict open refused what inspect does not call corruption: {problem:?}"
+            );
+        }
+        Err(_) => {}
+    }
+}
+
 /// Writes `files` into `dir` (emptied first) and opens it read-only with
 /// [`Reader::open`] (see [`read_only`]), then as the writer, strictly and
 /// (on a fresh copy) truncating. Every open that succeeds must read back
@@ -424,7 +488,10 @@ pub fn open_dir(dir: &Path, files: &[ImageFile]) -> OpenReport {
             .segment_size(4096)
             .max_record_size(1024)
             .recovery(mode);
-        let Ok((mut writer, reader)) = Log::open(dir, options) else {
+        let inspection = inspect_unchanged(dir);
+        let opened = Log::open(dir, options);
+        check_prediction(inspection.as_ref(), mode, &opened);
+        let Ok((mut writer, reader)) = opened else {
             continue;
         };
         report.opened += 1;
