@@ -18,3 +18,14 @@ pub fn bar(total: u64, what: &str, unit: &str) -> ProgressBar {
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
 }
+
+/// A spinner saying what is being done, for a step whose length is not
+/// known ahead (a scan of every segment); hidden unless interactive.
+pub fn spinner(what: String) -> ProgressBar {
+    if !crate::interactive() {
+        return ProgressBar::hidden();
+    }
+    let spinner = ProgressBar::new_spinner().with_message(what);
+    spinner.enable_steady_tick(Duration::from_millis(100));
+    spinner
+}

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use clap::Args;
-use indicatif::{HumanBytes, ProgressBar};
+use indicatif::HumanBytes;
 use murakami::{
     CutReason, DEFAULT_SEGMENT_SIZE, Error, Inspection, Log, LogState, Options, Recovery,
 };
@@ -66,12 +66,7 @@ pub fn run(args: RepairArgs) -> Result<Code, Failure> {
             ),
         ));
     }
-    let spinner = if crate::interactive() {
-        ProgressBar::new_spinner().with_message(format!("repairing {}", dir.display()))
-    } else {
-        ProgressBar::hidden()
-    };
-    spinner.enable_steady_tick(std::time::Duration::from_millis(100));
+    let spinner = crate::progress::spinner(format!("repairing {}", dir.display()));
     let repaired = repair(dir, &inspection, args.truncate_corruption);
     spinner.finish_and_clear();
     let report = repaired?;

@@ -58,7 +58,10 @@ pub fn run(args: VerifyArgs) -> Result<Code, Failure> {
 }
 
 fn verify(dir: &Path) -> Result<Verdict, Failure> {
-    let inspection = Log::inspect(dir).map_err(|e| Failure::log(dir, e))?;
+    let spinner = progress::spinner(format!("scanning {}", dir.display()));
+    let inspection = Log::inspect(dir).map_err(|e| Failure::log(dir, e));
+    spinner.finish_and_clear();
+    let inspection = inspection?;
     match inspection.state {
         LogState::Absent => return Err(crate::stat::not_a_log(dir)),
         LogState::Live => return verify_live(dir, &inspection),

@@ -156,6 +156,7 @@ fn a_clean_log_is_described_verified_and_left_alone() {
     let out = murakami(&["verify"], &dir);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stdout(&out).starts_with("sound: "), "{}", stdout(&out));
+    assert_eq!(stderr(&out), "", "no progress drawn off a terminal");
     let verdict = json(&murakami(&["verify", "--json"], &dir));
     assert_eq!(verdict["verdict"], "sound");
     assert_eq!(verdict["records"], 1000);
