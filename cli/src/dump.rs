@@ -23,8 +23,10 @@ use crate::time;
 /// little-endian length followed by its bytes, no offsets or times: what
 /// `murakami append --raw` reads).
 ///
-/// On damage the records read so far are printed, then the error; exit 2.
-/// An offset --from outside the log is exit 7.
+/// On damage (including a torn tail, what a crash leaves at the end of the
+/// log and the next writer cuts) the records before it are printed, then
+/// the error; exit 2 (`murakami verify` tells a torn tail from worse). An
+/// offset --from outside the log is exit 7.
 ///
 /// Examples:
 ///
@@ -65,5 +67,12 @@ pub fn run(args: DumpArgs) -> Result<Code, Failure> {
         None => end,
     };
     let bar = progress::bar(last.saturating_sub(from), "dump", "records");
-    records::print_range(dir, cursor, last, args.to_time, args.format, Some(bar))
+    records::print_range(
+        dir,
+        cursor,
+        (last, last == end),
+        args.to_time,
+        args.format,
+        Some(bar),
+    )
 }

@@ -212,22 +212,25 @@ pub fn open_reader(dir: &Path, durable: bool) -> Result<Reader, Failure> {
 
 /// Prints the records of `cursor` to stdout up to `end` (exclusive) or
 /// the first one stamped after `to_time`, counting them on `bar`. Damage
-/// met on the way fails after what was read before it is printed.
+/// met on the way fails after what was read before it is printed; so does
+/// damage right at `end` if `log_end` says `end` is where the log ended
+/// (a torn tail: the reader stops there and says why).
 pub fn print_range(
     dir: &Path,
     mut cursor: Cursor,
-    end: u64,
+    (end, log_end): (u64, bool),
     to_time: Option<u64>,
     format: Format,
     bar: Option<ProgressBar>,
 ) -> Result<Code, Failure> {
     let mut out = stdout(format);
     let mut damage = None;
-    while cursor.next_offset() < end {
+    while cursor.next_offset() < end || log_end {
         let record = match cursor.next_ref() {
-            Ok(Some(record)) => record,
-            // The view ended early (a truncation under a live log).
-            Ok(None) => break,
+            Ok(Some(record)) if record.offset < end => record,
+            // Past the end asked for (appended since), or the end of the
+            // view (a truncation under a live log).
+            Ok(_) => break,
             Err(e) => {
                 damage = Some(e);
                 break;

@@ -88,7 +88,7 @@ pub fn run(args: TailArgs) -> Result<Code, Failure> {
         Err(e) => return Err(records::failure(dir, e)),
     };
     if !args.follow {
-        return records::print_range(dir, cursor, end, None, args.format, None);
+        return records::print_range(dir, cursor, (end, true), None, args.format, None);
     }
     let stop = Arc::new(AtomicBool::new(false));
     {
