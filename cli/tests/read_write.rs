@@ -89,6 +89,24 @@ fn make_log(dir: &Path, records: &[(u64, &[u8])]) {
     writer.close().unwrap();
 }
 
+/// A log of `n` records `r0`, `r1`, ... stamped `T0`, `T0 + 1000`, ...
+fn numbered_log(dir: &Path, n: u64) {
+    let recs: Vec<(u64, Vec<u8>)> = (0..n)
+        .map(|i| (T0 + i * 1_000, format!("r{i}").into_bytes()))
+        .collect();
+    let refs: Vec<(u64, &[u8])> = recs.iter().map(|(t, p)| (*t, p.as_slice())).collect();
+    make_log(dir, &refs);
+}
+
+/// The lines `murakami command DIR args` prints, checking it succeeds.
+fn lines(command: &str, dir: &Path, args: &[&str]) -> Vec<String> {
+    let mut all = vec![command, arg(dir)];
+    all.extend_from_slice(args);
+    let output = run(&all, b"");
+    check(&output, 0);
+    text(&output.stdout).lines().map(str::to_string).collect()
+}
+
 fn human(nanos: u64) -> String {
     humantime::format_rfc3339_micros(UNIX_EPOCH + Duration::from_nanos(nanos)).to_string()
 }
@@ -243,18 +261,10 @@ fn a_raw_stream_cut_short_keeps_the_whole_records() {
 #[test]
 fn dump_from_count_and_to_time() {
     let tmp = tempfile::tempdir().unwrap();
-    let recs: Vec<(u64, Vec<u8>)> = (0..10u64)
-        .map(|i| (T0 + i * 1_000, format!("r{i}").into_bytes()))
-        .collect();
-    let refs: Vec<(u64, &[u8])> = recs.iter().map(|(t, p)| (*t, p.as_slice())).collect();
-    make_log(tmp.path(), &refs);
+    numbered_log(tmp.path(), 10);
     let offsets = |args: &[&str]| -> Vec<u64> {
-        let mut all = vec!["dump", arg(tmp.path())];
-        all.extend_from_slice(args);
-        let output = run(&all, b"");
-        check(&output, 0);
-        text(&output.stdout)
-            .lines()
+        lines("dump", tmp.path(), args)
+            .iter()
             .map(|line| line.split("  ").next().unwrap().parse().unwrap())
             .collect()
     };
@@ -435,18 +445,10 @@ fn append_keeps_the_segment_size_of_an_existing_log() {
 #[test]
 fn tail_prints_the_last_records() {
     let tmp = tempfile::tempdir().unwrap();
-    let recs: Vec<(u64, Vec<u8>)> = (0..25u64)
-        .map(|i| (T0 + i * 1_000, format!("r{i}").into_bytes()))
-        .collect();
-    let refs: Vec<(u64, &[u8])> = recs.iter().map(|(t, p)| (*t, p.as_slice())).collect();
-    make_log(tmp.path(), &refs);
+    numbered_log(tmp.path(), 25);
     let payloads_of = |args: &[&str]| -> Vec<String> {
-        let mut all = vec!["tail", arg(tmp.path())];
-        all.extend_from_slice(args);
-        let output = run(&all, b"");
-        check(&output, 0);
-        text(&output.stdout)
-            .lines()
+        lines("tail", tmp.path(), args)
+            .iter()
             .map(|line| line.rsplit("  ").next().unwrap().to_string())
             .collect()
     };
@@ -780,4 +782,44 @@ fn tail_f_into_a_closed_pipe_ends_quietly() {
         .unwrap();
     assert_eq!(stderr, "");
     writer.close().unwrap();
+}
+
+#[test]
+fn append_stops_cleanly_at_ctrl_c_with_everything_durable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut append = murakami(&["append", arg(tmp.path())])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = append.stdin.take().unwrap();
+    stdin.write_all(b"a\nb\npart").unwrap();
+    let mut out = BufReader::new(append.stdout.take().unwrap());
+    for expected in ["0\n", "1\n"] {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line, expected);
+    }
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&append),
+        rustix::process::Signal::INT,
+    )
+    .unwrap();
+    // stdin stays open: Ctrl-C alone ends it.
+    let status = exit_of(&mut append);
+    assert_eq!(status.code(), Some(0));
+    let mut stderr = String::new();
+    append
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(
+        stderr,
+        "appended 2 records, offsets 0..2, durable up to 2\n"
+    );
+    drop(stdin);
+    assert_eq!(payloads(tmp.path()), [b"a", b"b"]);
 }
