@@ -152,6 +152,8 @@ enum Stop {
     Input(String),
     /// Reading stdin failed.
     Stdin(io::Error),
+    /// Writing the offsets failed (not a closed pipe).
+    Output(io::Error),
 }
 
 struct Appender {
@@ -220,17 +222,17 @@ impl Appender {
             }
             let (batch, after) = rest.split_at(n);
             match self.writer.append_batch(batch) {
-                Ok(range) => self.appended(range),
+                Ok(range) => self.appended(range)?,
                 // A record too large refuses the whole batch: append the
                 // ones before it alone, then fail at it.
                 Err(murakami::Error::RecordTooLarge { .. }) => {
                     for record in batch {
                         let offset = self.writer.append(record).map_err(Stop::Log)?;
-                        self.appended(offset..offset + 1);
+                        self.appended(offset..offset + 1)?;
                     }
                 }
                 Err(murakami::Error::PartialBatch { appended, cause }) => {
-                    self.appended(appended);
+                    self.appended(appended)?;
                     return Err(Stop::Log(*cause));
                 }
                 Err(e) => return Err(Stop::Log(e)),
@@ -245,20 +247,19 @@ impl Appender {
         Ok(())
     }
 
-    fn appended(&mut self, range: std::ops::Range<u64>) {
+    /// Counts the records of `range` and prints their offsets.
+    fn appended(&mut self, range: std::ops::Range<u64>) -> Result<(), Stop> {
         self.first.get_or_insert(range.start);
         self.count += range.end - range.start;
         if self.stdout_gone {
-            return;
+            return Ok(());
         }
         for offset in range {
             if let Err(e) = writeln!(self.out, "{offset}") {
-                // Reported at the flush.
-                let _ = e;
-                self.stdout_gone = true;
-                break;
+                return self.stdout_gone(e);
             }
         }
+        Ok(())
     }
 
     /// stdout failed: a closed pipe stops the offsets, nothing else.
@@ -267,10 +268,7 @@ impl Appender {
         if crate::fail::is_broken_pipe(&e) {
             Ok(())
         } else {
-            Err(Stop::Stdin(io::Error::new(
-                e.kind(),
-                format!("writing the offsets: {e}"),
-            )))
+            Err(Stop::Output(e))
         }
     }
 
@@ -299,6 +297,7 @@ impl Appender {
             Err(Stop::Stdin(e)) => {
                 return Err(Failure::new(Code::Io, format!("reading stdin: {e}")));
             }
+            Err(Stop::Output(e)) => return Err(crate::fail::output(e)),
             Ok(()) => {}
         }
         synced.map_err(|e| records::failure(dir, e))?;
