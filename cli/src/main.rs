@@ -20,7 +20,7 @@ mod tail;
 mod time;
 mod verify;
 
-use fail::{Code, Failure};
+use fail::Code;
 
 /// Look inside, check, repair, read and write murakami logs.
 ///

@@ -58,6 +58,6 @@ mod tests {
             assert!(got.abs_diff(expected) < 60_000_000_000, "{arg}: {got}");
         }
         assert!(parse("yesterday-ish").unwrap_err().contains("not a time"));
-        assert!(parse("1969-01-01T00:00:00Z").unwrap_err().contains("1970"));
+        assert!(parse("1969-01-01T00:00:00Z").is_err(), "before the epoch");
     }
 }
