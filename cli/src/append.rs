@@ -56,13 +56,14 @@ pub struct AppendArgs {
     /// instead of lines.
     #[arg(long)]
     pub raw: bool,
-    /// Size of new segment files (default: that of the log's newest
-    /// segment, or 64 MiB for a new log).
-    #[arg(long, value_name = "BYTES")]
+    /// Size of new segment files, in bytes or with a binary unit (64KiB,
+    /// 1MiB, 1G; default: that of the log's newest segment, or 64 MiB for
+    /// a new log).
+    #[arg(long, value_name = "SIZE", value_parser = crate::size::parse)]
     pub segment_size: Option<u64>,
     /// Largest record accepted (default: 1 MiB, or what a segment holds if
     /// less).
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "SIZE", value_parser = crate::size::parse_usize)]
     pub max_record_size: Option<usize>,
 }
 

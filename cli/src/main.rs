@@ -15,6 +15,7 @@ mod fail;
 mod progress;
 mod records;
 mod repair;
+mod size;
 mod stat;
 mod tail;
 mod time;

@@ -11,7 +11,7 @@ pub fn bar(total: u64, what: &str, unit: &str) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    let template = format!("{what} {{bar:40}} {{human_pos}}/{{human_len}} {unit} ({{eta}})");
+    let template = format!("{what} {{wide_bar}} {{human_pos}}/{{human_len}} {unit} ({{eta}})");
     if let Ok(style) = ProgressStyle::with_template(&template) {
         bar.set_style(style.progress_chars("=> "));
     }

@@ -179,7 +179,11 @@ fn to_text(stat: &Stat) -> String {
         );
     }
     for l in &i.leftovers {
-        let _ = writeln!(s, "leftover    {} (the next open removes it)", file_name(l));
+        if i.state == LogState::Live {
+            let _ = writeln!(s, "in progress {} (the writer's, being made)", file_name(l));
+        } else {
+            let _ = writeln!(s, "leftover    {} (the next open removes it)", file_name(l));
+        }
     }
     let problem = match &i.problem {
         None => "none".to_owned(),

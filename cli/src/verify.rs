@@ -5,7 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::Args;
-use murakami::{Corruption, Error, HeaderError, Inspection, Log, LogState, Problem, Reader};
+use murakami::{
+    Corruption, Error, HeaderError, Inspection, Log, LogState, Problem, Reader, WriterInfo,
+};
 use serde_json::{Value, json};
 
 use crate::DirArg;
@@ -58,23 +60,24 @@ pub fn run(args: VerifyArgs) -> Result<Code, Failure> {
 }
 
 fn verify(dir: &Path) -> Result<Verdict, Failure> {
+    let writer = |dir: &Path| Log::writer_of(dir).map_err(|e| Failure::log(dir, e));
+    if let Some(w) = writer(dir)? {
+        return verify_live(dir, w);
+    }
     let spinner = progress::spinner(format!("scanning {}", dir.display()));
     let inspection = Log::inspect(dir).map_err(|e| Failure::log(dir, e));
     spinner.finish_and_clear();
     let inspection = inspection?;
-    match inspection.state {
-        LogState::Absent => return Err(crate::stat::not_a_log(dir)),
-        LogState::Live => return verify_live(dir, &inspection),
-        _ => {}
+    if let Some(w) = inspection.writer {
+        return verify_live(dir, w);
+    }
+    if inspection.state == LogState::Absent {
+        return Err(crate::stat::not_a_log(dir));
     }
     // A writer that opened the log while it was scanned may have repaired
     // what the scan saw: check the log as it is now instead.
-    if Log::writer_of(dir)
-        .map_err(|e| Failure::log(dir, e))?
-        .is_some()
-    {
-        let now = Log::inspect(dir).map_err(|e| Failure::log(dir, e))?;
-        return verify_live(dir, &now);
+    if let Some(w) = writer(dir)? {
+        return verify_live(dir, w);
     }
     Ok(offline(&inspection))
 }
@@ -239,10 +242,10 @@ pub fn problem_json(p: &Problem) -> Value {
 /// Verifies a log a writer holds: every record it has published, read
 /// through a reader of the files (each frame's bounds, CRC and offset are
 /// checked as the reader follows it), beside the writer.
-fn verify_live(dir: &Path, i: &Inspection) -> Result<Verdict, Failure> {
+fn verify_live(dir: &Path, w: WriterInfo) -> Result<Verdict, Failure> {
     let reader = match Reader::open(dir) {
         Ok(reader) => reader,
-        Err(e) => return Ok(live_damage(i, e)),
+        Err(e) => return Ok(live_damage(w, e)),
     };
     let (first, end) = (reader.first_offset(), reader.next_offset());
     let bar = progress::bar(end - first, "verifying", "records");
@@ -260,16 +263,16 @@ fn verify_live(dir: &Path, i: &Inspection) -> Result<Verdict, Failure> {
                 purged += now.saturating_sub(cursor.next_offset());
                 match reader.cursor(now.min(end)) {
                     Ok(c) => cursor = c,
-                    Err(e) => return Ok(live_damage(i, e)),
+                    Err(e) => return Ok(live_damage(w, e)),
                 }
             }
             Err(Error::OffsetOutOfRange { .. }) => break,
-            Err(e) => return Ok(live_damage(i, e)),
+            Err(e) => return Ok(live_damage(w, e)),
         }
         bar.set_position(checked + purged);
     }
     bar.finish_and_clear();
-    let writer = match i.writer.and_then(|w| w.pid) {
+    let writer = match w.pid {
         Some(pid) => format!("a writer (pid {pid}) has it open"),
         None => "a writer has it open".to_owned(),
     };
@@ -288,7 +291,7 @@ fn verify_live(dir: &Path, i: &Inspection) -> Result<Verdict, Failure> {
             "verdict": "sound",
             "exit_code": 0,
             "live": true,
-            "writer_pid": i.writer.and_then(|w| w.pid),
+            "writer_pid": w.pid,
             "first_offset": first,
             "next_offset": end,
             "records": checked,
@@ -299,7 +302,7 @@ fn verify_live(dir: &Path, i: &Inspection) -> Result<Verdict, Failure> {
 
 /// The verdict on damage found in a live log: a writer's log has no torn
 /// tail (it repaired it when it opened), so damage is corruption.
-fn live_damage(i: &Inspection, e: Error) -> Verdict {
+fn live_damage(w: WriterInfo, e: Error) -> Verdict {
     let code = match &e {
         Error::BadSegmentHeader {
             reason: HeaderError::UnsupportedVersion(_),
@@ -316,7 +319,7 @@ fn live_damage(i: &Inspection, e: Error) -> Verdict {
             "verdict": "corruption",
             "exit_code": code as u8,
             "live": true,
-            "writer_pid": i.writer.and_then(|w| w.pid),
+            "writer_pid": w.pid,
             "error": line,
         }),
     }
