@@ -175,7 +175,9 @@ fn plan(i: &Inspection, truncate_corruption: bool, out: &mut String) {
                 }
             }
         } else {
+            // Nothing else happens: the open fails first.
             let _ = writeln!(out, "would refuse: {}", consequence(p));
+            return;
         }
     }
     for l in &i.leftovers {
