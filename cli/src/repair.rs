@@ -148,6 +148,15 @@ fn size_of(i: &Inspection, path: &Path) -> Option<u64> {
         .or_else(|| std::fs::metadata(path).ok().map(|m| m.len()))
 }
 
+/// A line per segment file a cut removes, with its size.
+fn removals(i: &Inspection, gone: &[std::path::PathBuf], verb: &str, out: &mut String) {
+    use std::fmt::Write;
+    for path in gone {
+        let size = HumanBytes(size_of(i, path).unwrap_or(0));
+        let _ = writeln!(out, "{verb} {} ({size})", name(path));
+    }
+}
+
 /// What a repair would do (`--dry-run`).
 fn plan(i: &Inspection, truncate_corruption: bool, out: &mut String) {
     use std::fmt::Write;
@@ -165,14 +174,7 @@ fn plan(i: &Inspection, truncate_corruption: bool, out: &mut String) {
                     name(&cut.segment),
                     cut.records_dropped
                 );
-                for gone in &cut.segments_removed {
-                    let _ = writeln!(
-                        out,
-                        "would remove {} ({})",
-                        name(gone),
-                        HumanBytes(size_of(i, gone).unwrap_or(0))
-                    );
-                }
+                removals(i, &cut.segments_removed, "would remove", out);
             }
         } else {
             // Nothing else happens: the open fails first.
@@ -220,14 +222,7 @@ fn summary(i: &Inspection, report: &murakami::RecoveryReport, out: &mut String) 
             HumanBytes(segment_len),
             cut.records_dropped
         );
-        for gone in &cut.segments_removed {
-            let _ = writeln!(
-                out,
-                "removed {} ({})",
-                name(gone),
-                HumanBytes(size_of(i, gone).unwrap_or(0))
-            );
-        }
+        removals(i, &cut.segments_removed, "removed", out);
     }
     for l in &i.leftovers {
         let _ = writeln!(out, "removed leftover {}", name(l));

@@ -196,16 +196,8 @@ fn to_text(stat: &Stat) -> String {
             p.offset
         ),
         Some(p) => format!(
-            "{}: {} at byte {} of {} (offset {}); run `murakami verify` for details",
-            if p.torn_tail {
-                "torn tail"
-            } else {
-                "corruption"
-            },
-            p.kind,
-            p.position,
-            file_name(&p.segment),
-            p.offset
+            "{}; run `murakami verify` for details",
+            crate::verify::problem_line(p)
         ),
     };
     let _ = writeln!(s, "problem     {problem}");
