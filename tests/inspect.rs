@@ -3,6 +3,8 @@
 //! against what recovery then does in `hostile.rs` (every damage class)
 //! and in the crash simulation (every crash point).
 
+#![cfg(not(feature = "loom"))]
+
 use std::fs;
 use std::path::Path;
 
