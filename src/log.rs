@@ -49,8 +49,9 @@ impl Log {
     /// Looks at the log in `dir` without changing anything: its segments,
     /// markers and control file, whether a writer holds it now, and the
     /// first problem with what opening it would do there (the scan and the
-    /// rules recovery uses; see [`Inspection`]). Takes no lock and creates,
-    /// writes and removes no file; a missing directory is an
+    /// rules recovery uses; see [`Inspection`]). Keeps no lock (it tries
+    /// one and lets it go, as [`Log::writer_of`] does) and creates, writes
+    /// and removes no file; a missing directory is an
     /// [`Error::Io`](crate::Error::Io) of kind `NotFound`.
     ///
     /// ```
@@ -75,8 +76,10 @@ impl Log {
     }
 
     /// The process holding the log's lock in `dir` now (a writer), if one
-    /// does: found without taking the lock and without creating its file
-    /// (on Linux from `/proc/locks`, which also gives its pid).
+    /// does, and its pid when `/proc/locks` shows it (not when the writer
+    /// is in another pid namespace). Creates no file; it tries a shared
+    /// lock and lets it go at once, so a writer opening the log in that
+    /// instant fails with [`Error::Locked`](crate::Error::Locked).
     pub fn writer_of(dir: impl AsRef<Path>) -> Result<Option<WriterInfo>> {
         Ok(recovery::writer_of(&OsFs, dir.as_ref())?)
     }

@@ -4,8 +4,8 @@
 //!
 //! It is recovery's own survey (the same scan, the same rules for torn
 //! tails and corruption), stopped before anything is changed: no lock is
-//! taken, no file is created, written or removed, segments are mapped
-//! read-only.
+//! kept (one is tried and let go, to see whether a writer holds it), no
+//! file is created, written or removed, segments are mapped read-only.
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};

@@ -51,7 +51,7 @@ pub(crate) trait Vfs: Send + Sync + fmt::Debug {
     /// when someone else holds it. The lock lives as long as the returned
     /// value.
     fn lock(&self, path: &Path) -> io::Result<Option<Box<dyn Any + Send>>>;
-    /// Who holds the lock on `path` now, without taking it and without
+    /// Who holds the lock on `path` now, without keeping it and without
     /// creating the file: `None` when nobody does (or the file is missing).
     /// By default it tries the lock and lets it go at once.
     fn lock_holder(&self, path: &Path) -> io::Result<Option<Holder>> {
@@ -317,23 +317,29 @@ impl Vfs for OsFs {
 
     fn lock_holder(&self, path: &Path) -> io::Result<Option<Holder>> {
         use std::os::unix::fs::MetadataExt;
-        let meta = match std::fs::metadata(path) {
-            Ok(meta) => meta,
+        // The lock itself says whether it is held: a shared lock, tried and
+        // let go at once (a writer opening in that instant finds the log
+        // busy, `Error::Locked`). `/proc/locks` alone cannot say: it hides
+        // the locks of processes outside this pid namespace (a container
+        // beside the writer's), and on some filesystems (btrfs) names a
+        // device `stat` does not.
+        let file = match File::open(path) {
+            Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
-        if let Ok(table) = std::fs::read_to_string("/proc/locks") {
-            return Ok(flock_holder(&table, meta.dev(), meta.ino()));
-        }
-        // No lock table: try a shared lock and let it go at once (a writer
-        // opening in that instant finds the log busy, as with any reader
-        // of the lock).
-        let file = File::open(path)?;
         match flock(&file, FlockOperation::NonBlockingLockShared) {
-            Ok(()) => Ok(None),
-            Err(Errno::WOULDBLOCK) => Ok(Some(Holder { pid: None })),
-            Err(errno) => Err(errno.into()),
+            Ok(()) => return Ok(None),
+            Err(Errno::WOULDBLOCK) => {}
+            Err(errno) => return Err(errno.into()),
         }
+        // Held: `/proc/locks` may say by whom.
+        let meta = file.metadata()?;
+        let pid = std::fs::read_to_string("/proc/locks")
+            .ok()
+            .and_then(|table| flock_holder(&table, meta.dev(), meta.ino()))
+            .and_then(|holder| holder.pid);
+        Ok(Some(Holder { pid }))
     }
 
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
