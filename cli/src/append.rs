@@ -100,7 +100,7 @@ pub fn run(args: AppendArgs) -> Result<Code, Failure> {
     let dir = &args.dir.dir;
     let segment_size = match args.segment_size {
         Some(size) => size,
-        None => newest_segment_size(dir).unwrap_or(DEFAULT_SEGMENT_SIZE),
+        None => existing_segment_size(dir)?.unwrap_or(DEFAULT_SEGMENT_SIZE),
     };
     let mut options = Options::default()
         .segment_size(segment_size)
@@ -128,20 +128,16 @@ pub fn run(args: AppendArgs) -> Result<Code, Failure> {
     appender.finish(dir, outcome)
 }
 
-/// The size of the newest segment file in `dir` (segments are preallocated
-/// to their capacity), if there is one.
-fn newest_segment_size(dir: &Path) -> Option<u64> {
-    let newest = std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|entry| {
-            let entry = entry.ok()?;
-            let name = entry.file_name().into_string().ok()?;
-            let base: u64 = name.strip_suffix(".seg")?.parse().ok()?;
-            Some((base, entry.path()))
-        })
-        .max_by_key(|(base, _)| *base)?;
-    let len = std::fs::metadata(newest.1).ok()?.len();
-    (len > 0).then_some(len)
+/// The segment size of the log in `dir`, if there is one: its active
+/// segment's (its last with a sound header), so that a log keeps its size.
+/// A path that is there but is not a directory is refused.
+fn existing_segment_size(dir: &Path) -> Result<Option<u64>, Failure> {
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        _ => crate::fail::existing_dir(dir)?,
+    }
+    let inspection = Log::inspect(dir).map_err(|e| records::failure(dir, e))?;
+    Ok(crate::stat::active_segment_size(&inspection))
 }
 
 /// Why appending stopped early.
@@ -184,7 +180,7 @@ impl Appender {
                 Ok(Err(e)) => return Err(Stop::Stdin(e)),
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     if interrupted.load(Ordering::SeqCst) {
-                        return Ok(());
+                        return self.last_records(&chunks, buf, args, limit);
                     }
                     continue;
                 }
@@ -202,10 +198,35 @@ impl Appender {
             }
             buf.drain(..used);
             if interrupted.load(Ordering::SeqCst) {
-                return Ok(());
+                return self.last_records(&chunks, buf, args, limit);
             }
         }
         Ok(())
+    }
+
+    /// At Ctrl-C: appends the whole records already read from stdin (in
+    /// `buf` and queued by the reading thread); a record read in part is
+    /// dropped.
+    fn last_records(
+        &mut self,
+        chunks: &mpsc::Receiver<io::Result<Vec<u8>>>,
+        mut buf: Vec<u8>,
+        args: &AppendArgs,
+        limit: usize,
+    ) -> Result<(), Stop> {
+        while let Ok(Ok(chunk)) = chunks.try_recv() {
+            buf.extend_from_slice(&chunk);
+        }
+        let (records, _, fault) = if args.raw {
+            split_raw(&buf, limit, false)
+        } else {
+            split_lines(&buf, limit, false)
+        };
+        self.append_all(&records)?;
+        match fault {
+            Some(message) => Err(Stop::Input(message)),
+            None => Ok(()),
+        }
     }
 
     /// Appends `records` in batches and prints their offsets.
@@ -286,11 +307,11 @@ impl Appender {
         let next = self.writer.next_offset();
         let closed = self.writer.close();
         match self.first {
-            Some(first) => eprintln!(
+            Some(first) => crate::fail::note(format_args!(
                 "appended {} records, offsets {first}..{next}, durable up to {durable}",
                 self.count
-            ),
-            None => eprintln!("appended 0 records, durable up to {durable}"),
+            )),
+            None => crate::fail::note(format_args!("appended 0 records, durable up to {durable}")),
         }
         match outcome {
             Err(Stop::Log(e)) => return Err(records::failure(dir, e)),

@@ -60,13 +60,21 @@ pub fn run(args: DumpArgs) -> Result<Code, Failure> {
     let dir = &args.dir.dir;
     let reader = records::open_reader(dir, args.durable)?;
     let end = reader.end_offset();
-    let from = args.from.unwrap_or_else(|| reader.first_offset());
-    let cursor = reader.cursor(from).map_err(|e| records::failure(dir, e))?;
+    let mut from = args.from.unwrap_or_else(|| reader.first_offset());
+    let cursor = loop {
+        match reader.cursor(from) {
+            Ok(cursor) => break cursor,
+            // The log's start, which a live writer purged meanwhile: start
+            // where it starts now.
+            Err(murakami::Error::Purged { first, .. }) if args.from.is_none() => from = first,
+            Err(e) => return Err(records::failure(dir, e)),
+        }
+    };
     let last = match args.count {
         Some(count) => end.min(from.saturating_add(count)),
         None => end,
     };
-    let bar = progress::bar(last.saturating_sub(from), "dump", "records");
+    let bar = progress::bar_beside_output(last.saturating_sub(from), "dump", "records");
     records::print_range(
         dir,
         cursor,

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use murakami::{Error, HeaderError};
 
-/// The tool's exit codes (README.md lists them).
+/// The tool's exit codes (README.md, "The `murakami` tool", lists them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Code {
     /// Done; for `verify`, the log is sound.
@@ -137,5 +137,25 @@ pub fn output(e: io::Error) -> Failure {
         Failure::new(Code::Ok, String::new())
     } else {
         Failure::new(Code::Io, format!("writing the output: {e}"))
+    }
+}
+
+/// Writes a line to stderr; a closed or full stderr is ignored (there is
+/// nobody to tell, and `eprintln!` would panic).
+pub fn note(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(io::stderr(), "{line}");
+}
+
+/// Prints a command's whole answer and exits with `code`: a reader that
+/// went away (a broken pipe) does not change the verdict (`verify | true`
+/// still says what verify found); another output error is a failure.
+pub fn answer(text: &str, code: Code) -> Result<Code, Failure> {
+    use std::io::Write;
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(code),
+        Err(e) if is_broken_pipe(&e) => Ok(code),
+        Err(e) => Err(output(e)),
     }
 }

@@ -83,7 +83,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code as u8),
         Err(failure) => {
             if !failure.message.is_empty() {
-                eprintln!("murakami: {}", failure.message);
+                crate::fail::note(format_args!("murakami: {}", failure.message));
             }
             ExitCode::from(failure.code as u8)
         }

@@ -7,7 +7,25 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// A bar counting `unit` up to `total`; hidden unless interactive.
 pub fn bar(total: u64, what: &str, unit: &str) -> ProgressBar {
-    if !crate::interactive() || total == 0 {
+    if !crate::interactive() {
+        return ProgressBar::hidden();
+    }
+    drawn_bar(total, what, unit)
+}
+
+/// A bar for a command whose output is the records themselves (dump):
+/// drawn when stderr is a terminal and stdout is not (the records go to a
+/// file or a pipe), never over records printed on the terminal.
+pub fn bar_beside_output(total: u64, what: &str, unit: &str) -> ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() || std::io::stdout().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    drawn_bar(total, what, unit)
+}
+
+fn drawn_bar(total: u64, what: &str, unit: &str) -> ProgressBar {
+    if total == 0 {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());

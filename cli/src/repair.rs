@@ -1,6 +1,5 @@
 //! `murakami repair`: what opening a log does, done explicitly.
 
-use std::io::Write;
 use std::path::Path;
 
 use clap::Args;
@@ -48,13 +47,13 @@ pub fn run(args: RepairArgs) -> Result<Code, Failure> {
     let mut out = String::new();
     if args.dry_run {
         plan(&inspection, args.truncate_corruption, &mut out);
-        print(&out)?;
         // Without --truncate-corruption, the repair would fail.
-        return Ok(if corrupt && !args.truncate_corruption {
+        let code = if corrupt && !args.truncate_corruption {
             Code::Corrupt
         } else {
             Code::Ok
-        });
+        };
+        return fail::answer(&out, code);
     }
     if corrupt && !args.truncate_corruption {
         let p = inspection.problem.as_ref().expect("checked");
@@ -71,15 +70,7 @@ pub fn run(args: RepairArgs) -> Result<Code, Failure> {
     spinner.finish_and_clear();
     let report = repaired?;
     summary(&inspection, &report, &mut out);
-    print(&out)?;
-    Ok(Code::Ok)
-}
-
-fn print(text: &str) -> Result<(), Failure> {
-    std::io::stdout()
-        .lock()
-        .write_all(text.as_bytes())
-        .map_err(fail::output)
+    fail::answer(&out, Code::Ok)
 }
 
 fn held(dir: &Path, i: &Inspection) -> Failure {
@@ -102,12 +93,7 @@ fn repair(
 ) -> Result<murakami::RecoveryReport, Failure> {
     // The active segment keeps its size (an open with another size would
     // replace an empty one); no prefaulting: nothing is appended.
-    let segment_size = inspection
-        .segments
-        .iter()
-        .rev()
-        .find(|s| s.header_error.is_none())
-        .map_or(DEFAULT_SEGMENT_SIZE, |s| s.capacity);
+    let segment_size = crate::stat::active_segment_size(inspection).unwrap_or(DEFAULT_SEGMENT_SIZE);
     let recovery = if truncate_corruption {
         Recovery::TruncateCorrupt
     } else {
@@ -212,17 +198,30 @@ fn summary(i: &Inspection, report: &murakami::RecoveryReport, out: &mut String) 
             _ => "damage".to_owned(),
         };
         let segment_len = size_of(i, &cut.segment).unwrap_or(cut.position);
-        let _ = writeln!(
-            out,
-            "cut at offset {} ({why}): {} now ends at byte {} (the rest of its {} zeroed); \
+        if !cut.segment.exists() {
+            // Recovery removed it: it held nothing before the cut.
+            let _ = writeln!(
+                out,
+                "cut at offset {} ({why}): {} held no record and was removed; \
+                 {} record(s) after the damage dropped",
+                cut.offset,
+                name(&cut.segment),
+                cut.records_dropped
+            );
+            removals(i, &cut.segments_removed, "removed", out);
+        } else {
+            let _ = writeln!(
+                out,
+                "cut at offset {} ({why}): {} now ends at byte {} (the rest of its {} zeroed); \
              {} record(s) after the damage dropped",
-            cut.offset,
-            name(&cut.segment),
-            cut.position,
-            HumanBytes(segment_len),
-            cut.records_dropped
-        );
-        removals(i, &cut.segments_removed, "removed", out);
+                cut.offset,
+                name(&cut.segment),
+                cut.position,
+                HumanBytes(segment_len),
+                cut.records_dropped
+            );
+            removals(i, &cut.segments_removed, "removed", out);
+        }
     }
     for l in &i.leftovers {
         let _ = writeln!(out, "removed leftover {}", name(l));

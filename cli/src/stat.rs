@@ -65,15 +65,22 @@ pub fn run(args: StatArgs) -> Result<Code, Failure> {
         inspection,
         offsets,
     };
-    let mut out = std::io::stdout().lock();
     let text = if args.json {
         format!("{:#}\n", to_json(&stat))
     } else {
         to_text(&stat)
     };
-    use std::io::Write;
-    out.write_all(text.as_bytes()).map_err(fail::output)?;
-    Ok(Code::Ok)
+    fail::answer(&text, Code::Ok)
+}
+
+/// The size of a log's active segment: its last segment with a sound
+/// header (a headless last one, a crash's, is cut by the next open).
+pub fn active_segment_size(i: &Inspection) -> Option<u64> {
+    i.segments
+        .iter()
+        .rev()
+        .find(|s| s.header_error.is_none())
+        .map(|s| s.capacity)
 }
 
 pub fn not_a_log(dir: &Path) -> Failure {
@@ -179,7 +186,7 @@ fn to_text(stat: &Stat) -> String {
         );
     }
     for l in &i.leftovers {
-        if i.state == LogState::Live {
+        if i.state == LogState::Live && l.file_name().is_some_and(|n| n == "murakami-next.tmp") {
             let _ = writeln!(s, "in progress {} (the writer's, being made)", file_name(l));
         } else {
             let _ = writeln!(s, "leftover    {} (the next open removes it)", file_name(l));

@@ -21,7 +21,8 @@ use crate::time;
 /// Prints the last 10 records (-n), the records from an offset (--from) or
 /// from a time (--from-time: the first record stamped at or after it), in
 /// the formats of `murakami dump`. It never takes the writer's lock and
-/// writes nothing to the log.
+/// never writes a record or a segment (while -f sleeps it counts itself in
+/// the control file's sleeper word, so that the writer wakes it).
 ///
 /// With -f it then waits for the records a writer (of any process) appends
 /// and prints each as it comes, following the log through segment rolls,
@@ -66,8 +67,13 @@ pub struct TailArgs {
 /// How long a wait lasts before Ctrl-C and truncations are looked at.
 const WAIT: Duration = Duration::from_millis(100);
 
-/// How many printed records are remembered to find where a truncation cut.
-const REMEMBERED: usize = 4096;
+/// How many printed records are remembered to find where a truncation cut
+/// (24 bytes each).
+const REMEMBERED: usize = 1 << 16;
+
+/// How many records before the first one printed are remembered (read
+/// when it starts) for the same purpose.
+const REMEMBERED_BEFORE: u64 = 4096;
 
 pub fn run(args: TailArgs) -> Result<Code, Failure> {
     let dir = &args.dir.dir;
@@ -103,6 +109,7 @@ pub fn run(args: TailArgs) -> Result<Code, Failure> {
         out: records::stdout(args.format),
         seen: VecDeque::with_capacity(REMEMBERED),
     };
+    follower.remember_before(&cursor);
     follower.follow(cursor, &stop)?;
     follower.out.flush().map_err(fail::output)?;
     Ok(Code::Ok)
@@ -152,6 +159,7 @@ impl Follower<'_> {
             };
             if let Next::From(at) = next {
                 cursor = self.cursor_at(at)?;
+                self.remember_before(&cursor);
             }
         }
         Ok(())
@@ -175,6 +183,36 @@ impl Follower<'_> {
         }
         self.seen.push_back((offset, timestamp, hash(payload)));
         Ok(Next::Go)
+    }
+
+    /// Remembers the records just before `cursor` (up to
+    /// [`REMEMBERED_BEFORE`]) when they were not printed (a start after the
+    /// first record, a restart): a truncation below the cursor changes or
+    /// removes them, which is how one is found, and where.
+    fn remember_before(&mut self, cursor: &Cursor) {
+        let next = cursor.next_offset();
+        if next == 0 || self.seen.back().is_some_and(|s| s.0 + 1 == next) {
+            return;
+        }
+        self.seen.clear();
+        let from = next
+            .saturating_sub(REMEMBERED_BEFORE)
+            .max(self.reader.first_offset());
+        let Ok(mut before) = self.reader.cursor(from) else {
+            return;
+        };
+        while before.next_offset() < next {
+            match before.next_ref() {
+                Ok(Some(r)) => self
+                    .seen
+                    .push_back((r.offset, r.timestamp, hash(r.payload))),
+                _ => {
+                    // Purged or cut meanwhile: what was read is no use.
+                    self.seen.clear();
+                    return;
+                }
+            }
+        }
     }
 
     /// Whether the log no longer holds the record `seen` as printed (a
@@ -203,8 +241,20 @@ impl Follower<'_> {
             at = Some(last.0);
             self.seen.pop_back();
         }
+        let found = !self.seen.is_empty();
         let at = at.unwrap_or_else(|| self.reader.end_offset());
-        eprintln!("murakami: log truncated at {at}; following from there");
+        if found {
+            crate::fail::note(format_args!(
+                "murakami: log truncated at {at}; following from there"
+            ));
+        } else {
+            // Every remembered record was cut: the cut is at or before the
+            // oldest of them, and the new records before it are not shown.
+            crate::fail::note(format_args!(
+                "murakami: log truncated at or before {at} (more than the {REMEMBERED} \
+                 records remembered were cut); following from {at}"
+            ));
+        }
         at
     }
 
@@ -220,7 +270,9 @@ impl Follower<'_> {
             _ => {
                 let end = self.reader.end_offset();
                 if end < cursor.next_offset() {
-                    eprintln!("murakami: log truncated at {end}; following from there");
+                    crate::fail::note(format_args!(
+                        "murakami: log truncated at {end}; following from there"
+                    ));
                     return Next::From(end);
                 }
             }
@@ -232,10 +284,10 @@ impl Follower<'_> {
     fn error(&mut self, cursor: &Cursor, e: Error) -> Result<Next, Failure> {
         match e {
             Error::Purged { offset, first } => {
-                eprintln!(
+                crate::fail::note(format_args!(
                     "murakami: records {offset}..{first} were removed before they were read; \
                      following from {first}"
-                );
+                ));
                 Ok(Next::From(first))
             }
             Error::OffsetOutOfRange { .. } => match self.idle_check(cursor) {
@@ -258,14 +310,16 @@ impl Follower<'_> {
             match self.reader.cursor(at) {
                 Ok(cursor) => return Ok(cursor),
                 Err(Error::Purged { first, .. }) => {
-                    eprintln!(
+                    crate::fail::note(format_args!(
                         "murakami: records {at}..{first} were removed before they were read; \
                          following from {first}"
-                    );
+                    ));
                     at = first;
                 }
                 Err(Error::OffsetOutOfRange { end, .. }) if at > end => {
-                    eprintln!("murakami: log truncated at {end}; following from there");
+                    crate::fail::note(format_args!(
+                        "murakami: log truncated at {end}; following from there"
+                    ));
                     at = end;
                 }
                 Err(e) => return Err(records::failure(self.dir, e)),
@@ -274,8 +328,18 @@ impl Follower<'_> {
     }
 }
 
+/// A record's payload, recognisably: its length and a hash of at most its
+/// first and last 256 bytes (a new record of the same length, timestamp
+/// and ends as the one it replaced passes for it, which prints what the
+/// log holds all the same).
 fn hash(payload: &[u8]) -> u64 {
     let mut hasher = DefaultHasher::new();
-    hasher.write(payload);
+    hasher.write_usize(payload.len());
+    if payload.len() <= 512 {
+        hasher.write(payload);
+    } else {
+        hasher.write(&payload[..256]);
+        hasher.write(&payload[payload.len() - 256..]);
+    }
     hasher.finish()
 }

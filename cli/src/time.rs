@@ -18,7 +18,9 @@ pub fn parse(arg: &str) -> Result<u64, String> {
         return arg.parse::<u64>().map_err(|e| format!("{arg:?}: {e}"));
     }
     if let Ok(at) = humantime::parse_rfc3339_weak(arg) {
-        return nanos_since_epoch(at).ok_or_else(|| format!("{arg:?} is before 1970"));
+        return nanos_since_epoch(at).ok_or_else(|| {
+            format!("{arg:?} is outside 1970 to 2554 (nanoseconds since the epoch in 64 bits)")
+        });
     }
     let ago = arg.strip_suffix("ago").map_or(arg, str::trim_end);
     match humantime::parse_duration(ago) {
@@ -26,7 +28,9 @@ pub fn parse(arg: &str) -> Result<u64, String> {
             let at = SystemTime::now()
                 .checked_sub(d)
                 .ok_or_else(|| format!("{arg:?} is too long ago"))?;
-            nanos_since_epoch(at).ok_or_else(|| format!("{arg:?} is before 1970"))
+            nanos_since_epoch(at).ok_or_else(|| {
+                format!("{arg:?} is outside 1970 to 2554 (nanoseconds since the epoch in 64 bits)")
+            })
         }
         Err(_) => Err(format!(
             "{arg:?} is not a time: give an RFC 3339 time (2026-12-03T14:00:00Z), \

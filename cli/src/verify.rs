@@ -1,6 +1,5 @@
 //! `murakami verify`: a read-only check of every header, frame and CRC.
 
-use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
@@ -52,11 +51,7 @@ pub fn run(args: VerifyArgs) -> Result<Code, Failure> {
     } else {
         verdict.text
     };
-    std::io::stdout()
-        .lock()
-        .write_all(out.as_bytes())
-        .map_err(fail::output)?;
-    Ok(verdict.code)
+    fail::answer(&out, verdict.code)
 }
 
 fn verify(dir: &Path) -> Result<Verdict, Failure> {
@@ -207,7 +202,7 @@ pub fn consequence(p: &Problem) -> String {
             }
             s
         }
-        None => "starts the log where its clean close said it ended".to_owned(),
+        None => "starts the log without it".to_owned(),
     };
     if p.torn_tail {
         format!(
@@ -249,9 +244,18 @@ fn verify_live(dir: &Path, w: WriterInfo) -> Result<Verdict, Failure> {
     };
     let (first, end) = (reader.first_offset(), reader.next_offset());
     let bar = progress::bar(end - first, "verifying", "records");
-    let mut cursor = reader.cursor(first).map_err(|e| Failure::log(dir, e))?;
+    let mut start = first;
+    let mut cursor = loop {
+        match reader.cursor(start) {
+            Ok(cursor) => break cursor,
+            // Purged by the writer since `first_offset`: start where the log
+            // starts now.
+            Err(Error::Purged { first: now, .. }) => start = now.min(end),
+            Err(e) => return Ok(live_damage(w, e)),
+        }
+    };
+    let mut purged = start - first;
     let mut checked = 0u64;
-    let mut purged = 0u64;
     while cursor.next_offset() < end {
         match cursor.next_wait(Duration::from_secs(1)) {
             Ok(Some(_)) => checked += 1,

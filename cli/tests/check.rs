@@ -484,3 +484,85 @@ fn a_live_log_is_verified_beside_its_writer_and_repair_refuses_it() {
         "closed"
     );
 }
+
+/// Runs `murakami ARGS DIR` with stdout (`which` 1) or stderr (2) a pipe
+/// nobody reads (its read end closed first): every write there fails.
+fn with_closed(which: u8, args: &[&str], dir: &Path) -> Output {
+    let (read, write) = rustix::pipe::pipe().unwrap();
+    drop(read);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_murakami"));
+    command.args(args).arg(dir);
+    if which == 1 {
+        command.stdout(Stdio::from(write));
+    } else {
+        command.stderr(Stdio::from(write));
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn a_reader_gone_away_does_not_change_the_verdict_and_a_closed_stderr_no_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    make_log(&dir, 300, false, 5);
+    let last = segments(&dir).pop().unwrap();
+    let bytes = fs::read(&last).unwrap();
+    let (at, _) = *frames(&bytes).last().unwrap();
+    flip(&last, at + 40);
+    // `verify | true`: still exit 1 (torn tail), as is `repair --dry-run`
+    // of corruption still 2 below.
+    assert_eq!(code(&with_closed(1, &["verify"], &dir)), 1);
+    assert_eq!(code(&with_closed(1, &["verify", "--json"], &dir)), 1);
+    assert_eq!(code(&with_closed(1, &["stat"], &dir)), 0);
+    // Failures with nowhere to say so keep their exit code, no panic (101).
+    let missing = tmp.path().join("missing");
+    assert_eq!(code(&with_closed(2, &["stat"], &missing)), 4);
+    assert_eq!(code(&with_closed(2, &["dump"], &missing)), 4);
+    let corrupt = tmp.path().join("corrupt");
+    make_log(&corrupt, 1000, true, 0);
+    let second = segments(&corrupt)[1].clone();
+    let (at, _) = frames(&fs::read(&second).unwrap())[3];
+    flip(&second, at + 35);
+    assert_eq!(code(&with_closed(1, &["repair", "--dry-run"], &corrupt)), 2);
+    assert_eq!(code(&with_closed(2, &["repair"], &corrupt)), 2);
+}
+
+#[test]
+fn append_opens_a_log_whose_last_segment_a_crash_left_headless() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    make_log(&dir, 300, false, 0);
+    let n = segments(&dir).len();
+    // The next segment's file was made, its header never written.
+    let next_base = json(&murakami(&["stat", "--json"], &dir))["next_offset"]
+        .as_u64()
+        .unwrap();
+    fs::write(dir.join(format!("{next_base:020}.seg")), vec![0u8; 100]).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_murakami"))
+        .args(["append"])
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(b"after\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("{next_base}\n"));
+    let stat = json(&murakami(&["stat", "--json"], &dir));
+    assert_eq!(stat["next_offset"], next_base + 1);
+    let segs = stat["segments"].as_array().unwrap();
+    assert_eq!(
+        segs.len(),
+        n,
+        "the headless file was replaced, not added to"
+    );
+    assert!(
+        segs.iter().all(|s| s["capacity"] == SEG),
+        "the log kept its size"
+    );
+}

@@ -740,6 +740,54 @@ fn tail_follows_a_writer_of_another_process_through_rolls_purges_and_truncations
     assert!(notes.try_recv().is_err());
 }
 
+/// Waits until a reader process sleeps on the log in `dir` (the control
+/// file's sleeper count, bytes 192..196): it is following, at the end.
+fn wait_for_a_sleeper(dir: &Path) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let control = std::fs::read(dir.join("murakami.tail")).unwrap_or_default();
+        if control.len() >= 196 && control[192..196] != [0; 4] {
+            return;
+        }
+        assert!(Instant::now() < deadline, "tail -f never waits");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn tail_f_that_printed_nothing_yet_still_sees_a_truncation_below_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let mut writer = WriterChild::start(&dir);
+    writer.append(20);
+    // -n 0: nothing printed; it waits at offset 20.
+    let mut tail = murakami(&["tail", "-f", "-n", "0", arg(&dir), "--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut follow = Follow {
+        lines: lines_of(tail.stdout.take().unwrap()),
+        printed: 20,
+    };
+    let notes = lines_of(tail.stderr.take().unwrap());
+    wait_for_a_sleeper(&dir);
+    // Cut below it and refilled past it at once: every new record is
+    // printed, from the cut.
+    writer.truncate(5);
+    writer.append(30);
+    follow.catch_up(&writer);
+    let (note, _) = notes.recv_timeout(DEADLINE).unwrap();
+    assert_eq!(note, "murakami: log truncated at 5; following from there");
+    writer.quit();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&tail),
+        rustix::process::Signal::INT,
+    )
+    .unwrap();
+    assert_eq!(exit_of(&mut tail).code(), Some(0));
+}
+
 #[test]
 fn tail_f_into_a_closed_pipe_ends_quietly() {
     let tmp = tempfile::tempdir().unwrap();
