@@ -55,6 +55,8 @@ impl Log {
     /// [`Error::Io`](crate::Error::Io) of kind `NotFound`.
     ///
     /// ```
+    /// # #[cfg(feature = "loom")] fn main() {} // loom builds run only the models
+    /// # #[cfg(not(feature = "loom"))]
     /// # fn main() -> murakami::Result<()> {
     /// # let dir = tempfile::tempdir().unwrap();
     /// use murakami::{Log, LogState, Options};
