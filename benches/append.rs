@@ -19,6 +19,7 @@ use criterion::{
 use murakami::{Options, Writer};
 
 mod common;
+use common::workloads::append_n;
 use common::{TempLog, frame_len, payload, scale};
 
 /// Segment size of the append benchmarks.
@@ -70,11 +71,7 @@ impl Churn {
         while left > 0 {
             let (writer, room) = self.writer(frame);
             let n = left.min(room);
-            let start = Instant::now();
-            for _ in 0..n {
-                black_box(writer.append(black_box(body)).expect("append"));
-            }
-            elapsed += start.elapsed();
+            elapsed += append_n(writer, n, body);
             self.written += n * frame;
             left -= n;
         }

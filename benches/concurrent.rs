@@ -21,44 +21,25 @@
 //! sample it stops appending; the lines printed after each benchmark say
 //! how fast it appended and whether that happened.
 
-use std::hint::black_box;
-use std::sync::Barrier;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread;
-use std::time::{Duration, Instant};
-
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
-use murakami::{Options, Reader, Writer};
+use murakami::Options;
 
 mod common;
-use common::{RECORD_LEN, RECORDS, TempLog, Walk, frame_len, payload, permutation, scale, share};
+use common::workloads::{ProducerStats, Work, read_threads};
+use common::{RECORD_LEN, RECORDS, TempLog, frame_len, permutation, scale};
 
 /// Segment size of the logs the producer appends to.
 const SEGMENT_SIZE: u64 = 16 << 20;
 /// Bytes the producer may append to one log.
 const LOG_BYTES: u64 = 1 << 30;
-/// Zero-copy reads made under one guard.
-const PIN_BATCH: u64 = 1024;
 /// Fewest reads timed in one call: enough that starting and joining the
 /// threads (up to a scheduler tick each when the producer holds a core) is
 /// noise. Criterion's estimate of the time per read counts the setup of a
 /// call (replacing a full log), so it may ask for fewer; the time is then
 /// scaled back to what it asked for.
 const MIN_READS: u64 = 200_000;
-
-/// What the measured threads do.
-#[derive(Clone, Copy, Debug)]
-enum Work {
-    /// Random offsets among the first [`RECORDS`], `read_into` a reused
-    /// buffer.
-    RandomReadInto,
-    /// The same offsets, zero-copy `get`, one guard per [`PIN_BATCH`] reads.
-    RandomGet,
-    /// Offsets `0..RECORDS` in order, zero-copy `get`.
-    SequentialGet,
-}
 
 /// A log whose first [`RECORDS`] records are read while a producer may
 /// append more.
@@ -91,154 +72,6 @@ impl Busy {
     }
 }
 
-/// How the producer fared during the samples of one benchmark.
-#[derive(Debug, Default)]
-struct ProducerStats {
-    samples: u64,
-    appended: u64,
-    busy: Duration,
-    out_of_room: u64,
-}
-
-impl ProducerStats {
-    fn report(&self, id: &str) {
-        if self.samples == 0 {
-            return;
-        }
-        let rate = self.appended as f64 / self.busy.as_secs_f64().max(1e-9);
-        println!(
-            "{id}: producer appended {:.2}M records/s while the readers ran; \
-             ran out of room in {} of {} calls",
-            rate / 1e6,
-            self.out_of_room,
-            self.samples,
-        );
-    }
-}
-
-/// Appends 256 B records until `stop`, or until `room` records are in.
-/// Returns how many it appended and whether it ran out of room.
-fn produce(writer: &mut Writer, room: u64, stop: &AtomicBool, go: &Barrier) -> (u64, bool) {
-    let body = payload(RECORD_LEN);
-    go.wait();
-    let mut appended = 0;
-    while !stop.load(Ordering::Relaxed) {
-        if appended + 64 > room {
-            while !stop.load(Ordering::Relaxed) {
-                thread::sleep(Duration::from_micros(100));
-            }
-            return (appended, true);
-        }
-        for _ in 0..64 {
-            black_box(writer.append(&body).expect("append"));
-        }
-        appended += 64;
-    }
-    (appended, false)
-}
-
-/// One measured thread's reads: `n` of them, starting at `start` in the
-/// offset sequence.
-fn read_work(reader: &Reader, work: Work, n: u64, offsets: &[u64], start: usize) {
-    match work {
-        Work::RandomReadInto => {
-            let mut buf = Vec::with_capacity(RECORD_LEN);
-            let mut walk = Walk::new(offsets, start);
-            for _ in 0..n {
-                black_box(
-                    reader
-                        .read_into(walk.next_offset(), &mut buf)
-                        .expect("read"),
-                );
-            }
-            black_box(buf);
-        }
-        Work::RandomGet => {
-            let mut walk = Walk::new(offsets, start);
-            let mut left = n;
-            while left > 0 {
-                let batch = left.min(PIN_BATCH);
-                let guard = reader.pin();
-                for _ in 0..batch {
-                    let record = reader.get(walk.next_offset(), &guard).expect("get");
-                    black_box(record.payload);
-                }
-                left -= batch;
-            }
-        }
-        Work::SequentialGet => {
-            let mut offset = start as u64 % RECORDS;
-            let mut left = n;
-            while left > 0 {
-                let batch = left.min(PIN_BATCH);
-                let guard = reader.pin();
-                for _ in 0..batch {
-                    let record = reader.get(offset, &guard).expect("get");
-                    black_box(record.payload);
-                    offset += 1;
-                    if offset == RECORDS {
-                        offset = 0;
-                    }
-                }
-                left -= batch;
-            }
-        }
-    }
-}
-
-/// Runs `iters` reads split over `threads` threads, with a producer
-/// appending to `writer` if one is given; returns the wall time from the
-/// moment all threads are released until the last reader is done.
-fn run(
-    reader: &Reader,
-    work: Work,
-    threads: usize,
-    iters: u64,
-    offsets: &[u64],
-    producer: Option<(&mut Writer, u64)>,
-    stats: &mut ProducerStats,
-) -> (Duration, u64) {
-    let stop = AtomicBool::new(false);
-    let go = Barrier::new(threads + 1 + usize::from(producer.is_some()));
-    thread::scope(|s| {
-        let producer = producer.map(|(writer, room)| {
-            let (stop, go) = (&stop, &go);
-            s.spawn(move || produce(writer, room, stop, go))
-        });
-        let readers: Vec<_> = (0..threads)
-            .map(|i| {
-                let go = &go;
-                let reader = reader.clone();
-                let n = share(iters, threads, i);
-                let start = i * offsets.len() / threads;
-                s.spawn(move || {
-                    go.wait();
-                    read_work(&reader, work, n, offsets, start);
-                })
-            })
-            .collect();
-        go.wait();
-        let start = Instant::now();
-        for reader in readers {
-            reader.join().expect("reader thread");
-        }
-        let elapsed = start.elapsed();
-        stop.store(true, Ordering::Relaxed);
-        let appended = match producer {
-            Some(p) => {
-                let (appended, out_of_room) = p.join().expect("producer thread");
-                stats.samples += 1;
-                stats.appended += appended;
-                stats.busy += elapsed;
-                stats.out_of_room += u64::from(out_of_room);
-                appended
-            }
-            None => 0,
-        };
-        (elapsed, appended)
-    })
-}
-
 /// One benchmark: `threads` readers doing `work`, with or without a
 /// producer, on a [`Busy`] log.
 fn bench_reads(
@@ -258,9 +91,9 @@ fn bench_reads(
             let reads = iters.max(MIN_READS);
             let (log, room) = busy.log();
             let reader = log.reader.clone();
-            let producer = with_producer.then_some((&mut log.writer, room));
+            let producer = with_producer.then_some((&mut log.writer, RECORD_LEN, room));
             let (elapsed, appended) =
-                run(&reader, work, threads, reads, offsets, producer, &mut stats);
+                read_threads(&reader, work, threads, reads, offsets, producer, &mut stats);
             busy.appended += appended * frame_len(RECORD_LEN);
             scale(elapsed, reads, iters)
         });

@@ -32,22 +32,17 @@
 //! table gives the mean time per operation over every timed call (warm-up
 //! included) and its ratio to the group's baseline, all from this run.
 
-use std::fs::OpenOptions;
-use std::hint::black_box;
-use std::os::fd::AsRawFd;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{
     BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group,
     criterion_main, measurement::WallTime,
 };
-use memmap2::{Advice, MmapOptions, MmapRaw};
-use murakami::{Log, Options, SharedWriter, SyncPolicy};
-use tempfile::TempDir;
+use murakami::{Options, SyncPolicy};
 
 mod common;
-use common::{TempLog, frame_len, payload, scale, share, tempdir};
+use common::workloads::{MsyncFloor, SharedLog, append_n, append_threads, sustained_appends};
+use common::{TempLog, frame_len, payload, scale};
 
 /// Payload length of every record appended here.
 const LEN: usize = 256;
@@ -63,9 +58,6 @@ const MIN_APPENDS: u64 = 100_000;
 const MIN_DURABLE: u64 = 2048;
 /// How long each policy appends per round in `interval_interleaved`.
 const INTERLEAVED_ROUND: Duration = Duration::from_secs(1);
-/// Size of the file the msync floor writes into.
-const FLOOR_FILE: usize = 64 << 20;
-
 /// A log that takes appends across criterion's calls and is replaced by a
 /// fresh one (outside the timing) when it has taken [`LOG_BYTES`].
 struct Churn<L> {
@@ -121,24 +113,6 @@ impl<L> Churn<L> {
     }
 }
 
-/// A log written through a [`SharedWriter`]. Fields drop in order: the
-/// writer closes the log before the directory is removed.
-struct SharedLog {
-    writer: SharedWriter,
-    _dir: TempDir,
-}
-
-impl SharedLog {
-    fn open(options: Options) -> SharedLog {
-        let dir = tempdir();
-        let (writer, _) = Log::open(dir.path(), options).expect("open a log");
-        SharedLog {
-            writer: writer.into_shared(),
-            _dir: dir,
-        }
-    }
-}
-
 /// Mean time per operation over every timed call of each benchmark of a
 /// group, printed with ratios to the first one when the group ends.
 #[derive(Default)]
@@ -189,133 +163,6 @@ impl Tally {
     }
 }
 
-/// Writes frames into a prefaulted, fallocated file and msyncs the range of
-/// each one, as a sync after every record does, with nothing else around.
-struct MsyncFloor {
-    map: MmapRaw,
-    _dir: TempDir,
-    pos: usize,
-    frame: Vec<u8>,
-    /// Also write 8 bytes into the first page and flush from byte 0, as a
-    /// sync that carries the segment's checkpoint does.
-    with_header: bool,
-}
-
-impl MsyncFloor {
-    fn new(with_header: bool) -> MsyncFloor {
-        let dir = tempdir();
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(dir.path().join("floor"))
-            .expect("create the floor file");
-        // SAFETY: a plain system call on a descriptor `file` owns.
-        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, FLOOR_FILE as libc::off_t) };
-        assert_eq!(rc, 0, "posix_fallocate");
-        let map = MmapOptions::new()
-            .map_raw(&file)
-            .expect("map the floor file");
-        // Left as the library leaves a segment: reserved (unwritten
-        // extents, which each flush of newly written blocks converts) and
-        // faulted in (dirty zero pages ahead of the writer), never synced
-        // whole.
-        map.advise_range(Advice::PopulateWrite, 0, FLOOR_FILE)
-            .expect("MADV_POPULATE_WRITE");
-        MsyncFloor {
-            map,
-            _dir: dir,
-            pos: 4096,
-            frame: payload(frame_len(LEN) as usize),
-            with_header,
-        }
-    }
-
-    /// Writes and flushes `n` frames; returns the time that took.
-    fn run(&mut self, n: u64) -> Duration {
-        let len = self.frame.len();
-        let start = Instant::now();
-        for i in 0..n {
-            if self.pos + len > FLOOR_FILE {
-                self.pos = 4096;
-            }
-            self.frame[..8].copy_from_slice(&i.to_le_bytes());
-            // SAFETY: `pos + len` is within the writable map, which lives as
-            // long as `self`; only this thread touches it.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    self.frame.as_ptr(),
-                    self.map.as_mut_ptr().add(self.pos),
-                    len,
-                );
-            }
-            let flushed = if self.with_header {
-                // SAFETY: bytes 32..40 of the map are within it; as above.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(
-                        i.to_le_bytes().as_ptr(),
-                        self.map.as_mut_ptr().add(32),
-                        8,
-                    );
-                }
-                self.map.flush_range(0, self.pos + len)
-            } else {
-                self.map.flush_range(self.pos, len)
-            };
-            flushed.expect("msync");
-            self.pos += len;
-        }
-        start.elapsed()
-    }
-}
-
-/// Appends `n` records of `body`, one `append` call each; returns the time.
-fn append_n(log: &mut TempLog, n: u64, body: &[u8]) -> Duration {
-    let start = Instant::now();
-    for _ in 0..n {
-        black_box(log.writer.append(black_box(body)).expect("append"));
-    }
-    start.elapsed()
-}
-
-/// Runs `n` appends split over `threads` threads through `writer` (durable
-/// ones if `durable`); returns the wall time from the moment the threads are
-/// released until the last one is done.
-fn append_threads(
-    writer: &SharedWriter,
-    threads: usize,
-    n: u64,
-    body: &[u8],
-    durable: bool,
-) -> Duration {
-    let go = std::sync::Barrier::new(threads + 1);
-    thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|i| {
-                let (go, writer) = (&go, writer.clone());
-                let mine = share(n, threads, i);
-                s.spawn(move || {
-                    go.wait();
-                    for _ in 0..mine {
-                        let offset = if durable {
-                            writer.append_durable(black_box(body))
-                        } else {
-                            writer.append(black_box(body))
-                        };
-                        black_box(offset.expect("append"));
-                    }
-                })
-            })
-            .collect();
-        go.wait();
-        let start = Instant::now();
-        for handle in handles {
-            handle.join().expect("appending thread");
-        }
-        start.elapsed()
-    })
-}
-
 fn flat_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
     let mut group = c.benchmark_group(name);
     group.sampling_mode(SamplingMode::Flat);
@@ -335,7 +182,7 @@ fn durable(c: &mut Criterion) {
         let mut churn = Churn::new(move || TempLog::open(options.clone())).ready();
         group.bench_function(BenchmarkId::new("every", every), |b| {
             b.iter_custom(|iters| {
-                let elapsed = churn.run(iters, frame, |log, n| append_n(log, n, &body));
+                let elapsed = churn.run(iters, frame, |log, n| append_n(&mut log.writer, n, &body));
                 tally.add(row, elapsed, iters);
                 elapsed
             });
@@ -346,7 +193,7 @@ fn durable(c: &mut Criterion) {
         ("frame", false, floor),
         ("header+frame", true, tally.row("floor/header+frame")),
     ] {
-        let mut floor = MsyncFloor::new(with_header);
+        let mut floor = MsyncFloor::new(frame as usize, with_header);
         group.throughput(Throughput::Bytes(frame));
         group.bench_function(BenchmarkId::new("floor", name), |b| {
             b.iter_custom(|iters| {
@@ -378,7 +225,7 @@ fn interval(c: &mut Criterion) {
         let mut churn = Churn::new(move || TempLog::open(options.clone())).ready();
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
-                let elapsed = churn.run(iters, frame, |log, n| append_n(log, n, &body));
+                let elapsed = churn.run(iters, frame, |log, n| append_n(&mut log.writer, n, &body));
                 tally.add(row, elapsed, iters);
                 elapsed
             });
@@ -399,26 +246,13 @@ fn interval(c: &mut Criterion) {
 /// first policy).
 fn interval_interleaved(policies: &[(&str, SyncPolicy)]) {
     const ROUNDS: usize = 3;
-    let body = payload(LEN);
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); policies.len()];
     let mut shootdowns: Vec<Vec<f64>> = vec![Vec::new(); policies.len()];
     for _ in 0..ROUNDS {
         for (i, (_, policy)) in policies.iter().enumerate() {
-            let mut log = TempLog::open(Options::default().sync_policy(*policy));
-            let before = tlb_shootdowns();
-            let start = Instant::now();
-            let mut appended = 0u64;
-            while start.elapsed() < INTERLEAVED_ROUND {
-                append_n(&mut log, 4096, &body);
-                appended += 4096;
-            }
-            let elapsed = start.elapsed();
-            times[i].push(elapsed.as_nanos() as f64 / appended as f64);
-            if let (Some(before), Some(after)) = (before, tlb_shootdowns()) {
-                shootdowns[i].push((after - before) as f64 / elapsed.as_secs_f64());
-            }
-            drop(log);
-            common::drain_epoch_garbage();
+            let run = sustained_appends(*policy, LEN, INTERLEAVED_ROUND);
+            times[i].push(run.ns_per_append);
+            shootdowns[i].extend(run.shootdowns_per_s);
         }
     }
     let median = |v: &mut Vec<f64>| {
@@ -436,19 +270,6 @@ fn interval_interleaved(policies: &[(&str, SyncPolicy)]) {
         let tlb = median(tlb).map_or("n/a".to_string(), |t| format!("{t:.0}/s"));
         println!("  {name:<10} {m:8.1} ns  {:.2}x  {tlb}", medians[0] / m);
     }
-}
-
-/// TLB-shootdown interrupts so far, summed over CPUs (Linux's
-/// `/proc/interrupts`), if the machine reports them.
-fn tlb_shootdowns() -> Option<u64> {
-    let table = std::fs::read_to_string("/proc/interrupts").ok()?;
-    let line = table.lines().find(|l| l.trim_start().starts_with("TLB:"))?;
-    Some(
-        line.split_whitespace()
-            .skip(1)
-            .map_while(|field| field.parse::<u64>().ok())
-            .sum(),
-    )
 }
 
 /// `threads` threads appending through one [`SharedWriter`]: aggregate wall
