@@ -27,7 +27,7 @@ use murakami::{Log, Options, ReadGuard, Reader, Retention, SharedWriter, SyncPol
 use tempfile::TempDir;
 
 use super::fixtures::{
-    TempLog, Walk, drain_epoch_garbage, frame_len, payload, segment_size_for, share, tempdir,
+    TempLog, Walk, drain_epoch_garbage, payload, segment_size_for, share, tempdir,
 };
 
 /// Zero-copy reads made under one guard.
@@ -317,8 +317,8 @@ pub type Producer<'a> = (&'a mut Writer, usize, u64);
 
 /// Runs `iters` reads split over `threads` threads, with a producer
 /// appending flat out if one is given; returns the wall time from the
-/// moment all threads are released until the last reader is done, and the
-/// records the producer appended meanwhile.
+/// first reader's start to the last one's end, and the records the
+/// producer appended meanwhile.
 pub fn read_threads(
     reader: &Reader,
     work: Work,
@@ -343,16 +343,18 @@ pub fn read_threads(
                 let start = i * offsets.len() / threads;
                 s.spawn(move || {
                     go.wait();
+                    let began = Instant::now();
                     read_work(&reader, work, n, offsets, start);
+                    (began, Instant::now())
                 })
             })
             .collect();
         go.wait();
-        let start = Instant::now();
-        for reader in readers {
-            reader.join().expect("reader thread");
-        }
-        let elapsed = start.elapsed();
+        let elapsed = span(
+            readers
+                .into_iter()
+                .map(|r| r.join().expect("reader thread")),
+        );
         stop.store(true, Ordering::Relaxed);
         let appended = match producer {
             Some(p) => {
@@ -402,8 +404,8 @@ impl SharedLog {
 }
 
 /// Runs `n` appends split over `threads` threads through `writer` (durable
-/// ones if `durable`); returns the wall time from the moment the threads are
-/// released until the last one is done.
+/// ones if `durable`); returns the wall time from the first thread's start
+/// to the last one's end.
 pub fn append_threads(
     writer: &SharedWriter,
     threads: usize,
@@ -419,6 +421,7 @@ pub fn append_threads(
                 let mine = share(n, threads, i);
                 s.spawn(move || {
                     go.wait();
+                    let began = Instant::now();
                     for _ in 0..mine {
                         let offset = if durable {
                             writer.append_durable(black_box(body))
@@ -427,16 +430,33 @@ pub fn append_threads(
                         };
                         black_box(offset.expect("append"));
                     }
+                    (began, Instant::now())
                 })
             })
             .collect();
         go.wait();
-        let start = Instant::now();
-        for handle in handles {
-            handle.join().expect("appending thread");
-        }
-        start.elapsed()
+        span(
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("appending thread")),
+        )
     })
+}
+
+/// From the earliest start to the latest end of the threads' `(start,
+/// end)` times. Each thread reads the clock itself once released, not the
+/// thread that released them: with more threads than CPUs, that one may
+/// get its CPU back only after the others are done.
+fn span(times: impl Iterator<Item = (Instant, Instant)>) -> Duration {
+    let (mut first, mut last): (Option<Instant>, Option<Instant>) = (None, None);
+    for (start, end) in times {
+        first = Some(first.map_or(start, |f| f.min(start)));
+        last = Some(last.map_or(end, |l| l.max(end)));
+    }
+    match (first, last) {
+        (Some(first), Some(last)) => last - first,
+        _ => Duration::ZERO,
+    }
 }
 
 /// What [`sustained_appends`] measured.
@@ -726,9 +746,4 @@ pub fn log_with_sealed(sealed: usize) -> TempLog {
     }
     log.writer.sync().expect("sync");
     log
-}
-
-/// Bytes of a frame of `len` payload bytes, as `usize`.
-pub fn frame_bytes(len: usize) -> usize {
-    frame_len(len) as usize
 }
