@@ -1,0 +1,305 @@
+//! Append tables: buffered appends by record size, durable appends by sync
+//! count and by sync interval, concurrent writers, durable writers (group
+//! commit).
+
+use std::time::Duration;
+
+use murakami::{Options, SyncPolicy};
+
+use crate::alloc::Allocs;
+use crate::fixtures::{TempLog, drain_epoch_garbage, frame_len, payload};
+use crate::machine::{Floors, SIZES};
+use crate::seed;
+use crate::stats::{self, Reps, Table};
+use crate::workloads::{SharedLog, append_n, append_threads, sustained_appends};
+use crate::{Out, Plan, per_op, progress, until};
+
+/// Segment size of the buffered-append logs: a repetition crosses several
+/// rolls, whose cost is in the figure.
+const APPEND_SEGMENT: u64 = 16 << 20;
+/// Payload length of the durable and concurrent rows.
+const LEN: usize = 256;
+
+/// Prints every append table.
+pub fn sections(plan: &Plan, floors: &Floors, out: &mut Out) {
+    buffered(plan, floors, out);
+    durable(plan, floors, out);
+    interval(plan, out);
+    writers(plan, out);
+    durable_writers(plan, out);
+}
+
+/// MB/s of `len`-byte payloads at `ns` per op.
+fn mb_s(len: usize, ns: f64) -> f64 {
+    len as f64 * 1e3 / ns
+}
+
+/// Throughput, latency and ops/s cells from times per op.
+fn cells(len: usize, ns: &Reps) -> Vec<String> {
+    vec![
+        stats::num_spread(&ns.map(|ns| mb_s(len, ns))),
+        stats::ns_spread(ns),
+        stats::rate_spread(&ns.map(|ns| 1e9 / ns)),
+    ]
+}
+
+fn buffered(plan: &Plan, floors: &Floors, out: &mut Out) {
+    progress("buffered appends");
+    let mut table = Table::new(&[
+        "Record Size",
+        "Throughput (MB/s)",
+        "Latency",
+        "Ops/sec",
+        "Allocations per op (producer thread; whole process)",
+        "Bare prefaulted loop (this run)",
+        "Go seed, same machine kind, not this run",
+        "Ratio",
+    ]);
+    for (i, len) in SIZES.into_iter().enumerate() {
+        let body = payload(len);
+        let max = plan.append_cap / frame_len(len);
+        let (mut allocs, mut ops) = (Allocs::default(), 0);
+        let ns = Reps::of((0..plan.reps).map(|_| {
+            let mut log = TempLog::open(Options::default().segment_size(APPEND_SEGMENT));
+            let before = Allocs::now();
+            let (elapsed, n) = until(plan.target, max, 4096, |n| {
+                append_n(&mut log.writer, n, &body)
+            });
+            let a = Allocs::since(before);
+            (allocs.mine, allocs.all, ops) = (allocs.mine + a.mine, allocs.all + a.all, ops + n);
+            drop(log);
+            drain_epoch_garbage();
+            per_op(elapsed, n)
+        }));
+        let mut row = vec![format!("{len} B")];
+        row.extend(cells(len, &ns));
+        row.push(format!(
+            "{}; {}",
+            stats::num(allocs.mine as f64 / ops as f64),
+            stats::num(allocs.all as f64 / ops as f64)
+        ));
+        row.push(stats::ns_spread(&floors.bare_ns[i]));
+        row.push(seed::cell(seed::buffered(len)));
+        row.push(seed::ratio(seed::buffered(len), ns.median()));
+        table.row(row);
+    }
+    out.section(
+        "## Append Performance\n\n### Buffered Appends (No Durability Guarantee)",
+        &format!(
+            "`Writer::append`, one call per record, into a fresh log with 16 MiB segments \
+             per repetition (at least {:?} of appends, at most {} MiB of frames), so \
+             segment rolls are in the figure; opening and closing are not. \
+             Allocations: counted by the report's global allocator over every timed \
+             append, on the producer's thread and on all threads (the log's background \
+             threads included).",
+            plan.target,
+            plan.append_cap >> 20
+        ),
+    );
+    out.put(&table.markdown());
+}
+
+fn durable(plan: &Plan, floors: &Floors, out: &mut Out) {
+    progress("durable appends");
+    let body = payload(LEN);
+    let mut table = Table::new(&[
+        "Sync Interval",
+        "Throughput (MB/s)",
+        "Latency",
+        "Ops/sec",
+        "Notes",
+        "Go seed, same machine kind, not this run",
+        "Ratio",
+    ]);
+    for every in [1u64, 10, 100, 1000] {
+        let ns = Reps::of((0..plan.reps).map(|_| {
+            let options = Options::default().sync_policy(SyncPolicy::EveryRecords(every));
+            let mut log = TempLog::open(options);
+            let target = plan.target.max(Duration::from_millis(20));
+            let (elapsed, n) = until(target, u64::MAX, every.max(16), |n| {
+                append_n(&mut log.writer, n, &body)
+            });
+            drop(log);
+            drain_epoch_garbage();
+            per_op(elapsed, n)
+        }));
+        let mut row = vec![format!("Every {every}")];
+        row.extend(cells(LEN, &ns));
+        row.push(if every == 1 {
+            format!(
+                "{:.2}x the range msync floor, {:.2}x a raw fdatasync (this run)",
+                ns.median() / floors.msync_ns,
+                ns.median() / floors.fdatasync_ns
+            )
+        } else {
+            String::new()
+        });
+        row.push(seed::cell(seed::durable_every(every)));
+        row.push(seed::ratio(seed::durable_every(every), ns.median()));
+        table.row(row);
+    }
+    out.section(
+        "### Durable Appends (Count-Based Sync)",
+        "`SyncPolicy::EveryRecords(n)`: the append that completes n records syncs before \
+         it returns (a range `msync` of the new bytes). Record size: 256 B. A fresh log \
+         per repetition. The seed's sync fsyncs two files (log and index).",
+    );
+    out.put(&table.markdown());
+}
+
+fn interval(plan: &Plan, out: &mut Out) {
+    progress("time-based sync");
+    let policies: [(&str, SyncPolicy, Option<u64>); 4] = [
+        (
+            "None (`Explicit`, never synced)",
+            SyncPolicy::Explicit,
+            None,
+        ),
+        (
+            "Every 10ms",
+            SyncPolicy::Interval(Duration::from_millis(10)),
+            Some(10),
+        ),
+        (
+            "Every 50ms",
+            SyncPolicy::Interval(Duration::from_millis(50)),
+            Some(50),
+        ),
+        (
+            "Every 100ms",
+            SyncPolicy::Interval(Duration::from_millis(100)),
+            Some(100),
+        ),
+    ];
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); policies.len()];
+    let mut tlb: Vec<Vec<f64>> = vec![Vec::new(); policies.len()];
+    for _ in 0..plan.reps {
+        for (i, (_, policy, _)) in policies.iter().enumerate() {
+            let run = sustained_appends(*policy, LEN, plan.interval_round);
+            times[i].push(run.ns_per_append);
+            tlb[i].extend(run.shootdowns_per_s);
+        }
+    }
+    let base = Reps(times[0].clone()).median();
+    let mut table = Table::new(&[
+        "Sync Interval",
+        "Throughput (MB/s)",
+        "Latency",
+        "Ops/sec",
+        "Throughput vs no sync (this run)",
+        "TLB shootdowns/s",
+        "Go seed, same machine kind, not this run",
+        "Ratio",
+    ]);
+    for (i, (name, _, ms)) in policies.iter().enumerate() {
+        let ns = Reps(times[i].clone());
+        let seed = ms.and_then(seed::interval_ms);
+        let mut row = vec![name.to_string()];
+        row.extend(cells(LEN, &ns));
+        row.push(format!("{:.2}x", base / ns.median()));
+        row.push(if tlb[i].is_empty() {
+            "not reported".into()
+        } else {
+            stats::num(Reps(tlb[i].clone()).median())
+        });
+        row.push(if ms.is_some() {
+            seed::cell(seed)
+        } else {
+            "— (the seed's buffered rows are above)".into()
+        });
+        row.push(seed::ratio(seed, ns.median()));
+        table.row(row);
+    }
+    out.section(
+        "### Durable Appends (Time-Based Sync)",
+        &format!(
+            "`SyncPolicy::Interval`: a background thread syncs at that interval. \
+             Record size: 256 B. Sustained, taking turns: in each of {} rounds every \
+             policy appends for {:?} to a fresh log, so whatever the machine does \
+             meanwhile (write-back of earlier logs, other tenants) falls on every policy \
+             alike (`benches/durability.rs`, `interval_interleaved`).",
+            plan.reps, plan.interval_round
+        ),
+    );
+    out.put(&table.markdown());
+}
+
+fn writers(plan: &Plan, out: &mut Out) {
+    progress("concurrent writers");
+    let body = payload(LEN);
+    let mut table = Table::new(&[
+        "Writers",
+        "Throughput (MB/s)",
+        "Latency",
+        "Ops/sec",
+        "Go seed, same machine kind, not this run",
+        "Ratio",
+    ]);
+    for threads in [1usize, 4, 8, 16] {
+        let ns = Reps::of((0..plan.reps).map(|_| {
+            let log = SharedLog::open(Options::default());
+            let n = plan.writer_appends;
+            let elapsed = append_threads(&log.writer, threads, n, &body, false);
+            drop(log);
+            drain_epoch_garbage();
+            per_op(elapsed, n)
+        }));
+        let mut row = vec![threads.to_string()];
+        row.extend(cells(LEN, &ns));
+        row.push(seed::cell(seed::writers(threads)));
+        row.push(seed::ratio(seed::writers(threads), ns.median()));
+        table.row(row);
+    }
+    out.section(
+        "### Concurrent Writers",
+        &format!(
+            "Threads appending through one `SharedWriter` (`append`, no sync), {} appends \
+             of 256 B per repetition split between them; wall time over all their appends \
+             (aggregate), as the seed's `AppendConcurrent/WritersN`.",
+            plan.writer_appends
+        ),
+    );
+    out.put(&table.markdown());
+}
+
+fn durable_writers(plan: &Plan, out: &mut Out) {
+    progress("durable writers");
+    let body = payload(LEN);
+    let mut table = Table::new(&[
+        "Writers",
+        "Durable ops/sec (aggregate)",
+        "Latency (wall time per append, aggregate)",
+        "vs 1 writer",
+        "Go seed",
+    ]);
+    let mut one = None;
+    for threads in [1usize, 4, 8, 16] {
+        let ns = Reps::of((0..plan.reps).map(|_| {
+            let log = SharedLog::open(Options::default());
+            let n = plan.durable_appends;
+            let elapsed = append_threads(&log.writer, threads, n, &body, true);
+            drop(log);
+            drain_epoch_garbage();
+            per_op(elapsed, n)
+        }));
+        let base = *one.get_or_insert(ns.median());
+        table.row(vec![
+            threads.to_string(),
+            stats::rate_spread(&ns.map(|ns| 1e9 / ns)),
+            stats::ns_spread(&ns),
+            format!("{:.2}x", base / ns.median()),
+            "— (the seed has no group commit)".into(),
+        ]);
+    }
+    out.section(
+        "### Durable Writers (Group Commit)",
+        &format!(
+            "Threads each calling `SharedWriter::append_durable` (returns once its 256 B \
+             record is durable; concurrent calls share flushes), {} appends per repetition \
+             split between them. The seed's report calls group commit a client-side \
+             pattern and has no row for it.",
+            plan.durable_appends
+        ),
+    );
+    out.put(&table.markdown());
+}
