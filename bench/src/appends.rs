@@ -91,7 +91,8 @@ fn buffered(plan: &Plan, floors: &Floors, out: &mut Out) {
              segment rolls are in the figure; opening and closing are not. \
              Allocations: counted by the report's global allocator over every timed \
              append, on the producer's thread and on all threads (the log's background \
-             threads included).",
+             threads included); counting costs an atomic add per allocation, in every \
+             row that allocates.",
             plan.target,
             plan.append_cap >> 20
         ),
