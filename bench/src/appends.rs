@@ -45,16 +45,14 @@ fn cells(len: usize, ns: &Reps) -> Vec<String> {
 
 fn buffered(plan: &Plan, floors: &Floors, out: &mut Out) {
     progress("buffered appends");
-    let mut table = Table::new(&[
-        "Record Size",
-        "Throughput (MB/s)",
-        "Latency",
-        "Ops/sec",
-        "Allocations per op (producer thread; whole process)",
-        "Bare prefaulted loop (this run)",
-        "Go seed, same machine kind, not this run",
-        "Ratio",
-    ]);
+    let mut table = Table::measured(
+        &["Record Size"],
+        &[
+            "Allocations per op (producer thread; whole process)",
+            "Bare prefaulted loop (this run)",
+        ],
+        seed::COLUMN,
+    );
     for (i, len) in SIZES.into_iter().enumerate() {
         let body = payload(len);
         let max = plan.append_cap / frame_len(len);
@@ -83,7 +81,7 @@ fn buffered(plan: &Plan, floors: &Floors, out: &mut Out) {
         row.push(seed::ratio(seed::buffered(len), ns.median()));
         table.row(row);
     }
-    out.section(
+    out.table(
         "## Append Performance\n\n### Buffered Appends (No Durability Guarantee)",
         &format!(
             "`Writer::append`, one call per record, into a fresh log with 16 MiB segments \
@@ -96,22 +94,14 @@ fn buffered(plan: &Plan, floors: &Floors, out: &mut Out) {
             plan.target,
             plan.append_cap >> 20
         ),
+        &table,
     );
-    out.put(&table.markdown());
 }
 
 fn durable(plan: &Plan, floors: &Floors, out: &mut Out) {
     progress("durable appends");
     let body = payload(LEN);
-    let mut table = Table::new(&[
-        "Sync Interval",
-        "Throughput (MB/s)",
-        "Latency",
-        "Ops/sec",
-        "Notes",
-        "Go seed, same machine kind, not this run",
-        "Ratio",
-    ]);
+    let mut table = Table::measured(&["Sync Interval"], &["Notes"], seed::COLUMN);
     for every in [1u64, 10, 100, 1000] {
         let ns = Reps::of((0..plan.reps).map(|_| {
             let options = Options::default().sync_policy(SyncPolicy::EveryRecords(every));
@@ -139,13 +129,13 @@ fn durable(plan: &Plan, floors: &Floors, out: &mut Out) {
         row.push(seed::ratio(seed::durable_every(every), ns.median()));
         table.row(row);
     }
-    out.section(
+    out.table(
         "### Durable Appends (Count-Based Sync)",
         "`SyncPolicy::EveryRecords(n)`: the append that completes n records syncs before \
          it returns (a range `msync` of the new bytes). Record size: 256 B. A fresh log \
          per repetition. The seed's sync fsyncs two files (log and index).",
+        &table,
     );
-    out.put(&table.markdown());
 }
 
 fn interval(plan: &Plan, out: &mut Out) {
@@ -182,16 +172,11 @@ fn interval(plan: &Plan, out: &mut Out) {
         }
     }
     let base = Reps(times[0].clone()).median();
-    let mut table = Table::new(&[
-        "Sync Interval",
-        "Throughput (MB/s)",
-        "Latency",
-        "Ops/sec",
-        "Throughput vs no sync (this run)",
-        "TLB shootdowns/s",
-        "Go seed, same machine kind, not this run",
-        "Ratio",
-    ]);
+    let mut table = Table::measured(
+        &["Sync Interval"],
+        &["Throughput vs no sync (this run)", "TLB shootdowns/s"],
+        seed::COLUMN,
+    );
     for (i, (name, _, ms)) in policies.iter().enumerate() {
         let ns = Reps(times[i].clone());
         let seed = ms.and_then(seed::interval_ms);
@@ -211,7 +196,7 @@ fn interval(plan: &Plan, out: &mut Out) {
         row.push(seed::ratio(seed, ns.median()));
         table.row(row);
     }
-    out.section(
+    out.table(
         "### Durable Appends (Time-Based Sync)",
         &format!(
             "`SyncPolicy::Interval`: a background thread syncs at that interval. \
@@ -221,37 +206,35 @@ fn interval(plan: &Plan, out: &mut Out) {
              alike (`benches/durability.rs`, `interval_interleaved`).",
             plan.reps, plan.interval_round
         ),
+        &table,
     );
-    out.put(&table.markdown());
+}
+
+/// `n` appends of 256 B (durable ones if `durable`) by `threads` threads
+/// through one `SharedWriter` of a fresh log, repeated: wall ns per append.
+fn shared_appends(plan: &Plan, threads: usize, n: u64, durable: bool) -> Reps {
+    let body = payload(LEN);
+    Reps::of((0..plan.reps).map(|_| {
+        let log = SharedLog::open(Options::default());
+        let elapsed = append_threads(&log.writer, threads, n, &body, durable);
+        drop(log);
+        drain_epoch_garbage();
+        per_op(elapsed, n)
+    }))
 }
 
 fn writers(plan: &Plan, out: &mut Out) {
     progress("concurrent writers");
-    let body = payload(LEN);
-    let mut table = Table::new(&[
-        "Writers",
-        "Throughput (MB/s)",
-        "Latency",
-        "Ops/sec",
-        "Go seed, same machine kind, not this run",
-        "Ratio",
-    ]);
+    let mut table = Table::measured(&["Writers"], &[], seed::COLUMN);
     for threads in [1usize, 4, 8, 16] {
-        let ns = Reps::of((0..plan.reps).map(|_| {
-            let log = SharedLog::open(Options::default());
-            let n = plan.writer_appends;
-            let elapsed = append_threads(&log.writer, threads, n, &body, false);
-            drop(log);
-            drain_epoch_garbage();
-            per_op(elapsed, n)
-        }));
+        let ns = shared_appends(plan, threads, plan.writer_appends, false);
         let mut row = vec![threads.to_string()];
         row.extend(cells(LEN, &ns));
         row.push(seed::cell(seed::writers(threads)));
         row.push(seed::ratio(seed::writers(threads), ns.median()));
         table.row(row);
     }
-    out.section(
+    out.table(
         "### Concurrent Writers",
         &format!(
             "Threads appending through one `SharedWriter` (`append`, no sync), {} appends \
@@ -259,13 +242,12 @@ fn writers(plan: &Plan, out: &mut Out) {
              (aggregate), as the seed's `AppendConcurrent/WritersN`.",
             plan.writer_appends
         ),
+        &table,
     );
-    out.put(&table.markdown());
 }
 
 fn durable_writers(plan: &Plan, out: &mut Out) {
     progress("durable writers");
-    let body = payload(LEN);
     let mut table = Table::new(&[
         "Writers",
         "Durable ops/sec (aggregate)",
@@ -275,14 +257,7 @@ fn durable_writers(plan: &Plan, out: &mut Out) {
     ]);
     let mut one = None;
     for threads in [1usize, 4, 8, 16] {
-        let ns = Reps::of((0..plan.reps).map(|_| {
-            let log = SharedLog::open(Options::default());
-            let n = plan.durable_appends;
-            let elapsed = append_threads(&log.writer, threads, n, &body, true);
-            drop(log);
-            drain_epoch_garbage();
-            per_op(elapsed, n)
-        }));
+        let ns = shared_appends(plan, threads, plan.durable_appends, true);
         let base = *one.get_or_insert(ns.median());
         table.row(vec![
             threads.to_string(),
@@ -292,7 +267,7 @@ fn durable_writers(plan: &Plan, out: &mut Out) {
             "— (the seed has no group commit)".into(),
         ]);
     }
-    out.section(
+    out.table(
         "### Durable Writers (Group Commit)",
         &format!(
             "Threads each calling `SharedWriter::append_durable` (returns once its 256 B \
@@ -301,6 +276,6 @@ fn durable_writers(plan: &Plan, out: &mut Out) {
              pattern and has no row for it.",
             plan.durable_appends
         ),
+        &table,
     );
-    out.put(&table.markdown());
 }

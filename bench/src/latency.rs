@@ -90,7 +90,7 @@ fn tailing(plan: &Plan, out: &mut Out) {
             format!("{quiet} of {bursts}"),
         ]);
     }
-    out.section(
+    out.table(
         "### Append → Tailing Reader",
         &format!(
             "From just before `append` to the record in the reader's hands (`Cursor::next_wait`), \
@@ -103,8 +103,8 @@ fn tailing(plan: &Plan, out: &mut Out) {
             tail::WARM_UP,
             plan.reps
         ),
+        &table,
     );
-    out.put(&table.markdown());
 }
 
 fn appends(plan: &Plan, out: &mut Out) {
@@ -131,7 +131,7 @@ fn appends(plan: &Plan, out: &mut Out) {
         let reps = Reps::of(runs.iter().map(|lat| percentile(lat, f) as f64));
         table.row(vec![name.into(), stats::ns_spread(&reps)]);
     }
-    out.section(
+    out.table(
         "### Append Latency, Segment Rolls Included",
         &format!(
             "{} appends of 256 B per repetition, each timed alone with `Instant` (which adds \
@@ -142,6 +142,6 @@ fn appends(plan: &Plan, out: &mut Out) {
             plan.latency_segment >> 20,
             stats::num(Reps::of(rolls.iter().map(|&r| r as f64)).median())
         ),
+        &table,
     );
-    out.put(&table.markdown());
 }

@@ -2,18 +2,14 @@
 //! a raw `fdatasync`, a range `msync`, memcpy bandwidth, a bare prefaulted
 //! append loop. Every other figure can be read against these.
 
-use std::fs::OpenOptions;
 use std::hint::black_box;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use memmap2::{Advice, MmapOptions, MmapRaw};
-
 use crate::fixtures::{frame_len, payload, tempdir};
 use crate::stats::{self, Reps, Table};
-use crate::workloads::{MsyncFloor, percentile};
+use crate::workloads::{MsyncFloor, fallocated_file, percentile, prefaulted_map};
 use crate::{Out, Plan, progress};
 
 /// The record sizes of the buffered-append rows.
@@ -80,15 +76,15 @@ pub fn section(plan: &Plan, out: &mut Out) -> Floors {
         ]);
         bare_ns.push(reps);
     }
-    out.section(
+    out.table(
         "## The machine (measured in this run)",
         "The floors every later figure stands on. Sync rows: the median of single \
          operations with their quartiles. memcpy and the bare loop: the median of the \
          repetitions, lowest–highest in brackets. The bare loop writes records into a \
          fallocated file mapped shared and faulted in with `MADV_POPULATE_WRITE` \
          beforehand: no CRC, no index, no page faults, no rolls.",
+        &table,
     );
-    out.put(&table.markdown());
     Floors {
         msync_ns: percentile(&msync, 0.5) as f64,
         fdatasync_ns: percentile(&fdatasync, 0.5) as f64,
@@ -145,15 +141,7 @@ fn filesystem(path: &Path) -> String {
 /// `fdatasync`, appended one after another into a fallocated file.
 fn fdatasync_latencies(n: usize) -> Vec<u64> {
     let dir = tempdir();
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(dir.path().join("fdatasync"))
-        .expect("create the fdatasync file");
-    // SAFETY: a plain system call on a descriptor `file` owns.
-    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, 64 << 20) };
-    assert_eq!(rc, 0, "posix_fallocate");
+    let file = fallocated_file(dir.path(), "fdatasync", 64 << 20);
     file.sync_all().expect("fsync");
     let record = payload(264);
     let mut times: Vec<u64> = (0..n as u64)
@@ -198,18 +186,8 @@ fn memcpy_gb_s(reps: usize) -> Reps {
 /// faulted in with `MADV_POPULATE_WRITE` first; ns per record.
 fn bare_append_ns(len: usize, file_len: usize) -> f64 {
     let dir = tempdir();
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(dir.path().join("bare"))
-        .expect("create the bare-loop file");
-    // SAFETY: a plain system call on a descriptor `file` owns.
-    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, file_len as libc::off_t) };
-    assert_eq!(rc, 0, "posix_fallocate");
-    let map: MmapRaw = MmapOptions::new().map_raw(&file).expect("map the file");
-    map.advise_range(Advice::PopulateWrite, 0, file_len)
-        .expect("MADV_POPULATE_WRITE");
+    let file = fallocated_file(dir.path(), "bare", file_len);
+    let map = prefaulted_map(&file, file_len);
     let body = payload(len);
     let frame = (8 + len).next_multiple_of(8);
     let records = file_len / frame;

@@ -194,6 +194,12 @@ impl Out {
         self.text.push_str(part);
     }
 
+    /// A heading, a paragraph and a table.
+    pub fn table(&mut self, heading: &str, note: &str, table: &stats::Table) {
+        self.section(heading, note);
+        self.put(&table.markdown());
+    }
+
     /// A heading and a paragraph.
     pub fn section(&mut self, heading: &str, note: &str) {
         let mut part = format!("\n{heading}\n\n");

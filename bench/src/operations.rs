@@ -26,7 +26,7 @@ fn recovery(plan: &Plan, out: &mut Out) {
         "Records",
         "Recovery Time",
         "Scan Rate (records/s)",
-        "Go seed, same machine kind, not this run",
+        seed::COLUMN,
         "Ratio",
     ]);
     for records in [1_000u64, 10_000, 100_000, 1_000_000] {
@@ -62,7 +62,7 @@ fn recovery(plan: &Plan, out: &mut Out) {
             seed::ratio(seed, ns.median()),
         ]);
     }
-    out.section(
+    out.table(
         "### Recovery (After Unclean Shutdown)",
         "`Log::open` (default options: 64 MiB segments, prefaulting on) of a copy of a log's \
          files taken while it was open, right after a `sync`: what a crash after that sync \
@@ -70,18 +70,13 @@ fn recovery(plan: &Plan, out: &mut Out) {
          after the tail, the index). The copy is written and fsynced before the timing \
          (page cache warm but clean, as after a crash of the process, not of the machine); \
          only the open is timed (`benches/recovery.rs`, `unclean`).",
+        &table,
     );
-    out.put(&table.markdown());
 }
 
 fn retention(plan: &Plan, out: &mut Out) {
     progress("retention cleanup");
-    let mut table = Table::new(&[
-        "Segments Deleted",
-        "Cleanup Time",
-        "Go seed, same machine kind, not this run",
-        "Ratio",
-    ]);
+    let mut table = Table::new(&["Segments Deleted", "Cleanup Time", seed::COLUMN, "Ratio"]);
     let reps = plan.reps.max(5);
     for deleted in [0usize, 4, 9] {
         let ns = Reps::of((0..reps).map(|_| {
@@ -101,7 +96,7 @@ fn retention(plan: &Plan, out: &mut Out) {
             seed::ratio(seed::retention(deleted), ns.median()),
         ]);
     }
-    out.section(
+    out.table(
         "### Retention Cleanup",
         &format!(
             "`Writer::cleanup` on a log of 1 MiB segments whose retention removes every \
@@ -109,6 +104,6 @@ fn retention(plan: &Plan, out: &mut Out) {
              segments before it returns, so their disk space is back at once. Median of \
              {reps} repetitions."
         ),
+        &table,
     );
-    out.put(&table.markdown());
 }

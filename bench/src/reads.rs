@@ -99,16 +99,11 @@ fn segment_table(plan: &Plan, out: &mut Out, sealed: bool) {
     let reader = fixture.reader();
     let offsets = permutation(fixture.first, fixture.end, 0x5EED);
     let hot = (fixture.first + fixture.end) / 2;
-    let mut table = Table::new(&[
-        "Access Pattern",
-        "Way",
-        "Throughput (MB/s)",
-        "Latency",
-        "Ops/sec",
-        "Allocations per read",
+    let mut table = Table::measured(
+        &["Access Pattern", "Way"],
+        &["Allocations per read"],
         SEED_COLUMN,
-        "Ratio",
-    ]);
+    );
     for (pattern, name) in [("seq", "Sequential"), ("random", "Random"), ("hot", "Hot")] {
         for (way_name, way) in WAYS {
             let (ns, allocs) = match pattern {
@@ -144,8 +139,7 @@ fn segment_table(plan: &Plan, out: &mut Out, sealed: bool) {
             ),
         )
     };
-    out.section(heading, &note);
-    out.put(&table.markdown());
+    out.table(heading, &note, &table);
 }
 
 fn cross_segment(plan: &Plan, out: &mut Out) {
@@ -154,15 +148,7 @@ fn cross_segment(plan: &Plan, out: &mut Out) {
     drain_epoch_garbage();
     let segments = fixture.log.segment_files();
     let offsets = permutation(fixture.first, fixture.end, 0x5EED);
-    let mut table = Table::new(&[
-        "Pattern",
-        "Way",
-        "Throughput (MB/s)",
-        "Latency",
-        "Ops/sec",
-        SEED_COLUMN,
-        "Ratio",
-    ]);
+    let mut table = Table::measured(&["Pattern", "Way"], &[], SEED_COLUMN);
     for (way_name, way) in WAYS {
         let mut walk = Walk::new(&offsets, 0);
         let (ns, _) = measure(plan, fixture.reader(), way, || walk.next_offset());
@@ -175,15 +161,15 @@ fn cross_segment(plan: &Plan, out: &mut Out) {
         );
         table.row(r);
     }
-    out.section(
+    out.table(
         "### Cross-Segment Reads",
         &format!(
             "{} records of 256 B in {segments} segment files of 64 KiB, read at random: \
              most reads land in another segment than the one before.",
             plan.records
         ),
+        &table,
     );
-    out.put(&table.markdown());
 }
 
 /// Random `read_into` by `threads` threads, repeated: from `log` with no
@@ -241,14 +227,7 @@ fn concurrent(plan: &Plan, out: &mut Out) {
     progress("concurrent readers");
     let log = TempLog::filled(Options::default().segment_size(SEGMENT), plan.records, LEN);
     drain_epoch_garbage();
-    let mut table = Table::new(&[
-        "Readers",
-        "Throughput (MB/s)",
-        "Latency",
-        "Ops/sec",
-        "Go seed, same machine kind, not this run",
-        "Ratio",
-    ]);
+    let mut table = Table::measured(&["Readers"], &[], seed::COLUMN);
     for threads in [1usize, 4, 8, 16] {
         let (ns, _, _) = threads_reading(plan, Some(&log), threads);
         let mut r = row(
@@ -261,7 +240,7 @@ fn concurrent(plan: &Plan, out: &mut Out) {
         r.remove(1);
         table.row(r);
     }
-    out.section(
+    out.table(
         "### Concurrent Readers",
         &format!(
             "Threads reading at random (`read_into` a reused buffer) from one log of {} \
@@ -270,21 +249,17 @@ fn concurrent(plan: &Plan, out: &mut Out) {
              machine has 2 CPUs.",
             plan.records, plan.reader_reads
         ),
+        &table,
     );
-    out.put(&table.markdown());
 }
 
 fn with_writes(plan: &Plan, out: &mut Out) {
     progress("reads with concurrent writes");
-    let mut table = Table::new(&[
-        "Scenario",
-        "Throughput (MB/s)",
-        "Latency",
-        "Ops/sec",
-        "Producer meanwhile (appends/s)",
-        "Go seed, same machine kind, not this run",
-        "Ratio",
-    ]);
+    let mut table = Table::measured(
+        &["Scenario"],
+        &["Producer meanwhile (appends/s)"],
+        seed::COLUMN,
+    );
     let mut full = 0;
     for threads in [4usize, 8] {
         let (ns, rates, out_of_room) = threads_reading(plan, None, threads);
@@ -300,7 +275,7 @@ fn with_writes(plan: &Plan, out: &mut Out) {
         r.remove(1);
         table.row(r);
     }
-    out.section(
+    out.table(
         "### Reads with Concurrent Writes",
         &format!(
             "As above, on a fresh log per repetition, while one producer thread appends \
@@ -308,6 +283,6 @@ fn with_writes(plan: &Plan, out: &mut Out) {
              repetitions). The seed's rows are its `NoTracking` variant, which its report \
              most likely shows."
         ),
+        &table,
     );
-    out.put(&table.markdown());
 }

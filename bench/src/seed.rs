@@ -5,6 +5,9 @@
 
 use crate::stats::{self, Reps};
 
+/// The title of the seed's column.
+pub const COLUMN: &str = "Go seed, same machine kind, not this run";
+
 /// One row of the seed: its two runs, ns per op.
 #[derive(Clone, Copy, Debug)]
 pub struct Seed {

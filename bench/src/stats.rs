@@ -152,6 +152,17 @@ impl Table {
         }
     }
 
+    /// A table of measured rates: the `lead` columns, throughput, latency
+    /// and ops/s, the `extra` columns, then the Go seed's figure (under
+    /// `seed`, the column's title) and the ratio.
+    pub fn measured(lead: &[&str], extra: &[&str], seed: &str) -> Table {
+        let mut header = lead.to_vec();
+        header.extend(["Throughput (MB/s)", "Latency", "Ops/sec"]);
+        header.extend(extra);
+        header.extend([seed, "Ratio"]);
+        Table::new(&header)
+    }
+
     /// Adds a row (as many cells as columns).
     pub fn row(&mut self, cells: Vec<String>) {
         debug_assert_eq!(cells.len(), self.header.len());

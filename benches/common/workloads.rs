@@ -564,24 +564,12 @@ impl MsyncFloor {
     /// A floor for frames of `frame` bytes.
     pub fn new(frame: usize, with_header: bool) -> MsyncFloor {
         let dir = tempdir();
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(dir.path().join("floor"))
-            .expect("create the floor file");
-        // SAFETY: a plain system call on a descriptor `file` owns.
-        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, FLOOR_FILE as libc::off_t) };
-        assert_eq!(rc, 0, "posix_fallocate");
-        let map = MmapOptions::new()
-            .map_raw(&file)
-            .expect("map the floor file");
+        let file = fallocated_file(dir.path(), "floor", FLOOR_FILE);
         // Left as the library leaves a segment: reserved (unwritten
         // extents, which each flush of newly written blocks converts) and
         // faulted in (dirty zero pages ahead of the writer), never synced
         // whole.
-        map.advise_range(Advice::PopulateWrite, 0, FLOOR_FILE)
-            .expect("MADV_POPULATE_WRITE");
+        let map = prefaulted_map(&file, FLOOR_FILE);
         MsyncFloor {
             map,
             _dir: dir,
@@ -630,6 +618,34 @@ impl MsyncFloor {
     pub fn run(&mut self, n: u64) -> Duration {
         (0..n).map(|i| self.one(i)).sum()
     }
+}
+
+/// A new file `name` in `dir`, reserved with `posix_fallocate` to `len`
+/// bytes (unwritten extents, as the library reserves a segment).
+pub fn fallocated_file(dir: &Path, name: &str, len: usize) -> File {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(dir.join(name))
+        .expect("create a file");
+    // SAFETY: a plain system call on a descriptor `file` owns.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len as libc::off_t) };
+    assert_eq!(rc, 0, "posix_fallocate");
+    file
+}
+
+/// The first `len` bytes of `file` mapped shared and writable, and faulted
+/// in for writing (`MADV_POPULATE_WRITE`), as the library prepares a
+/// segment ahead of the writer.
+pub fn prefaulted_map(file: &File, len: usize) -> MmapRaw {
+    let map = MmapOptions::new()
+        .len(len)
+        .map_raw(file)
+        .expect("map the file");
+    map.advise_range(Advice::PopulateWrite, 0, len)
+        .expect("MADV_POPULATE_WRITE");
+    map
 }
 
 // -------------------------------------------------------------- recovery
