@@ -9,6 +9,7 @@ use murakami::{Options, SyncPolicy};
 use crate::alloc::Allocs;
 use crate::fixtures::{TempLog, drain_epoch_garbage, frame_len, payload};
 use crate::machine::{Floors, SIZES};
+use crate::peers;
 use crate::seed;
 use crate::stats::{self, Reps, Table};
 use crate::workloads::{SharedLog, append_n, append_threads, sustained_appends};
@@ -23,6 +24,7 @@ const LEN: usize = 256;
 /// Prints every append table.
 pub fn sections(plan: &Plan, floors: &Floors, out: &mut Out) {
     buffered(plan, floors, out);
+    batches(plan, out);
     durable(plan, floors, out);
     interval(plan, out);
     writers(plan, out);
@@ -53,6 +55,7 @@ fn buffered(plan: &Plan, floors: &Floors, out: &mut Out) {
         ],
         seed::COLUMN,
     );
+    let mut ours = Vec::new();
     for (i, len) in SIZES.into_iter().enumerate() {
         let body = payload(len);
         let max = plan.append_cap / frame_len(len);
@@ -80,6 +83,7 @@ fn buffered(plan: &Plan, floors: &Floors, out: &mut Out) {
         row.push(seed::cell(seed::buffered(len)));
         row.push(seed::ratio(seed::buffered(len), ns.median()));
         table.row(row);
+        ours.push(ns);
     }
     out.table(
         "## Append Performance\n\n### Buffered Appends (No Durability Guarantee)",
@@ -96,12 +100,76 @@ fn buffered(plan: &Plan, floors: &Floors, out: &mut Out) {
         ),
         &table,
     );
+    progress("buffered appends, peers");
+    let mut table = peers::table(&["Record Size"], "murakami (this run)");
+    for (len, ours) in SIZES.into_iter().zip(&ours) {
+        let body = payload(len);
+        let max = plan.append_cap / frame_len(len);
+        for kind in peers::ALL {
+            let ns = peers::appends(plan, kind, &body, plan.target, max, 4096, None);
+            table.row(peers::row(&[format!("{len} B")], kind, len, &ns, ours));
+        }
+    }
+    out.table(
+        "#### Buffered Appends: Peers",
+        "Each peer's one-record append, the same way: a fresh log per repetition, \
+         appends in calls of 4096 records until the same time or byte cap as above. \
+         okaywal's records are chunks of one entry, committed after the timing.",
+        &table,
+    );
+}
+
+/// Records per batch of the batch rows.
+const BATCH: usize = 1000;
+
+fn batches(plan: &Plan, out: &mut Out) {
+    progress("batch appends");
+    let body = payload(LEN);
+    let batch: Vec<&[u8]> = vec![&body; BATCH];
+    let max = plan.append_cap / frame_len(LEN);
+    let ours = Reps::of((0..plan.reps).map(|_| {
+        let mut log = TempLog::open(Options::default().segment_size(APPEND_SEGMENT));
+        let (mut elapsed, mut done) = (Duration::ZERO, 0);
+        while elapsed < plan.target && done < max {
+            let start = std::time::Instant::now();
+            log.writer.append_batch(&batch).expect("append_batch");
+            elapsed += start.elapsed();
+            done += BATCH as u64;
+        }
+        drop(log);
+        drain_epoch_garbage();
+        per_op(elapsed, done)
+    }));
+    let mut table = peers::table(&["Batch"], "murakami `append_batch` (this run)");
+    for kind in peers::ALL {
+        let ns = peers::batches(plan, kind, &batch, plan.target, max);
+        table.row(peers::row(
+            &[format!("{BATCH} × 256 B")],
+            kind,
+            LEN,
+            &ns,
+            &ours,
+        ));
+    }
+    out.table(
+        "#### Batch Appends: Peers",
+        &format!(
+            "One call appending {BATCH} records of 256 B, no sync, into a fresh log per \
+             repetition (murakami: `Writer::append_batch`, 16 MiB segments), until the \
+             same time or byte cap as above; figures per record. murakami's median \
+             here: {} per record. okaywal's batch is one entry, committed after the \
+             timing; commitlog's is one `MessageBuf`.",
+            stats::ns(ours.median())
+        ),
+        &table,
+    );
 }
 
 fn durable(plan: &Plan, floors: &Floors, out: &mut Out) {
     progress("durable appends");
     let body = payload(LEN);
     let mut table = Table::measured(&["Sync Interval"], &["Notes"], seed::COLUMN);
+    let mut ours = Vec::new();
     for every in [1u64, 10, 100, 1000] {
         let ns = Reps::of((0..plan.reps).map(|_| {
             let options = Options::default().sync_policy(SyncPolicy::EveryRecords(every));
@@ -128,12 +196,35 @@ fn durable(plan: &Plan, floors: &Floors, out: &mut Out) {
         row.push(seed::cell(seed::durable_every(every)));
         row.push(seed::ratio(seed::durable_every(every), ns.median()));
         table.row(row);
+        ours.push((every, ns));
     }
     out.table(
         "### Durable Appends (Count-Based Sync)",
         "`SyncPolicy::EveryRecords(n)`: the append that completes n records syncs before \
          it returns (a range `msync` of the new bytes). Record size: 256 B. A fresh log \
          per repetition. The seed's sync fsyncs two files (log and index).",
+        &table,
+    );
+    progress("durable appends, peers");
+    let target = plan.target.max(Duration::from_millis(20));
+    let mut table = peers::table(&["Sync Interval"], "murakami (this run)");
+    for (every, ours) in &ours {
+        let chunk = peers::chunk_for(*every, (*every).max(16));
+        for kind in peers::ALL {
+            let ns = peers::appends(plan, kind, &body, target, u64::MAX, chunk, Some(*every));
+            table.row(peers::row(
+                &[format!("Every {every}")],
+                kind,
+                LEN,
+                &ns,
+                ours,
+            ));
+        }
+    }
+    out.table(
+        "#### Durable Appends: Peers",
+        "The same: 256 B records, a fresh log per repetition, each peer's strongest real \
+         sync (see Peers above) after every n appends, the sync's time included.",
         &table,
     );
 }

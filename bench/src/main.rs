@@ -18,6 +18,7 @@ mod appends;
 mod latency;
 mod machine;
 mod operations;
+mod peers;
 mod reads;
 mod seed;
 mod stats;
@@ -261,6 +262,7 @@ fn main() {
     let mut out = Out::default();
     out.put(&header(&plan));
     let floors = machine::section(&plan, &mut out);
+    peers::overview(&mut out);
     appends::sections(&plan, &floors, &mut out);
     reads::sections(&plan, &mut out);
     operations::sections(&plan, &mut out);

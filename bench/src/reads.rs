@@ -6,6 +6,7 @@ use murakami::{Options, Reader};
 
 use crate::alloc::Allocs;
 use crate::fixtures::{TempLog, Walk, drain_epoch_garbage, frame_len, permutation};
+use crate::peers;
 use crate::seed::{self, Seed};
 use crate::stats::{self, Reps, Table};
 use crate::workloads::{ProducerStats, ReadFixture, ReadWay, Work, read_loop, read_threads};
@@ -38,7 +39,8 @@ pub fn sections(plan: &Plan, out: &mut Out) {
          is against it.",
     );
     segment_table(plan, out, true);
-    segment_table(plan, out, false);
+    let ours = segment_table(plan, out, false);
+    peer_reads(plan, out, &ours);
     cross_segment(plan, out);
     concurrent(plan, out);
     with_writes(plan, out);
@@ -84,7 +86,9 @@ fn row(pattern: &str, way: &str, ns: &Reps, extra: Vec<String>, seed: Option<See
 
 const SEED_COLUMN: &str = "Go seed (copy-out), same machine kind, not this run";
 
-fn segment_table(plan: &Plan, out: &mut Out, sealed: bool) {
+/// Prints the sealed or the active table; returns murakami's sequential
+/// and random `read_into` figures.
+fn segment_table(plan: &Plan, out: &mut Out, sealed: bool) -> [Reps; 2] {
     progress(if sealed {
         "sealed reads"
     } else {
@@ -104,6 +108,7 @@ fn segment_table(plan: &Plan, out: &mut Out, sealed: bool) {
         &["Allocations per read"],
         SEED_COLUMN,
     );
+    let mut ours: [Reps; 2] = Default::default();
     for (pattern, name) in [("seq", "Sequential"), ("random", "Random"), ("hot", "Hot")] {
         for (way_name, way) in WAYS {
             let (ns, allocs) = match pattern {
@@ -117,6 +122,9 @@ fn segment_table(plan: &Plan, out: &mut Out, sealed: bool) {
                 }
                 _ => measure(plan, reader, way, || hot),
             };
+            if matches!(way, ReadWay::ReadInto) && pattern != "hot" {
+                ours[usize::from(pattern == "random")] = ns.clone();
+            }
             let extra = vec![stats::num(allocs)];
             table.row(row(name, way_name, &ns, extra, seed::read(sealed, pattern)));
         }
@@ -140,6 +148,63 @@ fn segment_table(plan: &Plan, out: &mut Out, sealed: bool) {
         )
     };
     out.table(heading, &note, &table);
+    ours
+}
+
+/// The peers' reads: each peer's log of the same records, read into a
+/// reused buffer in order, at random, and through its own iterator.
+fn peer_reads(plan: &Plan, out: &mut Out, ours: &[Reps; 2]) {
+    progress("reads, peers");
+    let in_order: Vec<u64> = (0..plan.records).collect();
+    let random = permutation(0, plan.records, 0x5EED);
+    let mut table = peers::table(
+        &["Access Pattern"],
+        "murakami (active segment, `read_into`, this run)",
+    );
+    let mut rows: [Vec<Vec<String>>; 3] = Default::default();
+    for kind in peers::ALL {
+        let mut fresh = peers::Fresh::filled(kind, plan.records, LEN);
+        let (seq, rand, iter) = match &mut fresh {
+            Ok(fresh) => (
+                peers::reads(plan, fresh.peer(), &in_order),
+                peers::reads(plan, fresh.peer(), &random),
+                peers::iterations(plan, fresh.peer(), plan.records),
+            ),
+            Err(e) => (Err(e.clone()), Err(e.clone()), Err(e.clone())),
+        };
+        drop(fresh);
+        rows[0].push(peers::row(
+            &["Sequential".into()],
+            kind,
+            LEN,
+            &seq,
+            &ours[0],
+        ));
+        rows[1].push(peers::row(&["Random".into()], kind, LEN, &rand, &ours[1]));
+        rows[2].push(peers::row(
+            &["Sequential, the peer's own iterator".into()],
+            kind,
+            LEN,
+            &iter,
+            &ours[0],
+        ));
+    }
+    for row in rows.into_iter().flatten() {
+        table.row(row);
+    }
+    out.table(
+        "#### Reads: Peers",
+        &format!(
+            "Each peer's log of the same {} records of 256 B, appended by one writer \
+             (synced if it can) and still open, page cache warm. Sequential and random: \
+             the peer's read by the position its append returned, copied into a reused \
+             buffer (walking the same orders as murakami's rows); iterator: the peer's \
+             own sequential API, each record copied into the buffer, against murakami's \
+             sequential `read_into`.",
+            plan.records
+        ),
+        &table,
+    );
 }
 
 fn cross_segment(plan: &Plan, out: &mut Out) {

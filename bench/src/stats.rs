@@ -132,8 +132,10 @@ pub fn ratio(seed_ns: f64, ours_ns: f64) -> String {
     let r = seed_ns / ours_ns;
     if r >= 10.0 {
         format!("{r:.0}x")
-    } else {
+    } else if r >= 0.1 {
         format!("{r:.1}x")
+    } else {
+        format!("{r:.3}x")
     }
 }
 
