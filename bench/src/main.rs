@@ -249,6 +249,9 @@ fn main() {
     if process::role().as_deref() == Some(tail::READER_ROLE) {
         return tail::reader_process();
     }
+    if process::role().as_deref() == Some(peers::walrus_rust::ROLE) {
+        return peers::walrus_rust::helper();
+    }
     let args = match args() {
         Ok(args) => args,
         Err(message) => {
