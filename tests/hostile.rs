@@ -48,7 +48,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{Rng, frames, payload, soak};
+use common::{Rng, dir_state, frames, payload, soak};
 use murakami::{
     ControlError, Corruption, Cut, CutReason, Error, HeaderError, Inspection, Log, Options, Reader,
     Recovery, RecoveryReport,
@@ -589,19 +589,6 @@ fn open_and_check(
         next,
         report,
     })
-}
-
-/// Every file's bytes and modification time.
-fn dir_state(dir: &Path) -> BTreeMap<String, (Vec<u8>, std::time::SystemTime)> {
-    fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            let path = e.path();
-            let mtime = e.metadata().unwrap().modified().unwrap();
-            (name(&path), (fs::read(&path).unwrap(), mtime))
-        })
-        .collect()
 }
 
 fn name(path: &Path) -> String {

@@ -10,6 +10,9 @@ use std::path::Path;
 
 use murakami::{Corruption, Error, Log, LogState, Options, SyncPolicy};
 
+mod common;
+use common::segment_files;
+
 fn options() -> Options {
     Options::default()
         .segment_size(64 * 1024)
@@ -117,7 +120,7 @@ fn a_torn_tail_is_reported_with_the_cut_the_open_then_makes() {
             fs::copy(&path, copy.join(path.file_name().unwrap())).unwrap();
         }
     }
-    let seg = murakami_segment(&copy);
+    let seg = segment_files(&copy).pop().unwrap();
     let mut bytes = fs::read(&seg).unwrap();
     // Tear the last record: its payload's last byte.
     let end = bytes.iter().rposition(|&b| b != 0).unwrap();
@@ -140,16 +143,6 @@ fn a_torn_tail_is_reported_with_the_cut_the_open_then_makes() {
     let (writer, _) = Log::open(&copy, options()).unwrap();
     assert_eq!(writer.recovery_report().cut, problem.cut);
     assert_eq!(writer.next_offset(), 10);
-}
-
-fn murakami_segment(dir: &Path) -> std::path::PathBuf {
-    let mut segs: Vec<_> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
-        .collect();
-    segs.sort();
-    segs.pop().unwrap()
 }
 
 #[test]

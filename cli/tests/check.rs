@@ -3,18 +3,17 @@
 //! by a SIGKILLed writer, and damaged (bit flips, zeroed sectors, truncated
 //! and missing files, foreign files).
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use murakami::{Log, Options};
 use serde_json::Value;
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
-use common::{copy_dir, frames, segment_files as segments};
+use common::{copy_dir, dir_state as state, frames, segment_files as segments};
 
 const SEG: u64 = 16 * 1024;
 
@@ -95,17 +94,19 @@ fn crash(writer: murakami::Writer, dir: &Path) {
     fs::rename(&copy, dir).unwrap();
 }
 
-/// Every file's bytes and modification time.
-fn state(dir: &Path) -> BTreeMap<String, (Vec<u8>, SystemTime)> {
-    fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let path = e.unwrap().path();
-            let mtime = fs::metadata(&path).unwrap().modified().unwrap();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, (fs::read(&path).unwrap(), mtime))
-        })
-        .collect()
+/// Flips a byte in the payload of the last record of the last segment.
+fn tear_last_record(dir: &Path) {
+    let last = segments(dir).pop().unwrap();
+    let bytes = fs::read(&last).unwrap();
+    let (at, _) = *frames(&bytes).last().unwrap();
+    flip(&last, at + 40);
+}
+
+/// Flips a byte in the fourth record of the second segment.
+fn damage_a_sealed_record(dir: &Path) {
+    let second = segments(dir)[1].clone();
+    let (at, _) = frames(&fs::read(&second).unwrap())[3];
+    flip(&second, at + 35);
 }
 
 fn flip(path: &Path, at: usize) {
@@ -208,10 +209,7 @@ fn a_torn_tail_is_exit_1_and_repair_cuts_it() {
     let dir = tmp.path().join("log");
     make_log(&dir, 300, false, 5);
     // A crash tore the last (unsynced) record.
-    let last = segments(&dir).pop().unwrap();
-    let bytes = fs::read(&last).unwrap();
-    let (at, _) = *frames(&bytes).last().unwrap();
-    flip(&last, at + 40);
+    tear_last_record(&dir);
     let before = state(&dir);
 
     let out = murakami(&["verify"], &dir);
@@ -260,10 +258,7 @@ fn corruption_is_exit_2_and_only_truncate_corruption_cuts_it() {
     make_log(&dir, 1000, true, 0);
     // A bit flip in a sealed segment's record (a closed log: no crash
     // explains it).
-    let second = segments(&dir)[1].clone();
-    let bytes = fs::read(&second).unwrap();
-    let (at, _) = frames(&bytes)[3];
-    flip(&second, at + 35);
+    damage_a_sealed_record(&dir);
     let before = state(&dir);
 
     let out = murakami(&["verify"], &dir);
@@ -505,10 +500,7 @@ fn a_reader_gone_away_does_not_change_the_verdict_and_a_closed_stderr_no_panic()
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
     make_log(&dir, 300, false, 5);
-    let last = segments(&dir).pop().unwrap();
-    let bytes = fs::read(&last).unwrap();
-    let (at, _) = *frames(&bytes).last().unwrap();
-    flip(&last, at + 40);
+    tear_last_record(&dir);
     // `verify | true`: still exit 1 (torn tail), as is `repair --dry-run`
     // of corruption still 2 below.
     assert_eq!(code(&with_closed(1, &["verify"], &dir)), 1);
@@ -520,9 +512,7 @@ fn a_reader_gone_away_does_not_change_the_verdict_and_a_closed_stderr_no_panic()
     assert_eq!(code(&with_closed(2, &["dump"], &missing)), 4);
     let corrupt = tmp.path().join("corrupt");
     make_log(&corrupt, 1000, true, 0);
-    let second = segments(&corrupt)[1].clone();
-    let (at, _) = frames(&fs::read(&second).unwrap())[3];
-    flip(&second, at + 35);
+    damage_a_sealed_record(&corrupt);
     assert_eq!(code(&with_closed(1, &["repair", "--dry-run"], &corrupt)), 2);
     assert_eq!(code(&with_closed(2, &["repair"], &corrupt)), 2);
 }

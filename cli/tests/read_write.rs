@@ -655,13 +655,19 @@ impl Follow {
 
 /// Waits for `child` to exit, for at most `DEADLINE`.
 fn exit_of(child: &mut Child) -> std::process::ExitStatus {
+    poll("did not exit", || child.try_wait().unwrap())
+}
+
+/// Asks `ready` every few milliseconds until it gives something, for at
+/// most `DEADLINE` (then fails, saying `what`).
+fn poll<T>(what: &str, mut ready: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + DEADLINE;
     loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
+        if let Some(done) = ready() {
+            return done;
         }
-        assert!(Instant::now() < deadline, "did not exit");
-        std::thread::sleep(Duration::from_millis(10));
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -743,15 +749,10 @@ fn tail_follows_a_writer_of_another_process_through_rolls_purges_and_truncations
 /// Waits until a reader process sleeps on the log in `dir` (the control
 /// file's sleeper count, bytes 192..196): it is following, at the end.
 fn wait_for_a_sleeper(dir: &Path) {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
+    poll("tail -f never waits", || {
         let control = std::fs::read(dir.join("murakami.tail")).unwrap_or_default();
-        if control.len() >= 196 && control[192..196] != [0; 4] {
-            return;
-        }
-        assert!(Instant::now() < deadline, "tail -f never waits");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+        (control.len() >= 196 && control[192..196] != [0; 4]).then_some(())
+    });
 }
 
 #[test]
@@ -809,18 +810,14 @@ fn tail_f_into_a_closed_pipe_ends_quietly() {
             assert!(line.ends_with(&format!("  r{i}\n")), "{line}");
         }
     }
-    let deadline = Instant::now() + DEADLINE;
-    let status = loop {
-        if let Some(status) = tail.try_wait().unwrap() {
-            break status;
+    // It learns of the closed pipe when it next prints: keep appending.
+    let status = poll("tail -f did not notice the closed pipe", || {
+        let status = tail.try_wait().unwrap();
+        if status.is_none() {
+            writer.append(b"more").unwrap();
         }
-        assert!(
-            Instant::now() < deadline,
-            "tail -f did not notice the closed pipe"
-        );
-        writer.append(b"more").unwrap();
-        std::thread::sleep(Duration::from_millis(20));
-    };
+        status
+    });
     assert_eq!(status.code(), Some(0));
     let mut stderr = String::new();
     tail.stderr

@@ -953,6 +953,28 @@ mod tests {
         }
     }
 
+    /// A log in `dir` of 200 records of 200 bytes in 4 KiB segments.
+    fn two_hundred_records(dir: &Path) -> crate::Writer {
+        let options = Options::default().segment_size(4096).max_record_size(512);
+        let (mut writer, _) = Log::open(dir, options).unwrap();
+        for i in 0..200u32 {
+            writer.append(&i.to_le_bytes().repeat(50)).unwrap();
+        }
+        writer
+    }
+
+    /// The base offsets of the segment files in `dir`, in order.
+    fn segment_bases(dir: &Path) -> Vec<u64> {
+        let mut bases: Vec<u64> = OsFs
+            .list(dir)
+            .unwrap()
+            .iter()
+            .filter_map(|n| fs::parse_segment_name(n))
+            .collect();
+        bases.sort_unstable();
+        bases
+    }
+
     /// A segment that vanishes between the listing and its load, after the
     /// one before it was loaded, was purged (oldest first): a second look
     /// finds the files changed, and the reader reads the directory again
@@ -964,18 +986,8 @@ mod tests {
     fn a_purge_while_the_reader_loads_the_files_is_not_a_gap() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
-        let options = Options::default().segment_size(4096).max_record_size(512);
-        let (mut writer, _) = Log::open(dir, options).unwrap();
-        for i in 0..200u32 {
-            writer.append(&i.to_le_bytes().repeat(50)).unwrap();
-        }
-        let mut bases: Vec<u64> = OsFs
-            .list(dir)
-            .unwrap()
-            .iter()
-            .filter_map(|n| fs::parse_segment_name(n))
-            .collect();
-        bases.sort_unstable();
+        let _writer = two_hundred_records(dir);
+        let bases = segment_bases(dir);
         assert!(bases.len() >= 4, "{bases:?}");
         // The reader loads the first file, then the purge removes it and
         // the second one before the reader opens that, then the reader
@@ -1009,19 +1021,9 @@ mod tests {
     fn a_gap_that_stays_is_damage() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
-        let options = Options::default().segment_size(4096).max_record_size(512);
-        let (mut writer, _) = Log::open(dir, options).unwrap();
-        for i in 0..200u32 {
-            writer.append(&i.to_le_bytes().repeat(50)).unwrap();
-        }
+        let writer = two_hundred_records(dir);
         writer.close().unwrap();
-        let mut bases: Vec<u64> = OsFs
-            .list(dir)
-            .unwrap()
-            .iter()
-            .filter_map(|n| fs::parse_segment_name(n))
-            .collect();
-        bases.sort_unstable();
+        let bases = segment_bases(dir);
         OsFs.remove(&fs::segment_path(dir, bases[1])).unwrap();
         let err = Reader::open_with(std::sync::Arc::new(Seam::default()), dir).unwrap_err();
         assert!(

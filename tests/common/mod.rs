@@ -24,6 +24,22 @@ pub fn segment_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// Every file of `dir`, by name: its bytes and modification time (to check
+/// that something changed nothing).
+pub fn dir_state(
+    dir: &Path,
+) -> std::collections::BTreeMap<String, (Vec<u8>, std::time::SystemTime)> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, (fs::read(&path).unwrap(), mtime))
+        })
+        .collect()
+}
+
 /// Base offset a segment file is named for.
 pub fn base_of(path: &Path) -> u64 {
     path.file_stem().unwrap().to_str().unwrap().parse().unwrap()
