@@ -7,6 +7,7 @@ use std::time::Duration;
 use murakami::{Options, SyncPolicy};
 
 use crate::alloc::Allocs;
+use crate::chart::{self, Chart, Point, Series, Unit};
 use crate::fixtures::{TempLog, drain_epoch_garbage, frame_len, payload};
 use crate::machine::{Floors, SIZES};
 use crate::peers;
@@ -102,12 +103,15 @@ fn buffered(plan: &Plan, floors: &Floors, out: &mut Out) {
     );
     progress("buffered appends, peers");
     let mut table = peers::table(&["Record Size"], "murakami (this run)");
+    let mut theirs = Vec::new();
     for (len, ours) in SIZES.into_iter().zip(&ours) {
         let body = payload(len);
         let max = plan.append_cap / frame_len(len);
         for kind in peers::ALL {
             let ns = peers::appends(plan, kind, &body, plan.target, max, 4096, None);
+            out.versus(&format!("append {}", size_name(len)), kind.name, &ns, ours);
             table.row(peers::row(&[format!("{len} B")], kind, len, &ns, ours));
+            theirs.push(ns);
         }
     }
     out.table(
@@ -117,6 +121,75 @@ fn buffered(plan: &Plan, floors: &Floors, out: &mut Out) {
          okaywal's records are chunks of one entry, committed after the timing.",
         &table,
     );
+    let groups = SIZES.iter().map(|len| size_name(*len)).collect();
+    out.chart(by_size_chart(
+        groups,
+        &ours,
+        &theirs,
+        SIZES.map(seed::buffered),
+    ));
+}
+
+/// `64 B`, `1 KiB`.
+fn size_name(len: usize) -> String {
+    if len >= 1024 {
+        format!("{} KiB", len / 1024)
+    } else {
+        format!("{len} B")
+    }
+}
+
+/// The series of an appends chart: murakami's, the seed's, then each
+/// peer's (`theirs` holds every peer's figure for the first group, then
+/// for the second, and so on).
+fn series(ours: &[Reps], theirs: &[peers::Can<Reps>], seeds: &[Option<seed::Seed>]) -> Vec<Series> {
+    let mut series = vec![
+        Series {
+            name: "murakami".into(),
+            color: chart::MURAKAMI,
+            values: ours.iter().map(|ns| Some(Point::rate(ns))).collect(),
+        },
+        Series {
+            name: "Go seed (same machine kind, earlier run)".into(),
+            color: chart::SEED,
+            values: seeds
+                .iter()
+                .map(|s| s.map(|s| Point::rate(&s.reps())))
+                .collect(),
+        },
+    ];
+    for (i, (kind, color)) in peers::ALL.iter().zip(chart::PALETTE).enumerate() {
+        series.push(Series {
+            name: kind.name.to_string(),
+            color,
+            values: theirs
+                .iter()
+                .skip(i)
+                .step_by(peers::ALL.len())
+                .map(|ns| ns.as_ref().ok().map(Point::rate))
+                .collect(),
+        });
+    }
+    series
+}
+
+fn by_size_chart(
+    groups: Vec<String>,
+    ours: &[Reps],
+    theirs: &[peers::Can<Reps>],
+    seeds: [Option<seed::Seed>; 4],
+) -> Chart {
+    Chart {
+        file: "appends.svg",
+        title: "Buffered appends by record size".into(),
+        subtitle: "One append call per record, no sync; median of the repetitions,                    whiskers: slowest–fastest. × = no figure."
+            .into(),
+        unit: Unit::Rate,
+        axis: "appends per second (log scale)".into(),
+        groups,
+        series: series(ours, theirs, &seeds),
+        lines: Vec::new(),
+    }
 }
 
 /// Records per batch of the batch rows.
@@ -143,6 +216,7 @@ fn batches(plan: &Plan, out: &mut Out) {
     let mut table = peers::table(&["Batch"], "murakami `append_batch` (this run)");
     for kind in peers::ALL {
         let ns = peers::batches(plan, kind, &batch, plan.target, max);
+        out.versus(&format!("batch of {BATCH}"), kind.name, &ns, &ours);
         table.row(peers::row(
             &[format!("{BATCH} × 256 B")],
             kind,
@@ -208,10 +282,12 @@ fn durable(plan: &Plan, floors: &Floors, out: &mut Out) {
     progress("durable appends, peers");
     let target = plan.target.max(Duration::from_millis(20));
     let mut table = peers::table(&["Sync Interval"], "murakami (this run)");
+    let mut theirs = Vec::new();
     for (every, ours) in &ours {
         let chunk = peers::chunk_for(*every, (*every).max(16));
         for kind in peers::ALL {
             let ns = peers::appends(plan, kind, &body, target, u64::MAX, chunk, Some(*every));
+            out.versus(&format!("sync every {every}"), kind.name, &ns, ours);
             table.row(peers::row(
                 &[format!("Every {every}")],
                 kind,
@@ -219,6 +295,7 @@ fn durable(plan: &Plan, floors: &Floors, out: &mut Out) {
                 &ns,
                 ours,
             ));
+            theirs.push(ns);
         }
     }
     out.table(
@@ -227,6 +304,20 @@ fn durable(plan: &Plan, floors: &Floors, out: &mut Out) {
          sync (see Peers above) after every n appends, the sync's time included.",
         &table,
     );
+    let ours: Vec<Reps> = ours.into_iter().map(|(_, ns)| ns).collect();
+    let everies = [1u64, 10, 100, 1000];
+    out.chart(Chart {
+        file: "durable.svg",
+        title: "Durable appends by sync interval".into(),
+        subtitle: "256 B records, each log's strongest real sync after every n appends \
+                   (murakami: SyncPolicy::EveryRecords(n)); × = no real sync."
+            .into(),
+        unit: Unit::Rate,
+        axis: "durable appends per second (log scale)".into(),
+        groups: everies.iter().map(|n| format!("every {n}")).collect(),
+        series: series(&ours, &theirs, &everies.map(seed::durable_every)),
+        lines: Vec::new(),
+    });
 }
 
 fn interval(plan: &Plan, out: &mut Out) {
@@ -263,6 +354,7 @@ fn interval(plan: &Plan, out: &mut Out) {
         }
     }
     let base = Reps(times[0].clone()).median();
+    let mut chart_ours = Vec::new();
     let mut table = Table::measured(
         &["Sync Interval"],
         &["Throughput vs no sync (this run)", "TLB shootdowns/s"],
@@ -271,6 +363,7 @@ fn interval(plan: &Plan, out: &mut Out) {
     for (i, (name, _, ms)) in policies.iter().enumerate() {
         let ns = Reps(times[i].clone());
         let seed = ms.and_then(seed::interval_ms);
+        chart_ours.push((ns.clone(), seed));
         let mut row = vec![name.to_string()];
         row.extend(cells(LEN, &ns));
         row.push(format!("{:.2}x", base / ns.median()));
@@ -299,6 +392,37 @@ fn interval(plan: &Plan, out: &mut Out) {
         ),
         &table,
     );
+    out.chart(Chart {
+        file: "interval.svg",
+        title: "Appends under time-based sync".into(),
+        subtitle: "256 B records, sustained, a background sync at each interval; \
+                   whiskers: slowest–fastest round."
+            .into(),
+        unit: Unit::Rate,
+        axis: "appends per second (log scale)".into(),
+        groups: ["no sync", "every 10 ms", "every 50 ms", "every 100 ms"]
+            .map(String::from)
+            .to_vec(),
+        series: vec![
+            Series {
+                name: "murakami".into(),
+                color: chart::MURAKAMI,
+                values: chart_ours
+                    .iter()
+                    .map(|(ns, _)| Some(Point::rate(ns)))
+                    .collect(),
+            },
+            Series {
+                name: "Go seed (same machine kind, earlier run)".into(),
+                color: chart::SEED,
+                values: chart_ours
+                    .iter()
+                    .map(|(_, s)| s.map(|s| Point::rate(&s.reps())))
+                    .collect(),
+            },
+        ],
+        lines: Vec::new(),
+    });
 }
 
 /// `n` appends of 256 B (durable ones if `durable`) by `threads` threads

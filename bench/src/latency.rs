@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use murakami::Options;
 
+use crate::chart::{self, Chart, Point, Series, Unit};
 use crate::fixtures::drain_epoch_garbage;
 use crate::stats::{self, Reps, Table};
 use crate::tail::{self, Mode, Variant};
@@ -71,7 +72,9 @@ fn tailing(plan: &Plan, out: &mut Out) {
         "Max",
         "Bursts without preemption",
     ]);
-    for v in &variants {
+    let quantiles = [0.5, 0.99, 0.999, 1.0];
+    let mut series = Vec::new();
+    for (i, v) in variants.iter().enumerate() {
         progress(&format!("tail latency: {}", v.name));
         let runs: Vec<tail::Outcome> = (0..plan.reps).map(|_| tail::run(v)).collect();
         let at = |f: f64| Reps::of(runs.iter().map(|o| tail::at(&o.all, f) as f64));
@@ -79,6 +82,21 @@ fn tailing(plan: &Plan, out: &mut Out) {
             runs.iter()
                 .map(|o| o.all.last().copied().unwrap_or(0) as f64),
         );
+        series.push(Series {
+            name: v.name.replace('`', ""),
+            color: if matches!(v.mode, Mode::Bare) {
+                chart::SEED
+            } else {
+                chart::PALETTE[i % chart::PALETTE.len()]
+            },
+            values: quantiles
+                .iter()
+                .map(|&f| {
+                    let reps = if f == 1.0 { max.clone() } else { at(f) };
+                    Some(Point::time(&reps))
+                })
+                .collect(),
+        });
         let quiet: usize = runs.iter().map(|o| o.clean_bursts).sum();
         let bursts: usize = runs.iter().map(|o| o.bursts).sum();
         table.row(vec![
@@ -105,6 +123,18 @@ fn tailing(plan: &Plan, out: &mut Out) {
         ),
         &table,
     );
+    out.chart(Chart {
+        file: "tail-latency.svg",
+        title: "Append → tailing reader latency".into(),
+        subtitle: "60 B records, one every 10 µs; each bar the median over the runs of that \
+                   percentile, whiskers: lowest–highest run. Lower is better."
+            .into(),
+        unit: Unit::Time,
+        axis: "latency (log scale)".into(),
+        groups: ["median", "p99", "p99.9", "max"].map(String::from).to_vec(),
+        series,
+        lines: Vec::new(),
+    });
 }
 
 fn appends(plan: &Plan, out: &mut Out) {
@@ -120,6 +150,7 @@ fn appends(plan: &Plan, out: &mut Out) {
         })
         .collect();
     let mut table = Table::new(&["Percentile", "Append latency"]);
+    let (mut groups, mut values) = (Vec::new(), Vec::new());
     for (name, f) in [
         ("median", 0.5),
         ("p90", 0.9),
@@ -130,6 +161,8 @@ fn appends(plan: &Plan, out: &mut Out) {
     ] {
         let reps = Reps::of(runs.iter().map(|lat| percentile(lat, f) as f64));
         table.row(vec![name.into(), stats::ns_spread(&reps)]);
+        groups.push(name.to_string());
+        values.push(Some(Point::time(&reps)));
     }
     out.table(
         "### Append Latency, Segment Rolls Included",
@@ -144,4 +177,20 @@ fn appends(plan: &Plan, out: &mut Out) {
         ),
         &table,
     );
+    out.chart(Chart {
+        file: "append-latency.svg",
+        title: "Append latency, segment rolls included".into(),
+        subtitle: "256 B appends each timed alone; each bar the median over the \
+                   repetitions of that percentile, whiskers: lowest–highest."
+            .into(),
+        unit: Unit::Time,
+        axis: "latency (log scale)".into(),
+        groups,
+        series: vec![Series {
+            name: "murakami Writer::append".into(),
+            color: chart::MURAKAMI,
+            values,
+        }],
+        lines: Vec::new(),
+    });
 }

@@ -15,6 +15,7 @@
 
 mod alloc;
 mod appends;
+mod chart;
 mod latency;
 mod machine;
 mod operations;
@@ -186,9 +187,37 @@ pub fn per_op(elapsed: Duration, ops: u64) -> f64 {
 #[derive(Default)]
 pub struct Out {
     text: String,
+    /// Where `--out` writes the report and its charts.
+    dir: Option<PathBuf>,
+    /// The charts drawn so far, written with the report.
+    charts: Vec<chart::Chart>,
+    /// murakami against each peer, workload by workload: the group, the
+    /// peer, the ratio (`None` where the peer cannot).
+    versus: Vec<(String, &'static str, Option<chart::Point>)>,
 }
 
 impl Out {
+    /// Keeps `chart` for `--out`, and links it from the report there
+    /// (without `--out` no chart is drawn).
+    pub fn chart(&mut self, chart: chart::Chart) {
+        if self.dir.is_some() {
+            self.put(&format!("\n![{}]({})\n", chart.title, chart.file));
+            self.charts.push(chart);
+        }
+    }
+
+    /// Notes how `peer` compared with murakami on the workload `group`.
+    pub fn versus(
+        &mut self,
+        group: &str,
+        peer: &'static str,
+        theirs: &peers::Can<stats::Reps>,
+        ours: &stats::Reps,
+    ) {
+        let point = theirs.as_ref().ok().map(|t| chart::Point::ratio(t, ours));
+        self.versus.push((group.to_string(), peer, point));
+    }
+
     /// Prints `part` and keeps it.
     pub fn put(&mut self, part: &str) {
         print!("{part}");
@@ -262,7 +291,10 @@ fn main() {
     let plan = Plan::new(args.size);
     let started = Instant::now();
     let steal = process::steal_ms();
-    let mut out = Out::default();
+    let mut out = Out {
+        dir: args.out.clone(),
+        ..Out::default()
+    };
     out.put(&header(&plan));
     let floors = machine::section(&plan, &mut out);
     peers::overview(&mut out);
@@ -270,16 +302,26 @@ fn main() {
     reads::sections(&plan, &mut out);
     operations::sections(&plan, &mut out);
     latency::sections(&plan, &mut out);
+    peers::summary(&mut out);
     out.put(&footer(started.elapsed(), process::steal_ms() - steal));
     if let Some(dir) = args.out {
         let path = dir.join("report.md");
-        if let Err(e) =
-            std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, &out.text))
-        {
-            eprintln!("report: cannot write {}: {e}", path.display());
+        let written = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(&path, &out.text))
+            .and_then(|()| {
+                out.charts
+                    .iter()
+                    .try_for_each(|c| std::fs::write(dir.join(c.file), c.svg()))
+            });
+        if let Err(e) = written {
+            eprintln!("report: cannot write into {}: {e}", dir.display());
             std::process::exit(1);
         }
-        progress(&format!("written to {}", path.display()));
+        progress(&format!(
+            "written to {} with {} charts",
+            path.display(),
+            out.charts.len()
+        ));
     }
 }
 

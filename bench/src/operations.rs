@@ -87,6 +87,12 @@ fn recovery(plan: &Plan, out: &mut Out) {
         progress(&format!("recovery, peers, {records} records"));
         for kind in peers::ALL {
             let ns = peers::recoveries(plan, kind, *records, LEN);
+            out.versus(
+                &format!("open {}", count_name(*records)),
+                kind.name,
+                &ns,
+                ours,
+            );
             let mut row = peers::row(&[stats::num(*records as f64)], kind, LEN, &ns, ours);
             if let Ok(ns) = &ns {
                 // Records per second, not bytes: the throughput and ops
@@ -142,4 +148,13 @@ fn retention(plan: &Plan, out: &mut Out) {
         ),
         &table,
     );
+}
+
+/// `1K`, `1M` records.
+fn count_name(records: u64) -> String {
+    match records {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
+        n if n >= 1_000 && n % 1_000 == 0 => format!("{}K", n / 1_000),
+        n => n.to_string(),
+    }
 }

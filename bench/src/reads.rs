@@ -5,6 +5,7 @@
 use murakami::{Options, Reader};
 
 use crate::alloc::Allocs;
+use crate::chart::{self, Chart, Point, Series, Unit};
 use crate::fixtures::{TempLog, Walk, drain_epoch_garbage, frame_len, permutation};
 use crate::peers;
 use crate::seed::{self, Seed};
@@ -38,12 +39,71 @@ pub fn sections(plan: &Plan, out: &mut Out) {
          (one allocation per read): its figure is beside each of our ways, and the ratio \
          is against it.",
     );
-    segment_table(plan, out, true);
-    let ours = segment_table(plan, out, false);
+    let mut chart = Bars::default();
+    segment_table(plan, out, true, &mut chart);
+    let ours = segment_table(plan, out, false, &mut chart);
+    cross_segment(plan, out, &mut chart);
+    out.chart(chart.chart());
     peer_reads(plan, out, &ours);
-    cross_segment(plan, out);
     concurrent(plan, out);
     with_writes(plan, out);
+}
+
+/// The reads chart's figures: a group per pattern, a bar per way and the
+/// seed's.
+#[derive(Default)]
+struct Bars {
+    groups: Vec<String>,
+    ways: [Vec<Option<Point>>; 3],
+    seed: Vec<Option<Point>>,
+}
+
+impl Bars {
+    /// Adds a group: our figure for each way, in `WAYS`'s order, and the
+    /// seed's.
+    fn group(&mut self, name: String, ours: [&Reps; 3], seed: Option<Seed>) {
+        self.groups.push(name);
+        for (way, ns) in self.ways.iter_mut().zip(ours) {
+            way.push(Some(Point::rate(ns)));
+        }
+        self.seed.push(seed.map(|s| Point::rate(&s.reps())));
+    }
+
+    fn chart(self) -> Chart {
+        let names = [
+            "copy-out (read)",
+            "into a buffer (read_into)",
+            "zero-copy (get)",
+        ];
+        let colors = [chart::PALETTE[6], chart::MURAKAMI, "#0b2a5e"];
+        let mut series: Vec<Series> = self
+            .ways
+            .into_iter()
+            .zip(names.into_iter().zip(colors))
+            .map(|(values, (name, color))| Series {
+                name: format!("murakami {name}"),
+                color,
+                values,
+            })
+            .collect();
+        series.push(Series {
+            name: "Go seed, copy-out (same machine kind, earlier run)".into(),
+            color: chart::SEED,
+            values: self.seed,
+        });
+        Chart {
+            file: "reads.svg",
+            title: "Reads by pattern".into(),
+            subtitle: "256 B records, page cache warm, one thread, no producer; \
+                       whiskers: slowest–fastest repetition."
+                .into(),
+            unit: Unit::Rate,
+            axis: "reads per second (log scale)".into(),
+            groups: self.groups,
+            series,
+            lines: Vec::new(),
+        }
+    }
 }
 
 /// Reads by `way` at the offsets `next` gives, repeated: ns per read, and
@@ -88,7 +148,7 @@ const SEED_COLUMN: &str = "Go seed (copy-out), same machine kind, not this run";
 
 /// Prints the sealed or the active table; returns murakami's sequential
 /// and random `read_into` figures.
-fn segment_table(plan: &Plan, out: &mut Out, sealed: bool) -> [Reps; 2] {
+fn segment_table(plan: &Plan, out: &mut Out, sealed: bool, chart: &mut Bars) -> [Reps; 2] {
     progress(if sealed {
         "sealed reads"
     } else {
@@ -110,6 +170,7 @@ fn segment_table(plan: &Plan, out: &mut Out, sealed: bool) -> [Reps; 2] {
     );
     let mut ours: [Reps; 2] = Default::default();
     for (pattern, name) in [("seq", "Sequential"), ("random", "Random"), ("hot", "Hot")] {
+        let mut figures = Vec::new();
         for (way_name, way) in WAYS {
             let (ns, allocs) = match pattern {
                 "seq" => {
@@ -127,7 +188,18 @@ fn segment_table(plan: &Plan, out: &mut Out, sealed: bool) -> [Reps; 2] {
             }
             let extra = vec![stats::num(allocs)];
             table.row(row(name, way_name, &ns, extra, seed::read(sealed, pattern)));
+            figures.push(ns);
         }
+        let group = format!(
+            "{} {}",
+            if sealed { "sealed" } else { "active" },
+            name.to_lowercase()
+        );
+        chart.group(
+            group,
+            [&figures[0], &figures[1], &figures[2]],
+            seed::read(sealed, pattern),
+        );
     }
     let (heading, note) = if sealed {
         (
@@ -173,6 +245,9 @@ fn peer_reads(plan: &Plan, out: &mut Out, ours: &[Reps; 2]) {
             Err(e) => (Err(e.clone()), Err(e.clone()), Err(e.clone())),
         };
         drop(fresh);
+        out.versus("read sequential", kind.name, &seq, &ours[0]);
+        out.versus("read random", kind.name, &rand, &ours[1]);
+        out.versus("iterate", kind.name, &iter, &ours[0]);
         rows[0].push(peers::row(
             &["Sequential".into()],
             kind,
@@ -207,16 +282,18 @@ fn peer_reads(plan: &Plan, out: &mut Out, ours: &[Reps; 2]) {
     );
 }
 
-fn cross_segment(plan: &Plan, out: &mut Out) {
+fn cross_segment(plan: &Plan, out: &mut Out, chart: &mut Bars) {
     progress("cross-segment reads");
     let fixture = ReadFixture::cross_segment(plan.records, LEN, SMALL_SEGMENT);
     drain_epoch_garbage();
     let segments = fixture.log.segment_files();
     let offsets = permutation(fixture.first, fixture.end, 0x5EED);
     let mut table = Table::measured(&["Pattern", "Way"], &[], SEED_COLUMN);
+    let mut figures = Vec::new();
     for (way_name, way) in WAYS {
         let mut walk = Walk::new(&offsets, 0);
         let (ns, _) = measure(plan, fixture.reader(), way, || walk.next_offset());
+        figures.push(ns.clone());
         let r = row(
             "Random across segments",
             way_name,
@@ -226,6 +303,11 @@ fn cross_segment(plan: &Plan, out: &mut Out) {
         );
         table.row(r);
     }
+    chart.group(
+        "cross-segment random".into(),
+        [&figures[0], &figures[1], &figures[2]],
+        seed::cross_segment(),
+    );
     out.table(
         "### Cross-Segment Reads",
         &format!(

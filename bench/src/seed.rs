@@ -22,6 +22,11 @@ const fn seed(run1: f64, run2: f64) -> Option<Seed> {
 }
 
 impl Seed {
+    /// The two runs, as repetitions.
+    pub fn reps(self) -> Reps {
+        Reps::of([self.run1, self.run2])
+    }
+
     /// The median of the two runs (their mean).
     pub fn median(self) -> f64 {
         (self.run1 + self.run2) / 2.0
@@ -29,7 +34,7 @@ impl Seed {
 
     /// `247 ns (245–254)`: the median and the two runs.
     pub fn cell(self) -> String {
-        stats::ns_spread(&Reps::of([self.run1, self.run2]))
+        stats::ns_spread(&self.reps())
     }
 }
 

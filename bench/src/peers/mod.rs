@@ -335,3 +335,78 @@ pub fn overview(out: &mut crate::Out) {
         &table,
     );
 }
+
+/// The closing charts: murakami against each peer on every workload they
+/// share (the ratios of the peer tables above), appends in one chart,
+/// reads and opens in another.
+pub fn summary(out: &mut crate::Out) {
+    out.section(
+        "## murakami vs Each Peer",
+        "Every ratio of the peer tables above: the peer's median time per op ÷ \
+         murakami's, per workload. A bar above 1x: murakami is faster; below: slower. \
+         The whiskers run from the least to the most the two spreads allow. A cross on \
+         the axis: the peer cannot (its table says why).",
+    );
+    let writes =
+        |g: &str| g.starts_with("append") || g.starts_with("batch") || g.starts_with("sync");
+    let chart = versus(
+        out,
+        "peers-appends.svg",
+        "murakami vs each peer: appends",
+        writes,
+    );
+    out.chart(chart);
+    let chart = versus(
+        out,
+        "peers-reads.svg",
+        "murakami vs each peer: reads and opens",
+        |g| !writes(g),
+    );
+    out.chart(chart);
+}
+
+/// The ratio chart of the workloads `pick` chooses.
+fn versus(
+    out: &crate::Out,
+    file: &'static str,
+    title: &str,
+    pick: impl Fn(&str) -> bool,
+) -> crate::chart::Chart {
+    use crate::chart::{Chart, PALETTE, Series, Unit};
+    let mut groups: Vec<String> = Vec::new();
+    for (group, _, _) in &out.versus {
+        if pick(group) && !groups.contains(group) {
+            groups.push(group.clone());
+        }
+    }
+    let series = ALL
+        .iter()
+        .zip(PALETTE)
+        .map(|(kind, color)| Series {
+            name: kind.name.to_string(),
+            color,
+            values: groups
+                .iter()
+                .map(|g| {
+                    out.versus
+                        .iter()
+                        .find(|(group, peer, _)| group == g && *peer == kind.name)
+                        .and_then(|v| v.2)
+                })
+                .collect(),
+        })
+        .collect();
+    Chart {
+        file,
+        title: title.into(),
+        subtitle: "How many times faster murakami is than the peer (the peer's time per op \
+                   ÷ murakami's); above 1x murakami is faster, below it is slower; × = the \
+                   peer cannot."
+            .into(),
+        unit: Unit::Ratio,
+        axis: "murakami's speedup (log scale)".into(),
+        groups,
+        series,
+        lines: vec![(1.0, "1x: as fast".into()), (2.0, "2x: the aim".into())],
+    }
+}
