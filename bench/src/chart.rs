@@ -162,7 +162,9 @@ fn tick(unit: Unit, v: f64) -> String {
             if v >= 1.0 {
                 format!("{}x", trim(v))
             } else {
-                format!("{}x", format!("{v:.2}").trim_end_matches('0'))
+                // As many decimals as the first significant digit needs.
+                let decimals = (-v.log10()).ceil().max(1.0) as usize;
+                format!("{v:.decimals$}x")
             }
         }
     }
@@ -367,7 +369,7 @@ impl Chart {
                              fill=\"{}\"><title>{}: {}</title></rect>",
                             bx + 1.0,
                             BAR - 2.0,
-                            (bar_bottom - top_y).max(0.5),
+                            (bar_bottom - top_y).max(1.5),
                             s.color,
                             escape(&s.name),
                             escape(&tick(self.unit, p.median))
@@ -471,6 +473,8 @@ mod tests {
         assert_eq!(tick(Unit::Time, 500.0), "500 ns");
         assert_eq!(tick(Unit::Ratio, 0.5), "0.5x");
         assert_eq!(tick(Unit::Ratio, 10.0), "10x");
+        assert_eq!(tick(Unit::Ratio, 0.001), "0.001x");
+        assert_eq!(tick(Unit::Ratio, 0.02), "0.02x");
     }
 
     #[test]

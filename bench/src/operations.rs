@@ -34,7 +34,13 @@ fn recovery(plan: &Plan, out: &mut Out) {
     for records in [1_000u64, 10_000, 100_000, 1_000_000] {
         let name = stats::num(records as f64);
         if !plan.recovery.contains(&records) {
-            table.not_measured(&name, "`--smoke` opens the small logs only");
+            table.not_measured(
+                &name,
+                &format!(
+                    "`{}` opens the smaller logs only",
+                    plan.flag().trim_start_matches(" -- ")
+                ),
+            );
             continue;
         }
         progress(&format!("recovery, {records} records"));

@@ -2,6 +2,9 @@
 //! out, into a buffer, zero-copy), cross-segment random reads, concurrent
 //! readers, and readers beside a producer.
 
+use std::hint::black_box;
+use std::time::Instant;
+
 use murakami::{Options, Reader};
 
 use crate::alloc::Allocs;
@@ -128,6 +131,34 @@ fn measure(
     (ns, allocs as f64 / ops as f64)
 }
 
+/// Reads every record from `first` to `end` in order through a cursor
+/// (`Cursor::next_into`, a reused buffer), pass after pass until the
+/// target time, repeated: ns per read, and allocations per read on the
+/// reading thread.
+fn cursor_reads(plan: &Plan, reader: &Reader, first: u64, end: u64) -> (Reps, f64) {
+    let mut buf = Vec::with_capacity(LEN);
+    let (mut allocs, mut ops) = (0, 0);
+    let ns = Reps::of((0..plan.reps).map(|_| {
+        let before = Allocs::now();
+        let (elapsed, n) = until(plan.target, u64::MAX, end - first, |n| {
+            let mut cursor = reader.cursor(first).expect("cursor");
+            let start = Instant::now();
+            for _ in 0..n {
+                cursor
+                    .next_into(&mut buf)
+                    .expect("next_into")
+                    .expect("a record");
+                black_box(buf.as_ptr());
+            }
+            start.elapsed()
+        });
+        allocs += Allocs::since(before).mine;
+        ops += n;
+        per_op(elapsed, n)
+    }));
+    (ns, allocs as f64 / ops as f64)
+}
+
 /// A table row: pattern, way, throughput, latency, ops/s, then `extra`,
 /// then the seed and the ratio.
 fn row(pattern: &str, way: &str, ns: &Reps, extra: Vec<String>, seed: Option<Seed>) -> Vec<String> {
@@ -148,7 +179,7 @@ const SEED_COLUMN: &str = "Go seed (copy-out), same machine kind, not this run";
 
 /// Prints the sealed or the active table; returns murakami's sequential
 /// and random `read_into` figures.
-fn segment_table(plan: &Plan, out: &mut Out, sealed: bool, chart: &mut Bars) -> [Reps; 2] {
+fn segment_table(plan: &Plan, out: &mut Out, sealed: bool, chart: &mut Bars) -> [Reps; 3] {
     progress(if sealed {
         "sealed reads"
     } else {
@@ -168,7 +199,7 @@ fn segment_table(plan: &Plan, out: &mut Out, sealed: bool, chart: &mut Bars) -> 
         &["Allocations per read"],
         SEED_COLUMN,
     );
-    let mut ours: [Reps; 2] = Default::default();
+    let mut ours: [Reps; 3] = Default::default();
     for (pattern, name) in [("seq", "Sequential"), ("random", "Random"), ("hot", "Hot")] {
         let mut figures = Vec::new();
         for (way_name, way) in WAYS {
@@ -200,6 +231,13 @@ fn segment_table(plan: &Plan, out: &mut Out, sealed: bool, chart: &mut Bars) -> 
             [&figures[0], &figures[1], &figures[2]],
             seed::read(sealed, pattern),
         );
+        if pattern == "seq" {
+            let (ns, allocs) = cursor_reads(plan, reader, fixture.first, fixture.end);
+            let way = "cursor into a buffer (`Cursor::next_into`)";
+            let extra = vec![stats::num(allocs)];
+            table.row(row(name, way, &ns, extra, seed::read(sealed, pattern)));
+            ours[2] = ns;
+        }
     }
     let (heading, note) = if sealed {
         (
@@ -225,13 +263,13 @@ fn segment_table(plan: &Plan, out: &mut Out, sealed: bool, chart: &mut Bars) -> 
 
 /// The peers' reads: each peer's log of the same records, read into a
 /// reused buffer in order, at random, and through its own iterator.
-fn peer_reads(plan: &Plan, out: &mut Out, ours: &[Reps; 2]) {
+fn peer_reads(plan: &Plan, out: &mut Out, ours: &[Reps; 3]) {
     progress("reads, peers");
     let in_order: Vec<u64> = (0..plan.records).collect();
     let random = permutation(0, plan.records, 0x5EED);
     let mut table = peers::table(
         &["Access Pattern"],
-        "murakami (active segment, `read_into`, this run)",
+        "murakami (active segment, `read_into` or the cursor, this run)",
     );
     let mut rows: [Vec<Vec<String>>; 3] = Default::default();
     for kind in peers::ALL {
@@ -247,7 +285,7 @@ fn peer_reads(plan: &Plan, out: &mut Out, ours: &[Reps; 2]) {
         drop(fresh);
         out.versus("read sequential", kind.name, &seq, &ours[0]);
         out.versus("read random", kind.name, &rand, &ours[1]);
-        out.versus("iterate", kind.name, &iter, &ours[0]);
+        out.versus("iterate", kind.name, &iter, &ours[2]);
         rows[0].push(peers::row(
             &["Sequential".into()],
             kind,
@@ -257,11 +295,11 @@ fn peer_reads(plan: &Plan, out: &mut Out, ours: &[Reps; 2]) {
         ));
         rows[1].push(peers::row(&["Random".into()], kind, LEN, &rand, &ours[1]));
         rows[2].push(peers::row(
-            &["Sequential, the peer's own iterator".into()],
+            &["Sequential, the peer's own iterator (murakami: its cursor)".into()],
             kind,
             LEN,
             &iter,
-            &ours[0],
+            &ours[2],
         ));
     }
     for row in rows.into_iter().flatten() {
@@ -275,7 +313,7 @@ fn peer_reads(plan: &Plan, out: &mut Out, ours: &[Reps; 2]) {
              the peer's read by the position its append returned, copied into a reused \
              buffer (walking the same orders as murakami's rows); iterator: the peer's \
              own sequential API, each record copied into the buffer, against murakami's \
-             sequential `read_into`.",
+             own (a `Cursor` and `next_into`, the active table's cursor row).",
             plan.records
         ),
         &table,
