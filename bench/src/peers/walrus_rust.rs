@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use ::walrus_rust::{FsyncSchedule, ReadConsistency, Walrus};
 
+use super::threads::{self, Threads};
 use super::{Can, Kind, Peer, failed};
 
 pub const KIND: Kind = Kind {
@@ -39,7 +40,19 @@ pub const KIND: Kind = Kind {
     sync: "no sync call: a process-wide schedule, `SyncEach` = O_SYNC files + fsync per append",
     open,
     reopen,
+    threads: Threads {
+        run: threads::unshared,
+        writers: Err(IN_HELPER),
+        durable: Err(IN_HELPER),
+        readers: Err(NO_RANDOM),
+        tail: Err(IN_HELPER),
+    },
 };
+
+/// Why the threaded rows are not measured.
+const IN_HELPER: &str = "measured in a helper process of its own (a process-wide fsync \
+                         schedule and data directory, storage.rs:248-250, config.rs:81-85); \
+                         threaded workloads are not wired into it";
 
 /// The role of the helper process that holds one walrus log.
 pub const ROLE: &str = "walrus-rust";
