@@ -33,6 +33,7 @@ pub const KIND: Kind = Kind {
     reopen,
     threads: Threads {
         run,
+        appends: None,
         writers: Ok(
             "behind an `RwLock`, as `append_msg` takes `&mut self` (lib.rs:353-359): \
                      the threads take turns",

@@ -40,6 +40,7 @@ pub const KIND: Kind = Kind {
     reopen,
     threads: Threads {
         run,
+        appends: None,
         writers: Ok(
             "one `Writer` behind a `Mutex` (a `Writer` per thread corrupts the queue: \
                      `Store::append` reserves room by a plain load and store, \

@@ -37,6 +37,7 @@ pub const KIND: Kind = Kind {
     reopen,
     threads: Threads {
         run,
+        appends: None,
         writers: Ok(
             "the threads write chunks of one open entry behind a `Mutex`, committed \
                      after the timing (an entry holds the log's one active file until it \

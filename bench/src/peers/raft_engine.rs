@@ -42,6 +42,7 @@ pub const KIND: Kind = Kind {
     reopen,
     threads: Threads {
         run,
+        appends: None,
         writers: Ok(
             "one raft group per thread (a group's indexes must be contiguous, \
                      memtable.rs:372-395), `write(batch, false)` on the shared `Engine`, whose \

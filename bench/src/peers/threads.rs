@@ -48,6 +48,9 @@ pub trait Reading {
     fn next(&mut self, buf: &mut Vec<u8>) -> Can<bool>;
 }
 
+/// See [`Threads::appends`]: `(dir, threads, n, len, durable)`.
+pub type Appends = fn(&Path, usize, u64, usize, bool) -> Can<(Duration, u64)>;
+
 /// How a peer does a workload (for the table's note), or why it cannot.
 pub type How = Result<&'static str, &'static str>;
 
@@ -61,6 +64,11 @@ pub struct Threads {
     /// numbers), runs the workload on it, closes it and returns the records
     /// it holds then (counted the cheapest way the peer has).
     pub run: fn(dir: &Path, records: u64, len: usize, work: Work<'_>) -> Can<u64>,
+    /// For a peer whose log lives elsewhere (walrus-rust's helper process):
+    /// `n` appends of `len` bytes (durable ones if asked) by that many
+    /// threads to a fresh log in `dir`, timed there, in place of `run`: the
+    /// wall time and the appends made.
+    pub appends: Option<Appends>,
     /// Concurrent writers: how the threads share the log, or why they
     /// cannot.
     pub writers: How,
@@ -184,6 +192,14 @@ fn appends(sizes: &Sizes, kind: &Kind, threads: usize, n: u64, durable: bool) ->
     let mut times = Vec::new();
     for _ in 0..sizes.reps {
         let dir = crate::fixtures::tempdir();
+        if let Some(elsewhere) = kind.threads.appends {
+            let (elapsed, done) = elsewhere(dir.path(), threads, n, LEN, durable)?;
+            if done != n {
+                return Err(format!("failed: {done} of the {n} appends made"));
+            }
+            times.push(per_op(elapsed, n));
+            continue;
+        }
         let mut elapsed = Duration::ZERO;
         let held = (kind.threads.run)(dir.path(), 0, LEN, &mut |shared| {
             let go = Barrier::new(threads);

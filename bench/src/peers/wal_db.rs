@@ -27,6 +27,7 @@ pub const KIND: Kind = Kind {
     reopen,
     threads: Threads {
         run,
+        appends: None,
         writers: Ok(
             "`append` (`&self`: a `fetch_add`-reserved `pwrite`, wal.rs:327-361) on \
                      one shared `Wal`",

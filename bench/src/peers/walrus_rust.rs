@@ -42,17 +42,26 @@ pub const KIND: Kind = Kind {
     reopen,
     threads: Threads {
         run: threads::unshared,
-        writers: Err(IN_HELPER),
-        durable: Err(IN_HELPER),
+        appends: Some(threaded),
+        writers: Ok(
+            "threads of its helper process appending to one topic (`Walrus` is \
+                     `Send + Sync`), whose writer takes a `Mutex` per append \
+                     (writer.rs:62-67); the records are not counted (a drain of a live log \
+                     stops early, see Reads: Peers)",
+        ),
+        durable: Ok(
+            "the same under `SyncEach`: each append flushes its block under that \
+                     `Mutex` (writer.rs:110-121), no group commit; not counted",
+        ),
         readers: Err(NO_RANDOM),
         tail: Err(IN_HELPER),
     },
 };
 
-/// Why the threaded rows are not measured.
+/// Why the tail row is not measured.
 const IN_HELPER: &str = "measured in a helper process of its own (a process-wide fsync \
                          schedule and data directory, storage.rs:248-250, config.rs:81-85); \
-                         threaded workloads are not wired into it";
+                         a tailing reader is not wired into it";
 
 /// The role of the helper process that holds one walrus log.
 pub const ROLE: &str = "walrus-rust";
@@ -131,6 +140,25 @@ impl Remote {
         }
         let (_, stdin, stdout) = self.helper.as_mut().expect("spawned");
         ask(stdin, stdout, line)
+    }
+}
+
+/// `n` appends of `len` bytes by `threads` threads of a helper process
+/// (durable ones under `SyncEach` if `durable`) to one topic of a fresh log
+/// in `dir`: the wall time, timed in the helper, and the appends made.
+fn threaded(dir: &Path, threads: usize, n: u64, len: usize, durable: bool) -> Can<(Duration, u64)> {
+    let mut remote = Remote {
+        dir: dir.to_path_buf(),
+        helper: None,
+        synced: false,
+    };
+    let answer = remote.call(&format!("threads {threads} {n} {len}"), durable);
+    let closed = Box::new(remote).close();
+    let answer = answer?;
+    closed?;
+    match answer.as_slice() {
+        [ns, n] => Ok((Duration::from_nanos(*ns), *n)),
+        other => Err(format!("failed: the walrus helper said {other:?}")),
     }
 }
 
@@ -238,6 +266,15 @@ pub fn helper() {
                 wal.batch_append_for_topic("t0", &batch)
                     .map(|()| format!("ok {}", start.elapsed().as_nanos()))
             }
+            ["threads", t, n, l] => {
+                let (t, n, l) = (
+                    t.parse().unwrap_or(1),
+                    n.parse().unwrap_or(0),
+                    l.parse().unwrap_or(0),
+                );
+                appends_by_threads(&wal, t, n, l)
+                    .map(|(ns, done)| format!("ok {} {done}", ns.as_nanos()))
+            }
             ["drain"] => drain(&wal, &mut pass, records, len),
             ["count"] => {
                 let mut pass = 0;
@@ -289,4 +326,47 @@ fn drain(wal: &Walrus, pass: &mut u64, records: u64, len: usize) -> std::io::Res
         }
     }
     Ok(format!("ok {} {n}", start.elapsed().as_nanos()))
+}
+
+/// `n` appends of `len` bytes to topic "t0" by `threads` threads: the wall
+/// time from the first one's start to the last one's end, and the appends
+/// made.
+fn appends_by_threads(
+    wal: &Walrus,
+    threads: usize,
+    n: u64,
+    len: usize,
+) -> std::io::Result<(Duration, u64)> {
+    let body = crate::fixtures::payload(len);
+    let go = std::sync::Barrier::new(threads);
+    let times = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let (go, body) = (&go, &body);
+                s.spawn(move || -> std::io::Result<(Instant, Instant, u64)> {
+                    go.wait();
+                    let began = Instant::now();
+                    let mine = crate::fixtures::share(n, threads, i);
+                    for _ in 0..mine {
+                        wal.append_for_topic("t0", body)?;
+                    }
+                    Ok((began, Instant::now(), mine))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("a thread panicked")))
+            })
+            .collect::<std::io::Result<Vec<_>>>()
+    })?;
+    let first = times.iter().map(|t| t.0).min();
+    let last = times.iter().map(|t| t.1).max();
+    let elapsed = match (first, last) {
+        (Some(first), Some(last)) => last - first,
+        _ => Duration::ZERO,
+    };
+    Ok((elapsed, times.iter().map(|t| t.2).sum()))
 }
