@@ -337,8 +337,10 @@ pub fn overview(out: &mut crate::Out) {
          how many). Not compared: the time-based sync and retention rows. walrus-rust's \
          log lives in a helper process of its own (its fsync schedule and data \
          directory are process-wide), and its figures are timed inside that process \
-         (no pipe round trips, no process start); the threaded workloads are not wired \
-         into that helper, so its threaded rows say \"cannot\". raft-engine's entries are protobuf \
+         (no pipe round trips, no process start), its concurrent writers too (threads of \
+         that process); a tailing reader is not wired into it. The tailing rows' readers \
+         poll the peer's read of the next record in a busy loop: none of the peers has a \
+         way to wait for a record. raft-engine's entries are protobuf \
          messages (`BytesValue`), its lz4 batch compression turned off.",
         &table,
     );

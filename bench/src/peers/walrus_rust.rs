@@ -10,7 +10,8 @@
 //! process-wide statics too. So each walrus log here lives in a helper
 //! process of its own (this binary again, driven over a pipe): `NoFsync`
 //! for buffered appends and reads, `SyncEach` for "sync every 1"; "every
-//! 10/100/1000" cannot be asked for.
+//! 10/100/1000" cannot be asked for. The concurrent and durable writer rows
+//! run their threads in the helper too (`threads`).
 //!
 //! **Appends** return no position (walrus_write.rs:4-12); a batch is at most
 //! 2,000 entries (config.rs:41). **Reads**: there is no read by position,
@@ -212,8 +213,8 @@ impl Peer for Remote {
 }
 
 /// The helper process: one walrus log, driven by lines on stdin
-/// (`append N LEN`, `batch N LEN`, `drain`, `count`), each answered on
-/// stdout by `ok NS [RECORDS]` or `err WHY`.
+/// (`append N LEN`, `batch N LEN`, `threads THREADS N LEN`, `drain`,
+/// `count`), each answered on stdout by `ok NS [RECORDS]` or `err WHY`.
 pub fn helper() {
     let schedule = match std::env::var(SCHEDULE).as_deref() {
         Ok("each") => FsyncSchedule::SyncEach,
