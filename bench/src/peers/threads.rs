@@ -119,8 +119,9 @@ impl Sizes {
     }
 }
 
-/// The peers' rows of `what` for a count-by-threads table: `ours[i]` is
-/// murakami's figure at `THREADS[i]`.
+/// A table by thread count: every peer measured by `measure` at each of
+/// [`THREADS`], beside `ours[i]`, murakami's figure at `THREADS[i]`;
+/// `group` names the workload in the summary charts.
 fn by_threads(
     out: &mut Out,
     lead: &str,
