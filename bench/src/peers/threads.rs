@@ -91,6 +91,9 @@ const PRODUCER_ROOM: u64 = 2_000_000;
 /// slower, and the report must stay short); the tables' notes say so.
 struct Sizes {
     reps: usize,
+    /// Runs of the tailing row (each on a fresh log, whose opening and
+    /// closing cost more than the run).
+    tail_runs: usize,
     writer_appends: u64,
     durable_appends: u64,
     reader_reads: u64,
@@ -106,8 +109,13 @@ impl Sizes {
             } else {
                 plan.reps.min(3)
             },
+            tail_runs: if plan.size == Size::Smoke {
+                1
+            } else {
+                plan.reps.min(2)
+            },
             writer_appends: (plan.writer_appends / 20).max(1000),
-            durable_appends: (plan.durable_appends / 8).max(16),
+            durable_appends: (plan.durable_appends / 16).max(16),
             reader_reads: (plan.reader_reads / 40).max(1000),
             tail_samples: (plan.tail_samples / 2).max(tail::BURST),
             tail_warm_up: if plan.size == Size::Smoke {
@@ -597,11 +605,11 @@ pub fn tailing(plan: &Plan, out: &mut Out, ours: &Reps) {
         "murakami vs peer",
     ]);
     for kind in ALL {
-        let runs: Can<Vec<Vec<u64>>> = kind
-            .threads
-            .tail
-            .map_err(String::from)
-            .and_then(|_| (0..sizes.reps).map(|_| tail_run(&sizes, kind)).collect());
+        let runs: Can<Vec<Vec<u64>>> = kind.threads.tail.map_err(String::from).and_then(|_| {
+            (0..sizes.tail_runs)
+                .map(|_| tail_run(&sizes, kind))
+                .collect()
+        });
         let at = |runs: &[Vec<u64>], f: f64| Reps::of(runs.iter().map(|r| tail::at(r, f) as f64));
         let median = runs.as_ref().map(|r| at(r, 0.5)).map_err(Clone::clone);
         out.versus("tail latency (median)", kind.name, &median, ours);
@@ -634,7 +642,7 @@ pub fn tailing(plan: &Plan, out: &mut Out, ours: &Reps) {
              order. How each peer's reader sees new records: {}.",
             sizes.tail_samples.div_ceil(tail::BURST) * tail::BURST,
             sizes.tail_warm_up,
-            sizes.reps,
+            sizes.tail_runs,
             sharing(|t| &t.tail)
         ),
         &table,
