@@ -441,8 +441,10 @@ fn shared_appends(plan: &Plan, threads: usize, n: u64, durable: bool) -> Reps {
 fn writers(plan: &Plan, out: &mut Out) {
     progress("concurrent writers");
     let mut table = Table::measured(&["Writers"], &[], seed::COLUMN);
+    let mut ours = Vec::new();
     for threads in [1usize, 4, 8, 16] {
         let ns = shared_appends(plan, threads, plan.writer_appends, false);
+        ours.push(ns.clone());
         let mut row = vec![threads.to_string()];
         row.extend(cells(LEN, &ns));
         row.push(seed::cell(seed::writers(threads)));
@@ -459,6 +461,7 @@ fn writers(plan: &Plan, out: &mut Out) {
         ),
         &table,
     );
+    peers::threads::writers(plan, out, &ours);
 }
 
 fn durable_writers(plan: &Plan, out: &mut Out) {
@@ -471,8 +474,10 @@ fn durable_writers(plan: &Plan, out: &mut Out) {
         "Go seed",
     ]);
     let mut one = None;
+    let mut ours = Vec::new();
     for threads in [1usize, 4, 8, 16] {
         let ns = shared_appends(plan, threads, plan.durable_appends, true);
+        ours.push(ns.clone());
         let base = *one.get_or_insert(ns.median());
         table.row(vec![
             threads.to_string(),
@@ -493,4 +498,5 @@ fn durable_writers(plan: &Plan, out: &mut Out) {
         ),
         &table,
     );
+    peers::threads::durable_writers(plan, out, &ours);
 }

@@ -74,10 +74,14 @@ fn tailing(plan: &Plan, out: &mut Out) {
     ]);
     let quantiles = [0.5, 0.99, 0.999, 1.0];
     let mut series = Vec::new();
+    let mut ours = Reps::default();
     for (i, v) in variants.iter().enumerate() {
         progress(&format!("tail latency: {}", v.name));
         let runs: Vec<tail::Outcome> = (0..plan.reps).map(|_| tail::run(v)).collect();
         let at = |f: f64| Reps::of(runs.iter().map(|o| tail::at(&o.all, f) as f64));
+        if matches!(v.mode, Mode::Wait(Some(Duration::MAX))) && !v.process {
+            ours = at(0.5);
+        }
         let max = Reps::of(
             runs.iter()
                 .map(|o| o.all.last().copied().unwrap_or(0) as f64),
@@ -135,6 +139,7 @@ fn tailing(plan: &Plan, out: &mut Out) {
         series,
         lines: Vec::new(),
     });
+    crate::peers::threads::tailing(plan, out, &ours);
 }
 
 fn appends(plan: &Plan, out: &mut Out) {

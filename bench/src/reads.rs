@@ -413,8 +413,10 @@ fn concurrent(plan: &Plan, out: &mut Out) {
     let log = TempLog::filled(Options::default().segment_size(SEGMENT), plan.records, LEN);
     drain_epoch_garbage();
     let mut table = Table::measured(&["Readers"], &[], seed::COLUMN);
+    let mut ours = Vec::new();
     for threads in [1usize, 4, 8, 16] {
         let (ns, _, _) = threads_reading(plan, Some(&log), threads);
+        ours.push(ns.clone());
         let mut r = row(
             &threads.to_string(),
             "",
@@ -436,6 +438,8 @@ fn concurrent(plan: &Plan, out: &mut Out) {
         ),
         &table,
     );
+    drop(log);
+    peers::threads::readers(plan, out, &ours);
 }
 
 fn with_writes(plan: &Plan, out: &mut Out) {
@@ -446,8 +450,10 @@ fn with_writes(plan: &Plan, out: &mut Out) {
         seed::COLUMN,
     );
     let mut full = 0;
+    let mut ours = Vec::new();
     for threads in [4usize, 8] {
         let (ns, rates, out_of_room) = threads_reading(plan, None, threads);
+        ours.push(ns.clone());
         full += out_of_room;
         let name = format!("1 Writer, {threads} Readers");
         let mut r = row(
@@ -470,4 +476,5 @@ fn with_writes(plan: &Plan, out: &mut Out) {
         ),
         &table,
     );
+    peers::threads::with_writes(plan, out, &ours);
 }

@@ -17,11 +17,13 @@
 //! binary-searched for its end, with no CRC check.
 
 use std::path::Path;
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use ::commitlog::message::{MessageBuf, MessageSet};
 use ::commitlog::{CommitLog, LogOptions, ReadLimit};
 
+use super::threads::{self, Append, Reading, Shared, Threads, Work};
 use super::{Can, Kind, Peer, failed};
 
 pub const KIND: Kind = Kind {
@@ -29,6 +31,20 @@ pub const KIND: Kind = Kind {
     sync: "`flush` does not sync segment data (a no-op `File::flush` plus an msync of the index)",
     open,
     reopen,
+    threads: Threads {
+        run,
+        appends: None,
+        writers: Ok(
+            "behind an `RwLock`, as `append_msg` takes `&mut self` (lib.rs:353-359): \
+                     the threads take turns",
+        ),
+        durable: Err(NO_SYNC),
+        readers: Ok("`read` (`&self`, lib.rs:445-451) under the `RwLock`'s read lock"),
+        tail: Ok(
+            "polling `read(next offset)` under the read lock (the writer takes the \
+                  write lock per append)",
+        ),
+    },
 };
 
 /// Why the durable rows cannot be measured.
@@ -127,5 +143,97 @@ impl Peer for Commitlog {
         // `flush` is all commitlog has; it is what a user would call.
         let mut me = self;
         me.log.flush().map_err(failed)
+    }
+}
+
+/// The log behind an `RwLock`, and the payload length reads ask for.
+struct Sharing {
+    log: RwLock<CommitLog>,
+    len: usize,
+}
+
+fn run(dir: &Path, records: u64, len: usize, work: Work<'_>) -> Can<u64> {
+    let mut log = Commitlog {
+        log: CommitLog::new(LogOptions::new(dir)).map_err(failed)?,
+        len,
+    };
+    threads::fill(&mut log, records, len)?;
+    let sharing = Sharing {
+        log: RwLock::new(log.log),
+        len,
+    };
+    work(&sharing)?;
+    let mut log = sharing.log.into_inner().map_err(failed)?;
+    log.flush().map_err(failed)?;
+    Ok(log.next_offset())
+}
+
+impl Shared for Sharing {
+    fn writer(&self, _thread: usize) -> Can<Box<dyn Append + '_>> {
+        Ok(Box::new(self))
+    }
+
+    fn reader(&self) -> Can<Box<dyn Reading + '_>> {
+        Ok(Box::new(Tail { log: self, next: 0 }))
+    }
+}
+
+impl Append for &Sharing {
+    fn append(&mut self, body: &[u8]) -> Can<()> {
+        let mut log = self.log.write().map_err(failed)?;
+        log.append_msg(body).map_err(failed)?;
+        Ok(())
+    }
+
+    fn append_durable(&mut self, _body: &[u8]) -> Can<()> {
+        Err(NO_SYNC.into())
+    }
+}
+
+/// A reader: the shared log, and the offset of the next record to tail.
+struct Tail<'a> {
+    log: &'a Sharing,
+    next: u64,
+}
+
+impl Tail<'_> {
+    /// Reads the record at `offset` into `buf`, if there is one.
+    fn at(&self, offset: u64, buf: &mut Vec<u8>) -> Can<bool> {
+        let limit = ReadLimit::max_bytes(self.log.len + HEADER_ROOM);
+        let messages = self
+            .log
+            .log
+            .read()
+            .map_err(failed)?
+            .read(offset, limit)
+            .map_err(failed)?;
+        let Some(message) = messages.iter().next() else {
+            return Ok(false);
+        };
+        if message.offset() != offset {
+            return Err(format!(
+                "failed: record {} at offset {offset}",
+                message.offset()
+            ));
+        }
+        buf.clear();
+        buf.extend_from_slice(message.payload());
+        Ok(true)
+    }
+}
+
+impl Reading for Tail<'_> {
+    fn read(&mut self, i: u64, buf: &mut Vec<u8>) -> Can<()> {
+        if self.at(i, buf)? {
+            Ok(())
+        } else {
+            Err("failed: no record".into())
+        }
+    }
+
+    fn next(&mut self, buf: &mut Vec<u8>) -> Can<bool> {
+        let found = self.at(self.next, buf)?;
+        self.next += u64::from(found);
+        Ok(found)
     }
 }

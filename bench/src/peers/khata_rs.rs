@@ -18,17 +18,19 @@
 //! (store.rs:215-238). There is no batch append through `Queue`
 //! (`Store::append_batch` is behind the crate-private `acquire_store`,
 //! queue.rs:269). Two writers on one queue corrupt each other (found in
-//! the research for issue 15), so it has no concurrent rows.
+//! the research for issue 15): concurrent writers share one behind a `Mutex`.
 //!
 //! **Reads**: sequential `read()` borrows from the map (zero-copy,
 //! reader.rs:118-145); a read by index is `seek(index)` (reader.rs:229-250),
 //! a sparse index (every 256th record) and a walk of headers.
 
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use ::khata_rs::Queue;
+use ::khata_rs::{Queue, Reader, Writer};
 
+use super::threads::{self, Append, Reading, Shared, Threads, Work};
 use super::{Can, Kind, Peer, failed};
 
 pub const KIND: Kind = Kind {
@@ -36,6 +38,27 @@ pub const KIND: Kind = Kind {
     sync: "`flush` = msync(MS_SYNC) of the whole 1 GiB map (no fsync, no directory fsync)",
     open,
     reopen,
+    threads: Threads {
+        run,
+        appends: None,
+        writers: Ok(
+            "one `Writer` behind a `Mutex` (a `Writer` per thread corrupts the queue: \
+                     `Store::append` reserves room by a plain load and store, \
+                     store.rs:355-388)",
+        ),
+        durable: Ok(
+            "the same `Writer`, `write` then `flush` (an msync of the whole 1 GiB \
+                     map) under the `Mutex`: no group commit",
+        ),
+        readers: Ok(
+            "a `Reader` per thread (`Queue` is `Sync`), `seek(index)` then `read()` \
+                     (reader.rs:229-250)",
+        ),
+        tail: Ok(
+            "a `Reader` polling `read()`, which returns `None` at the end \
+                  (reader.rs:118-145)",
+        ),
+    },
 };
 
 /// Capacity of a cycle file.
@@ -134,5 +157,92 @@ impl Peer for Khata {
     fn close(self: Box<Self>) -> Can<()> {
         drop(self);
         Ok(())
+    }
+}
+
+/// The queue, the indexes of the records it was filled with, and the one
+/// writer the threads share.
+struct Sharing<'a> {
+    log: &'a Khata,
+    writer: Mutex<Writer<'a>>,
+}
+
+fn run(dir: &Path, records: u64, len: usize, work: Work<'_>) -> Can<u64> {
+    let mut log = Khata {
+        queue: build(dir)?,
+        indexes: Vec::new(),
+    };
+    threads::fill(&mut log, records, len)?;
+    let sharing = Sharing {
+        log: &log,
+        writer: Mutex::new(log.queue.writer().map_err(failed)?),
+    };
+    work(&sharing)?;
+    drop(sharing);
+    let mut reader = log.queue.reader().map_err(failed)?;
+    reader.rewind().map_err(failed)?;
+    let mut n = 0;
+    while reader.read().map_err(failed)?.is_some() {
+        n += 1;
+    }
+    Ok(n)
+}
+
+impl Shared for Sharing<'_> {
+    fn writer(&self, _thread: usize) -> Can<Box<dyn Append + '_>> {
+        Ok(Box::new(&self.writer))
+    }
+
+    fn reader(&self) -> Can<Box<dyn Reading + '_>> {
+        Ok(Box::new(Tail {
+            indexes: &self.log.indexes,
+            reader: self.log.queue.reader().map_err(failed)?,
+        }))
+    }
+}
+
+impl Append for &Mutex<Writer<'_>> {
+    fn append(&mut self, body: &[u8]) -> Can<()> {
+        self.lock().map_err(failed)?.write(body).map_err(failed)?;
+        Ok(())
+    }
+
+    fn append_durable(&mut self, body: &[u8]) -> Can<()> {
+        let mut writer = self.lock().map_err(failed)?;
+        writer.write(body).map_err(failed)?;
+        writer.flush().map_err(failed)
+    }
+}
+
+/// A reader of the queue: by index for the filled records, or in order.
+struct Tail<'a> {
+    indexes: &'a [u64],
+    reader: Reader<'a>,
+}
+
+impl Reading for Tail<'_> {
+    fn read(&mut self, i: u64, buf: &mut Vec<u8>) -> Can<()> {
+        if !self.reader.seek(self.indexes[i as usize]).map_err(failed)? {
+            return Err("failed: seek to a written index".into());
+        }
+        let record = self
+            .reader
+            .read()
+            .map_err(failed)?
+            .ok_or("failed: no record")?;
+        buf.clear();
+        buf.extend_from_slice(record);
+        Ok(())
+    }
+
+    fn next(&mut self, buf: &mut Vec<u8>) -> Can<bool> {
+        match self.reader.read().map_err(failed)? {
+            Some(record) => {
+                buf.clear();
+                buf.extend_from_slice(record);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 }

@@ -16,6 +16,7 @@ mod commitlog;
 mod khata_rs;
 mod okaywal;
 mod raft_engine;
+pub mod threads;
 mod wal_db;
 pub mod walrus_rust;
 
@@ -69,6 +70,8 @@ pub struct Kind {
     /// records: the time of the open (what recovery the peer does at open),
     /// and the records found (counted after the timing).
     pub reopen: fn(&Path) -> Can<(Duration, u64)>,
+    /// What it can do with threads (`threads.rs`).
+    pub threads: threads::Threads,
 }
 
 /// Every peer, in the order the tables list them.
@@ -325,12 +328,19 @@ pub fn overview(out: &mut crate::Out) {
          same workload: same record sizes, same sync interval, fresh directories under \
          `/tmp` like murakami's. **murakami vs peer** = the peer's median time per op ÷ \
          murakami's: above 1x, murakami is faster. A row a peer cannot do says \
-         \"cannot:\" and why. Not compared: the time-based sync, concurrent writers and \
-         readers, readers beside a writer, tailing and retention rows (the adapters \
-         drive one log from one thread; khata-rs corrupts with two writers). walrus-rust's \
+         \"cannot:\" and why. The threaded tables (concurrent writers, durable writers, \
+         concurrent readers, readers beside a writer, tailing) share each peer's log \
+         between threads the way its API allows, which their notes say: a lock where \
+         the peer's appends take `&mut self` (commitlog) or where two writers corrupt \
+         the log (khata-rs, one `Writer` behind a `Mutex`), one raft group per thread for \
+         raft-engine; the peers do fewer operations there than murakami (the notes say \
+         how many). Not compared: the time-based sync and retention rows. walrus-rust's \
          log lives in a helper process of its own (its fsync schedule and data \
          directory are process-wide), and its figures are timed inside that process \
-         (no pipe round trips, no process start). raft-engine's entries are protobuf \
+         (no pipe round trips, no process start), its concurrent writers too (threads of \
+         that process); a tailing reader is not wired into it. The tailing rows' readers \
+         poll the peer's read of the next record in a busy loop: none of the peers has a \
+         way to wait for a record. raft-engine's entries are protobuf \
          messages (`BytesValue`), its lz4 batch compression turned off.",
         &table,
     );
@@ -347,8 +357,11 @@ pub fn summary(out: &mut crate::Out) {
          The whiskers run from the least to the most the two spreads allow. A cross on \
          the axis: the peer cannot (its table says why).",
     );
-    let writes =
-        |g: &str| g.starts_with("append") || g.starts_with("batch") || g.starts_with("sync");
+    let writes = |g: &str| {
+        ["append", "batch", "sync", "writers", "durable writers"]
+            .iter()
+            .any(|w| g.starts_with(w))
+    };
     let chart = versus(
         out,
         "peers-appends.svg",

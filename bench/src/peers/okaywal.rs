@@ -27,6 +27,7 @@ use ::okaywal::{
     Configuration, Entry, EntryId, LogManager, LogPosition, SegmentReader, WriteAheadLog,
 };
 
+use super::threads::{self, Append, Reading, Shared, Threads, Work};
 use super::{Can, Kind, Peer, failed};
 
 pub const KIND: Kind = Kind {
@@ -34,6 +35,25 @@ pub const KIND: Kind = Kind {
     sync: "commit = fdatasync (+ directory fsync for a new file)",
     open,
     reopen,
+    threads: Threads {
+        run,
+        appends: None,
+        writers: Ok(
+            "the threads write chunks of one open entry behind a `Mutex`, committed \
+                     after the timing (an entry holds the log's one active file until it \
+                     commits, lib.rs:216-231, and a commit is an fdatasync)",
+        ),
+        durable: Ok(
+            "an entry of one chunk per record, committed by its thread (concurrent \
+                     commits share one fdatasync, log_file.rs:72-80)",
+        ),
+        readers: Ok("`read_at` on the shared `WriteAheadLog` (lib.rs:421-460)"),
+        tail: Err(
+            "no tailing reader: `read_at` needs the `LogPosition` only the writer's \
+                   `write_chunk` returns (entry.rs:101-105), and there is no iterator over \
+                   the live log",
+        ),
+    },
 };
 
 /// Counts the chunks recovery hands over (each read and CRC-checked by
@@ -159,5 +179,80 @@ impl Peer for OkayWal {
 
     fn close(self: Box<Self>) -> Can<()> {
         self.wal.shutdown().map_err(failed)
+    }
+}
+
+/// The log shared by threads: the positions of the records it was filled
+/// with, and the entry the threads' buffered appends write into.
+struct Sharing<'a> {
+    wal: &'a WriteAheadLog,
+    positions: &'a [LogPosition],
+    entry: Mutex<Option<::okaywal::EntryWriter<'a>>>,
+}
+
+fn run(dir: &Path, records: u64, len: usize, work: Work<'_>) -> Can<u64> {
+    let mut log = OkayWal {
+        wal: config(dir).open(Counter::default()).map_err(failed)?,
+        positions: Vec::new(),
+    };
+    threads::fill(&mut log, records, len)?;
+    {
+        let sharing = Sharing {
+            wal: &log.wal,
+            positions: &log.positions,
+            entry: Mutex::new(None),
+        };
+        let done = work(&sharing);
+        if let Some(entry) = sharing.entry.into_inner().map_err(failed)? {
+            entry.commit().map_err(failed)?;
+        }
+        done?;
+    }
+    log.wal.shutdown().map_err(failed)?;
+    reopen(dir).map(|(_, n)| n)
+}
+
+impl Shared for Sharing<'_> {
+    fn writer(&self, _thread: usize) -> Can<Box<dyn Append + '_>> {
+        Ok(Box::new(self))
+    }
+
+    fn reader(&self) -> Can<Box<dyn Reading + '_>> {
+        Ok(Box::new(self))
+    }
+}
+
+impl Append for &Sharing<'_> {
+    fn append(&mut self, body: &[u8]) -> Can<()> {
+        let mut entry = self.entry.lock().map_err(failed)?;
+        if entry.is_none() {
+            *entry = Some(self.wal.begin_entry().map_err(failed)?);
+        }
+        let entry = entry.as_mut().expect("begun");
+        entry.write_chunk(body).map_err(failed)?;
+        Ok(())
+    }
+
+    fn append_durable(&mut self, body: &[u8]) -> Can<()> {
+        let mut entry = self.wal.begin_entry().map_err(failed)?;
+        entry.write_chunk(body).map_err(failed)?;
+        entry.commit().map_err(failed)?;
+        Ok(())
+    }
+}
+
+impl Reading for &Sharing<'_> {
+    fn read(&mut self, i: u64, buf: &mut Vec<u8>) -> Can<()> {
+        let mut chunk = self
+            .wal
+            .read_at(self.positions[i as usize])
+            .map_err(failed)?;
+        buf.clear();
+        chunk.read_to_end(buf).map_err(failed)?;
+        Ok(())
+    }
+
+    fn next(&mut self, _buf: &mut Vec<u8>) -> Can<bool> {
+        Err("no tailing reader".into())
     }
 }

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use ::protobuf::well_known_types::BytesValue;
 use ::raft_engine::{Config, Engine, LogBatch, MessageExt, ReadableSize};
 
+use super::threads::{self, Append, Reading, Shared, Threads, Work};
 use super::{Can, Kind, Peer, failed};
 
 pub const KIND: Kind = Kind {
@@ -39,6 +40,24 @@ pub const KIND: Kind = Kind {
     sync: "`write(batch, true)` = fdatasync (group commit); `Engine::sync()` is a no-op",
     open,
     reopen,
+    threads: Threads {
+        run,
+        appends: None,
+        writers: Ok(
+            "one raft group per thread (a group's indexes must be contiguous, \
+                     memtable.rs:372-395), `write(batch, false)` on the shared `Engine`, whose \
+                     write group has a leader write every member's batch (engine.rs:140-229)",
+        ),
+        durable: Ok(
+            "`write(batch, true)`, a group per thread: the write group's leader \
+                     issues one fdatasync for all its members (engine.rs:157-174)",
+        ),
+        readers: Ok("`get_entry` (engine.rs:300-318) on the shared `Engine`"),
+        tail: Ok(
+            "polling `get_entry(group, next index)` (engine.rs:300-318), which finds an \
+                  entry once its `write` has returned",
+        ),
+    },
 };
 
 /// The one raft group the benchmark writes.
@@ -180,5 +199,110 @@ impl Peer for RaftEngine {
     fn close(self: Box<Self>) -> Can<()> {
         drop(self);
         Ok(())
+    }
+}
+
+/// The groups the threads write: thread i writes group `GROUP + i`.
+const MAX_THREADS: u64 = 64;
+
+fn run(dir: &Path, records: u64, len: usize, work: Work<'_>) -> Can<u64> {
+    let mut log = RaftEngine {
+        engine: Engine::open(config(dir)).map_err(failed)?,
+        records: 0,
+    };
+    threads::fill(&mut log, records, len)?;
+    work(&log)?;
+    let mut n = 0;
+    for group in GROUP..GROUP + MAX_THREADS {
+        if let (Some(first), Some(last)) =
+            (log.engine.first_index(group), log.engine.last_index(group))
+        {
+            n += last + 1 - first;
+        }
+    }
+    Ok(n)
+}
+
+impl Shared for RaftEngine {
+    fn writer(&self, thread: usize) -> Can<Box<dyn Append + '_>> {
+        let group = GROUP + thread as u64;
+        if thread as u64 >= MAX_THREADS {
+            return Err(format!("failed: more than {MAX_THREADS} threads"));
+        }
+        Ok(Box::new(Group {
+            engine: &self.engine,
+            group,
+            last: self.engine.last_index(group).unwrap_or(0),
+        }))
+    }
+
+    fn reader(&self) -> Can<Box<dyn Reading + '_>> {
+        Ok(Box::new(Group {
+            engine: &self.engine,
+            group: GROUP,
+            last: 0,
+        }))
+    }
+}
+
+/// One raft group of the shared engine, and its last index written (by a
+/// writer) or read (by a tailing reader).
+struct Group<'a> {
+    engine: &'a Engine,
+    group: u64,
+    last: u64,
+}
+
+impl Group<'_> {
+    fn write(&mut self, body: &[u8], sync: bool) -> Can<()> {
+        if body.len() < 8 {
+            return Err("a payload under 8 bytes has no room for the raft index".into());
+        }
+        let mut batch = LogBatch::with_capacity(1);
+        batch
+            .add_entries::<Message>(self.group, &[entry(self.last + 1, body)])
+            .map_err(failed)?;
+        self.engine.write(&mut batch, sync).map_err(failed)?;
+        self.last += 1;
+        Ok(())
+    }
+
+    fn get(&self, index: u64, buf: &mut Vec<u8>) -> Can<bool> {
+        let Some(entry) = self
+            .engine
+            .get_entry::<Message>(self.group, index)
+            .map_err(failed)?
+        else {
+            return Ok(false);
+        };
+        buf.clear();
+        buf.extend_from_slice(&entry.value);
+        Ok(true)
+    }
+}
+
+impl Append for Group<'_> {
+    fn append(&mut self, body: &[u8]) -> Can<()> {
+        self.write(body, false)
+    }
+
+    fn append_durable(&mut self, body: &[u8]) -> Can<()> {
+        self.write(body, true)
+    }
+}
+
+impl Reading for Group<'_> {
+    fn read(&mut self, i: u64, buf: &mut Vec<u8>) -> Can<()> {
+        if self.get(i + 1, buf)? {
+            Ok(())
+        } else {
+            Err("failed: no entry".into())
+        }
+    }
+
+    fn next(&mut self, buf: &mut Vec<u8>) -> Can<bool> {
+        let found = self.get(self.last + 1, buf)?;
+        self.last += u64::from(found);
+        Ok(found)
     }
 }

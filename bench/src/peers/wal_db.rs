@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use ::wal_db::{Lsn, Wal};
 
+use super::threads::{self, Append, Reading, Shared, Threads, Work};
 use super::{Can, Kind, Peer, failed};
 
 pub const KIND: Kind = Kind {
@@ -24,6 +25,24 @@ pub const KIND: Kind = Kind {
     sync: "`sync` = fdatasync (group commit; no directory fsync)",
     open,
     reopen,
+    threads: Threads {
+        run,
+        appends: None,
+        writers: Ok(
+            "`append` (`&self`: a `fetch_add`-reserved `pwrite`, wal.rs:327-361) on \
+                     one shared `Wal`",
+        ),
+        durable: Ok(
+            "`append_and_sync` (wal.rs:426-431): concurrent syncs share one \
+                     fdatasync (commit.rs:124-174)",
+        ),
+        readers: Ok("`iter_from(lsn).next()` (wal.rs:537-548) on the shared `Wal`"),
+        tail: Ok(
+            "polling `iter_from(next LSN).next()`, which reads up to the written \
+                  watermark, synced or not (wal.rs:537-548, commit.rs:81-102); the next LSN \
+                  is the last one plus its 8-byte header and payload (record.rs:34-49)",
+        ),
+    },
 };
 
 fn file(dir: &Path) -> PathBuf {
@@ -117,5 +136,88 @@ impl Peer for WalDb {
     fn close(self: Box<Self>) -> Can<()> {
         drop(self);
         Ok(())
+    }
+}
+
+fn run(dir: &Path, records: u64, len: usize, work: Work<'_>) -> Can<u64> {
+    let mut log = WalDb {
+        wal: Wal::open(file(dir)).map_err(failed)?,
+        lsns: Vec::new(),
+    };
+    threads::fill(&mut log, records, len)?;
+    work(&log)?;
+    let mut n = 0;
+    for record in log.wal.iter().map_err(failed)? {
+        record.map_err(failed)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+impl Shared for WalDb {
+    fn writer(&self, _thread: usize) -> Can<Box<dyn Append + '_>> {
+        Ok(Box::new(&self.wal))
+    }
+
+    fn reader(&self) -> Can<Box<dyn Reading + '_>> {
+        Ok(Box::new(Tail { log: self, next: 0 }))
+    }
+}
+
+impl Append for &Wal {
+    fn append(&mut self, body: &[u8]) -> Can<()> {
+        let _lsn = Wal::append(self, body).map_err(failed)?;
+        Ok(())
+    }
+
+    fn append_durable(&mut self, body: &[u8]) -> Can<()> {
+        let _lsn = self.append_and_sync(body).map_err(failed)?;
+        Ok(())
+    }
+}
+
+/// A reader: the shared log, and the LSN of the next record to tail.
+struct Tail<'a> {
+    log: &'a WalDb,
+    next: u64,
+}
+
+impl Reading for Tail<'_> {
+    fn read(&mut self, i: u64, buf: &mut Vec<u8>) -> Can<()> {
+        let record = self
+            .log
+            .wal
+            .iter_from(self.log.lsns[i as usize])
+            .map_err(failed)?
+            .next()
+            .ok_or("failed: no record at a known LSN")?
+            .map_err(failed)?;
+        buf.clear();
+        buf.extend_from_slice(record.data());
+        Ok(())
+    }
+
+    fn next(&mut self, buf: &mut Vec<u8>) -> Can<bool> {
+        let mut records = self
+            .log
+            .wal
+            .iter_from(Lsn::new(self.next))
+            .map_err(failed)?;
+        let Some(record) = records.next() else {
+            return Ok(false);
+        };
+        let record = record.map_err(failed)?;
+        if record.lsn().get() != self.next {
+            return Err(format!(
+                "failed: a record at LSN {} after {}",
+                record.lsn().get(),
+                self.next
+            ));
+        }
+        buf.clear();
+        buf.extend_from_slice(record.data());
+        // The frame: an 8-byte header, then the payload (record.rs:34-49).
+        self.next += 8 + record.data().len() as u64;
+        Ok(true)
     }
 }

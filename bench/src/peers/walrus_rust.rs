@@ -10,7 +10,8 @@
 //! process-wide statics too. So each walrus log here lives in a helper
 //! process of its own (this binary again, driven over a pipe): `NoFsync`
 //! for buffered appends and reads, `SyncEach` for "sync every 1"; "every
-//! 10/100/1000" cannot be asked for.
+//! 10/100/1000" cannot be asked for. The concurrent and durable writer rows
+//! run their threads in the helper too (`threads`).
 //!
 //! **Appends** return no position (walrus_write.rs:4-12); a batch is at most
 //! 2,000 entries (config.rs:41). **Reads**: there is no read by position,
@@ -32,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use ::walrus_rust::{FsyncSchedule, ReadConsistency, Walrus};
 
+use super::threads::{self, Threads};
 use super::{Can, Kind, Peer, failed};
 
 pub const KIND: Kind = Kind {
@@ -39,7 +41,28 @@ pub const KIND: Kind = Kind {
     sync: "no sync call: a process-wide schedule, `SyncEach` = O_SYNC files + fsync per append",
     open,
     reopen,
+    threads: Threads {
+        run: threads::unshared,
+        appends: Some(threaded),
+        writers: Ok(
+            "threads of its helper process appending to one topic (`Walrus` is \
+                     `Send + Sync`), whose writer takes a `Mutex` per append \
+                     (writer.rs:62-67); the records are not counted (a drain of a live log \
+                     stops early, see Reads: Peers)",
+        ),
+        durable: Ok(
+            "the same under `SyncEach`: each append flushes its block under that \
+                     `Mutex` (writer.rs:110-121), no group commit; not counted",
+        ),
+        readers: Err(NO_RANDOM),
+        tail: Err(IN_HELPER),
+    },
 };
+
+/// Why the tail row is not measured.
+const IN_HELPER: &str = "measured in a helper process of its own (a process-wide fsync \
+                         schedule and data directory, storage.rs:248-250, config.rs:81-85); \
+                         a tailing reader is not wired into it";
 
 /// The role of the helper process that holds one walrus log.
 pub const ROLE: &str = "walrus-rust";
@@ -121,6 +144,25 @@ impl Remote {
     }
 }
 
+/// `n` appends of `len` bytes by `threads` threads of a helper process
+/// (durable ones under `SyncEach` if `durable`) to one topic of a fresh log
+/// in `dir`: the wall time, timed in the helper, and the appends made.
+fn threaded(dir: &Path, threads: usize, n: u64, len: usize, durable: bool) -> Can<(Duration, u64)> {
+    let mut remote = Remote {
+        dir: dir.to_path_buf(),
+        helper: None,
+        synced: false,
+    };
+    let answer = remote.call(&format!("threads {threads} {n} {len}"), durable);
+    let closed = Box::new(remote).close();
+    let answer = answer?;
+    closed?;
+    match answer.as_slice() {
+        [ns, n] => Ok((Duration::from_nanos(*ns), *n)),
+        other => Err(format!("failed: the walrus helper said {other:?}")),
+    }
+}
+
 fn one(answer: Vec<u64>) -> Can<u64> {
     answer
         .first()
@@ -171,8 +213,8 @@ impl Peer for Remote {
 }
 
 /// The helper process: one walrus log, driven by lines on stdin
-/// (`append N LEN`, `batch N LEN`, `drain`, `count`), each answered on
-/// stdout by `ok NS [RECORDS]` or `err WHY`.
+/// (`append N LEN`, `batch N LEN`, `threads THREADS N LEN`, `drain`,
+/// `count`), each answered on stdout by `ok NS [RECORDS]` or `err WHY`.
 pub fn helper() {
     let schedule = match std::env::var(SCHEDULE).as_deref() {
         Ok("each") => FsyncSchedule::SyncEach,
@@ -225,6 +267,15 @@ pub fn helper() {
                 wal.batch_append_for_topic("t0", &batch)
                     .map(|()| format!("ok {}", start.elapsed().as_nanos()))
             }
+            ["threads", t, n, l] => {
+                let (t, n, l) = (
+                    t.parse().unwrap_or(1),
+                    n.parse().unwrap_or(0),
+                    l.parse().unwrap_or(0),
+                );
+                appends_by_threads(&wal, t, n, l)
+                    .map(|(ns, done)| format!("ok {} {done}", ns.as_nanos()))
+            }
             ["drain"] => drain(&wal, &mut pass, records, len),
             ["count"] => {
                 let mut pass = 0;
@@ -276,4 +327,47 @@ fn drain(wal: &Walrus, pass: &mut u64, records: u64, len: usize) -> std::io::Res
         }
     }
     Ok(format!("ok {} {n}", start.elapsed().as_nanos()))
+}
+
+/// `n` appends of `len` bytes to topic "t0" by `threads` threads: the wall
+/// time from the first one's start to the last one's end, and the appends
+/// made.
+fn appends_by_threads(
+    wal: &Walrus,
+    threads: usize,
+    n: u64,
+    len: usize,
+) -> std::io::Result<(Duration, u64)> {
+    let body = crate::fixtures::payload(len);
+    let go = std::sync::Barrier::new(threads);
+    let times = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let (go, body) = (&go, &body);
+                s.spawn(move || -> std::io::Result<(Instant, Instant, u64)> {
+                    go.wait();
+                    let began = Instant::now();
+                    let mine = crate::fixtures::share(n, threads, i);
+                    for _ in 0..mine {
+                        wal.append_for_topic("t0", body)?;
+                    }
+                    Ok((began, Instant::now(), mine))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("a thread panicked")))
+            })
+            .collect::<std::io::Result<Vec<_>>>()
+    })?;
+    let first = times.iter().map(|t| t.0).min();
+    let last = times.iter().map(|t| t.1).max();
+    let elapsed = match (first, last) {
+        (Some(first), Some(last)) => last - first,
+        _ => Duration::ZERO,
+    };
+    Ok((elapsed, times.iter().map(|t| t.2).sum()))
 }
