@@ -357,25 +357,29 @@ pub fn summary(out: &mut crate::Out) {
          The whiskers run from the least to the most the two spreads allow. A cross on \
          the axis: the peer cannot (its table says why).",
     );
-    let writes = |g: &str| {
-        ["append", "batch", "sync", "writers", "durable writers"]
-            .iter()
-            .any(|w| g.starts_with(w))
-    };
-    let chart = versus(
-        out,
-        "peers-appends.svg",
-        "murakami vs each peer: appends",
-        writes,
-    );
-    out.chart(chart);
-    let chart = versus(
-        out,
-        "peers-reads.svg",
-        "murakami vs each peer: reads and opens",
-        |g| !writes(g),
-    );
-    out.chart(chart);
+    let starts = |g: &str, with: &[&str]| with.iter().any(|w| g.starts_with(w));
+    let charts: [(&'static str, &str, &[&str]); 4] = [
+        (
+            "peers-appends.svg",
+            "murakami vs each peer: appends",
+            &["append", "batch", "writers"],
+        ),
+        (
+            "peers-durable.svg",
+            "murakami vs each peer: durable appends",
+            &["sync", "durable writers"],
+        ),
+        (
+            "peers-reads.svg",
+            "murakami vs each peer: reads",
+            &["read", "iterate", "tail"],
+        ),
+        ("peers-opens.svg", "murakami vs each peer: opens", &["open"]),
+    ];
+    for (file, title, with) in charts {
+        let chart = versus(out, file, title, |g| starts(g, with));
+        out.chart(chart);
+    }
 }
 
 /// The ratio chart of the workloads `pick` chooses.
