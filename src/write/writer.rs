@@ -441,6 +441,91 @@ impl Writer {
         result
     }
 
+    /// Drops every record and continues the log at `offset`: the log is
+    /// then empty, its first offset, next offset and durable offset all
+    /// `offset`, which may lie anywhere (past the end, inside the log, below
+    /// its first offset). What a Raft follower does when it installs a
+    /// snapshot that its log does not reach; on a new, empty log, it makes
+    /// the log start at `offset`.
+    ///
+    /// Safe while readers read: no byte a reader may hold is overwritten or
+    /// unmapped. The old records are hidden at once (their segments are
+    /// emptied, as a truncation empties what it cuts); reads below `offset`
+    /// return [`Error::Purged`], and so does a cursor that stood below it;
+    /// a cursor at or past `offset` goes on in the new log, at its offset.
+    /// A record a [`SharedWriter`](crate::SharedWriter) was waiting to see
+    /// durable is reported [`Error::Truncated`].
+    ///
+    /// Safe against crashes at any point: a marker file
+    /// (`murakami.restart`, made durable first) is the commit point, so
+    /// reopening gives either the log as it was or the empty log at
+    /// `offset`, never a mix and never a gap. A latched writer refuses
+    /// ([`Error::Poisoned`]); the new segment is taken before anything
+    /// changes (a full disk fails there with [`Error::Io`], and the log stays
+    /// as it was); from the commit on, any failure latches the writer, and
+    /// reopening completes the restart.
+    ///
+    /// Readers in other processes ([`Reader::open`]) see the restart as a
+    /// truncation of every record followed by a log that starts at `offset`.
+    ///
+    /// ```
+    /// # #[cfg(feature = "loom")] fn main() {} // loom builds run only the models
+    /// # #[cfg(not(feature = "loom"))]
+    /// # fn main() -> murakami::Result<()> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let (mut writer, reader) = murakami::Log::open(dir.path(), Default::default())?;
+    /// writer.append(b"old")?;
+    /// writer.restart_at(1000)?;
+    /// assert_eq!((reader.first_offset(), reader.next_offset()), (1000, 1000));
+    /// assert!(matches!(reader.read(0), Err(murakami::Error::Purged { .. })));
+    /// assert_eq!(writer.append(b"new")?, 1000);
+    /// writer.close()?;
+    ///
+    /// let (writer, reader) = murakami::Log::open(dir.path(), Default::default())?;
+    /// assert_eq!(reader.first_offset(), 1000);
+    /// assert_eq!(reader.read(1000)?, b"new");
+    /// # drop(writer);
+    /// # Ok(()) }
+    /// ```
+    pub fn restart_at(&mut self, offset: u64) -> Result<()> {
+        self.shared.syncer().poison.check()?;
+        let shared = Arc::clone(&self.shared);
+        let _maintenance = shared.maintenance();
+        // What a waiting `SharedWriter` appended is synced first, as before
+        // a truncation: it was durable before the restart dropped it.
+        self.sync()?;
+        let preparer = self.preparer.as_ref().ok_or(Error::Closed)?;
+        let mut new = truncation::NewSegment {
+            map: Some(preparer.take()?),
+            prepared: preparer.path().to_path_buf(),
+            sequence: self.next_sequence,
+        };
+        let mut pause = shared.syncer().pause();
+        pause.lower_durable(shared.first_offset().min(offset));
+        let outcome =
+            truncation::restart(&shared, offset, &mut new, &mut pause).and_then(|appender| {
+                self.next_sequence += 1;
+                if let Some(preparer) = &self.preparer {
+                    preparer.request_next();
+                }
+                self.active = appender;
+                self.next_offset = offset;
+                self.active_max_timestamp = 0;
+                self.report();
+                self.since_sync = 0;
+                truncation::finish_restart(&shared)
+            });
+        let result = match outcome {
+            Ok(()) => {
+                drop(pause);
+                Ok(())
+            }
+            Err(e) => Err(pause.fail(e)),
+        };
+        new.discard(shared.vfs());
+        result
+    }
+
     /// Discards the records after `offset` (keeps `offset` itself).
     pub fn truncate_after(&mut self, offset: u64) -> Result<()> {
         self.truncate_from(offset.saturating_add(1))
