@@ -15,7 +15,10 @@
 
 pub mod codec;
 mod flusher;
+pub mod http;
 pub mod kv;
+pub mod mem;
+pub mod node;
 pub mod side_file;
 pub mod store;
 
