@@ -36,6 +36,7 @@ use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use murakami::{Log, Options, Reader, SharedWriter, SyncPolicy};
 use openraft::storage::{LogFlushed, RaftLogStorage};
@@ -74,7 +75,19 @@ pub struct LogStore<C: RaftTypeConfig> {
     reader: LogReader<C>,
     dir: PathBuf,
     last_purged: Option<LogId<C::NodeId>>,
+    /// The committed log id openraft last gave, and when the side file was
+    /// last written (see [`COMMITTED_EVERY`]).
+    committed: Option<LogId<C::NodeId>>,
+    committed_saved: Option<Instant>,
 }
+
+/// How often, at most, `save_committed` writes its side file (three
+/// fsyncs). openraft calls it at every commit; the committed log id is
+/// optional to persist (openraft learns it again from the leader, and a
+/// stale one only means fewer entries re-applied at startup), so a crash
+/// may give back one up to this much older. The vote is written at every
+/// call.
+pub const COMMITTED_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Reads entries for openraft's replication tasks: cheap to clone, lock-free.
 pub struct LogReader<C: RaftTypeConfig> {
@@ -149,6 +162,8 @@ where
             },
             dir,
             last_purged,
+            committed: None,
+            committed_saved: None,
         })
     }
 
@@ -222,6 +237,13 @@ where
         }
     }
 
+    /// Writes the committed log id openraft last gave to its side file.
+    fn save_committed_now(&mut self) -> io::Result<()> {
+        save(&self.dir, COMMITTED_FILE, &self.committed)?;
+        self.committed_saved = Some(Instant::now());
+        Ok(())
+    }
+
     /// The last purged log id (what the `purged` side file says).
     pub fn last_purged(&self) -> Option<LogId<C::NodeId>> {
         self.last_purged.clone()
@@ -230,6 +252,15 @@ where
     /// The store's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+impl<C: RaftTypeConfig> Drop for LogStore<C> {
+    fn drop(&mut self) {
+        // The last committed log id, if a write was skipped for it.
+        if self.committed.is_some() {
+            let _ = save(&self.dir, COMMITTED_FILE, &self.committed);
+        }
     }
 }
 
@@ -375,10 +406,20 @@ where
     }
 
     async fn save_committed(&mut self, committed: Option<LogId<C::NodeId>>) -> Result<(), C> {
-        save(&self.dir, COMMITTED_FILE, &committed).map_err(write_error::<C>)
+        self.committed = committed;
+        if self
+            .committed_saved
+            .is_some_and(|t| t.elapsed() < COMMITTED_EVERY)
+        {
+            return Ok(());
+        }
+        self.save_committed_now().map_err(write_error::<C>)
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId<C::NodeId>>, C> {
+        if self.committed.is_some() {
+            return Ok(self.committed.clone());
+        }
         Ok(load::<Option<LogId<C::NodeId>>>(&self.dir, COMMITTED_FILE)
             .map_err(read_error::<C>)?
             .flatten())
