@@ -143,3 +143,58 @@ fn run(inner: &Inner, writer: &SharedWriter) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    fn callback(tx: &mpsc::Sender<(u64, io::Result<()>)>, n: u64) -> Callback {
+        let tx = tx.clone();
+        Box::new(move |r| tx.send((n, r)).unwrap())
+    }
+
+    #[test]
+    fn callbacks_complete_in_order_once_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, reader) = murakami::Log::open(dir.path(), Default::default()).unwrap();
+        let writer = writer.into_shared();
+        let flusher = Flusher::start(writer.clone()).unwrap();
+        let (tx, rx) = mpsc::channel();
+        for n in 0..100 {
+            let end = writer.append(b"entry").unwrap() + 1;
+            flusher.push(end, callback(&tx, n));
+        }
+        for n in 0..100 {
+            let (got, result) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+            assert_eq!(got, n, "in order");
+            result.unwrap();
+            assert!(reader.durable_offset() > n, "durable before its callback");
+        }
+    }
+
+    #[test]
+    fn a_failed_sync_reaches_every_waiting_and_later_callback() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, _reader) = murakami::Log::open(dir.path(), Default::default()).unwrap();
+        let writer = writer.into_shared();
+        let flusher = Flusher::start(writer.clone()).unwrap();
+        let end = writer.append(b"entry").unwrap() + 1;
+        // A closed writer's syncs fail, as a latched one's do.
+        writer.clone().close().unwrap();
+        let (tx, rx) = mpsc::channel();
+        flusher.push(end + 1, callback(&tx, 1));
+        let (_, result) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert!(
+            result
+                .unwrap_err()
+                .to_string()
+                .contains("murakami sync failed")
+        );
+        flusher.push(end + 2, callback(&tx, 2));
+        let (n, result) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert_eq!(n, 2);
+        assert!(result.is_err(), "a later callback gets the error too");
+    }
+}
