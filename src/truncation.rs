@@ -81,6 +81,32 @@ pub(crate) struct NewSegment {
 }
 
 impl NewSegment {
+    /// Gives the segment its name, starting at `base`: its header is made
+    /// durable first (it may become the first segment), then the rename,
+    /// then the directory is fsynced. `install_segment` removes the
+    /// prepared file itself if it fails.
+    fn install(
+        &mut self,
+        vfs: &dyn Vfs,
+        dir: &Path,
+        base: u64,
+    ) -> io::Result<(Arc<Segment>, Appender)> {
+        let map = self
+            .map
+            .take()
+            .expect("the prepared map, not yet installed");
+        let installed = install_segment(
+            vfs,
+            dir,
+            &self.prepared,
+            map,
+            (base, self.sequence),
+            Header::Durable,
+        )?;
+        vfs.sync_dir(dir)?;
+        Ok(installed)
+    }
+
     /// After a truncation that failed before the new segment got its name:
     /// its reserved file goes too, not left to take disk space until a
     /// reopen.
@@ -141,18 +167,7 @@ pub(crate) fn commit(
     vfs.sync_dir(dir)?;
     // The new segment starts at the cut; when the cut segment starts there
     // too, the rename replaces it (atomically; its readers keep their map).
-    // Its header is made durable first: it may become the first segment.
-    // `install_segment` removes the prepared file itself if it fails.
-    let map = new.map.take().expect("the prepared map, not yet installed");
-    let (segment, appender) = install_segment(
-        vfs,
-        dir,
-        &new.prepared,
-        map,
-        (plan.offset, new.sequence),
-        Header::Durable,
-    )?;
-    vfs.sync_dir(dir)?;
+    let (segment, appender) = new.install(vfs, dir, plan.offset)?;
     swap_truncated(
         shared.segments(),
         (plan.offset, plan.index),
@@ -267,16 +282,7 @@ pub(crate) fn restart(
         fs::remove_if_present(vfs, &fs::cut_path(dir, segment.base()))?;
     }
     vfs.sync_dir(dir)?;
-    let map = new.map.take().expect("the prepared map, not yet installed");
-    let (segment, appender) = install_segment(
-        vfs,
-        dir,
-        &new.prepared,
-        map,
-        (n, new.sequence),
-        Header::Durable,
-    )?;
-    vfs.sync_dir(dir)?;
+    let (segment, appender) = new.install(vfs, dir, n)?;
     // Every old record is hidden before the new list is swapped in: a
     // cursor holding an old segment finds nothing more there and moves on
     // into the new list (below `n`, that is `Error::Purged`).

@@ -404,41 +404,44 @@ impl Writer {
         self.sync()?;
         // Take the new segment before committing: a full disk fails here,
         // with nothing changed.
-        let preparer = self.preparer.as_ref().ok_or(Error::Closed)?;
-        let mut new = truncation::NewSegment {
-            map: Some(preparer.take()?),
-            prepared: preparer.path().to_path_buf(),
-            sequence: self.next_sequence,
-        };
+        let mut new = self.take_new_segment()?;
         // Hold syncs off, and stop counting the doomed records as durable
         // before the commit makes them go.
         let mut pause = shared.syncer().pause();
         pause.lower_durable(offset);
         let outcome =
             truncation::commit(&shared, &plan, &mut new, &mut pause).and_then(|appender| {
-                self.next_sequence += 1;
-                if let Some(preparer) = &self.preparer {
-                    preparer.request_next();
-                }
-                self.active = appender;
-                self.next_offset = offset;
-                self.active_max_timestamp = 0;
-                self.report();
-                self.since_sync = 0;
+                self.continue_in(appender, offset);
                 truncation::tidy(&shared, &plan)
             });
-        // A failure is latched while syncs are still held off: none may
-        // raise the durable offset over the cut in between.
-        let result = match outcome {
-            Ok(()) => {
-                drop(pause);
-                Ok(())
-            }
-            Err(e) => Err(pause.fail(e)),
-        };
+        let result = settle(pause, outcome);
         new.discard(shared.vfs());
         truncation::retire(&shared, plan);
         result
+    }
+
+    /// The prepared segment a truncation or a restart goes on in.
+    fn take_new_segment(&self) -> Result<truncation::NewSegment> {
+        let preparer = self.preparer.as_ref().ok_or(Error::Closed)?;
+        Ok(truncation::NewSegment {
+            map: Some(preparer.take()?),
+            prepared: preparer.path().to_path_buf(),
+            sequence: self.next_sequence,
+        })
+    }
+
+    /// After a truncation or a restart: appends go on in the new active
+    /// segment (`appender`) at `offset`.
+    fn continue_in(&mut self, appender: Appender, offset: u64) {
+        self.next_sequence += 1;
+        if let Some(preparer) = &self.preparer {
+            preparer.request_next();
+        }
+        self.active = appender;
+        self.next_offset = offset;
+        self.active_max_timestamp = 0;
+        self.report();
+        self.since_sync = 0;
     }
 
     /// Drops every record and continues the log at `offset`: the log is
@@ -494,34 +497,15 @@ impl Writer {
         // What a waiting `SharedWriter` appended is synced first, as before
         // a truncation: it was durable before the restart dropped it.
         self.sync()?;
-        let preparer = self.preparer.as_ref().ok_or(Error::Closed)?;
-        let mut new = truncation::NewSegment {
-            map: Some(preparer.take()?),
-            prepared: preparer.path().to_path_buf(),
-            sequence: self.next_sequence,
-        };
+        let mut new = self.take_new_segment()?;
         let mut pause = shared.syncer().pause();
         pause.lower_durable(shared.first_offset().min(offset));
         let outcome =
             truncation::restart(&shared, offset, &mut new, &mut pause).and_then(|appender| {
-                self.next_sequence += 1;
-                if let Some(preparer) = &self.preparer {
-                    preparer.request_next();
-                }
-                self.active = appender;
-                self.next_offset = offset;
-                self.active_max_timestamp = 0;
-                self.report();
-                self.since_sync = 0;
+                self.continue_in(appender, offset);
                 truncation::finish_restart(&shared)
             });
-        let result = match outcome {
-            Ok(()) => {
-                drop(pause);
-                Ok(())
-            }
-            Err(e) => Err(pause.fail(e)),
-        };
+        let result = settle(pause, outcome);
         new.discard(shared.vfs());
         result
     }
@@ -675,6 +659,19 @@ impl Writer {
             .write_small(&shared.dir().join(CLEAN_NAME), &marker.encode())?;
         shared.vfs().sync_dir(shared.dir())?;
         Ok(())
+    }
+}
+
+/// Ends a truncation or a restart: a failure is latched while syncs are
+/// still held off by `pause`, so none may raise the durable offset over
+/// the records being discarded in between.
+fn settle(pause: crate::durability::SyncPause<'_>, outcome: io::Result<()>) -> Result<()> {
+    match outcome {
+        Ok(()) => {
+            drop(pause);
+            Ok(())
+        }
+        Err(e) => Err(pause.fail(e)),
     }
 }
 
