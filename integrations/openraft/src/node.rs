@@ -44,6 +44,11 @@ pub fn config() -> Config {
         heartbeat_interval: 100,
         election_timeout_min: 400,
         election_timeout_max: 800,
+        // The state machine is in memory: a node that restarts rebuilds it
+        // from its log, so the log is purged only when asked (by
+        // `raft.trigger()`). A persistent state machine would let openraft
+        // snapshot and purge on its own.
+        snapshot_policy: openraft::SnapshotPolicy::Never,
         ..Config::default()
     }
     .validate()

@@ -1,7 +1,9 @@
 //! The 3-node key-value service over loopback HTTP, in one process, each
 //! node on its own murakami log: initialize, add learners, change
 //! membership, write on the leader, read on every node, kill the leader and
-//! keep serving, restart it and let it catch up from its own log.
+//! keep serving, restart it and let it catch up from its own log; then a
+//! snapshot and a purge on the leader, and a fourth node that can only
+//! catch up by installing the snapshot (its log restarts after it).
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -130,6 +132,60 @@ async fn three_nodes_serve_through_a_kill_and_a_restart() {
     }
     let m = apis[0].metrics().await.unwrap();
     assert_eq!(m.current_leader, Some(new_leader));
+
+    // The leader snapshots and purges its log; a new learner, whose log is
+    // empty, can then only be given the snapshot: installing it purges its
+    // log past its end, which restarts its murakami log after the snapshot.
+    let leader_raft = nodes[new_leader as usize - 1]
+        .as_ref()
+        .unwrap()
+        .raft
+        .clone();
+    leader_raft.trigger().snapshot().await.unwrap();
+    let snapshot = eventually("the leader's snapshot", || async {
+        leader_raft
+            .metrics()
+            .borrow()
+            .snapshot
+            .filter(|s| s.index >= 109)
+    })
+    .await;
+    leader_raft
+        .trigger()
+        .purge_log(snapshot.index)
+        .await
+        .unwrap();
+    eventually("the leader's purge", || async {
+        leader_raft
+            .metrics()
+            .borrow()
+            .purged
+            .filter(|p| p.index >= snapshot.index)
+    })
+    .await;
+    let dir4 = tempfile::tempdir().unwrap();
+    let node4 = start(4, dir4.path(), "127.0.0.1:0").await;
+    let api4 = Api::new(node4.addr.clone());
+    leader_api
+        .add_learner(4, &node4.addr)
+        .await
+        .unwrap()
+        .unwrap();
+    read_all(&api4, 0..110).await;
+    write_all(leader_api, 110..120).await;
+    read_all(&api4, 110..120).await;
+    node4.stop().await.unwrap();
+    let mut store = LogStore::<TypeConfig>::open(dir4.path()).unwrap();
+    let state = store.get_log_state().await.unwrap();
+    let purged = state
+        .last_purged_log_id
+        .expect("the learner installed a snapshot");
+    assert!(purged.index >= snapshot.index, "{purged} < {snapshot}");
+    assert!(
+        state.last_log_id.unwrap().index > purged.index,
+        "and appended after it"
+    );
+    drop(store);
 
     for node in nodes.into_iter().flatten() {
         node.stop().await.unwrap();
