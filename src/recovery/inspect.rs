@@ -212,7 +212,7 @@ pub(crate) fn inspect(vfs: &dyn Vfs, dir: &Path) -> Result<Inspection> {
     let ours = |n: &String| {
         fs::parse_segment_name(n).is_some()
             || fs::parse_cut_name(n).is_some()
-            || [CONTROL_NAME, CLEAN_NAME, LOCK_NAME].contains(&n.as_str())
+            || [CONTROL_NAME, CLEAN_NAME, LOCK_NAME, fs::RESTART_NAME].contains(&n.as_str())
     };
     let state = if writer.is_some() {
         LogState::Live
@@ -313,7 +313,7 @@ fn offsets(survey: &Survey) -> (u64, u64) {
     let kept = &survey.found[..survey.keep];
     let first = match kept.first() {
         Some(f) => f.base,
-        None => survey.marker.map_or(0, |m| m.next_offset),
+        None => super::empty_start(survey.marker, survey.restart),
     };
     let next = match (&survey.cut, kept.last()) {
         (Some(cut), _) => cut.offset,

@@ -360,6 +360,18 @@ impl Control {
         w.generation.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// A restart made `(start, sequence)` the only segment, an empty one
+    /// (after [`Control::truncated`] at the old first offset, and after the
+    /// new segment got its name): the log starts, and is durable up to,
+    /// `start`.
+    pub(crate) fn restarted(&self, start: u64, sequence: u64) {
+        let w = self.words();
+        w.first.store(start, Ordering::Release);
+        w.durable.store(start, Ordering::Release);
+        self.set_active(start, sequence);
+        w.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Retention or a purge removed every segment below `first`.
     pub(crate) fn set_first(&self, first: u64) {
         self.words().first.fetch_max(first, Ordering::AcqRel);

@@ -273,6 +273,11 @@ impl SharedWriter {
         self.with_writer(|w| w.truncate_from(offset))
     }
 
+    /// See [`Writer::restart_at`].
+    pub fn restart_at(&self, offset: u64) -> Result<()> {
+        self.with_writer(|w| w.restart_at(offset))
+    }
+
     /// See [`Writer::truncate_after`].
     pub fn truncate_after(&self, offset: u64) -> Result<()> {
         self.with_writer(|w| w.truncate_after(offset))
@@ -375,6 +380,11 @@ impl SharedWriter {
         loop {
             let era_now = self.era();
             let durable = syncer.durable();
+            // A restart past the record dropped it, and the durable offset
+            // jumped over it: below the first offset now means discarded.
+            if era_now != era && target <= inner.shared.first_offset() {
+                return Err(Error::Truncated { offset: target - 1 });
+            }
             if durable >= target {
                 return Ok(durable);
             }

@@ -1,0 +1,232 @@
+//! `Writer::restart_at`: a log that drops everything and continues at an
+//! arbitrary offset (past its end, inside it, below its first offset, or a
+//! new log that starts there), across reopens, readers, cursors and the
+//! files a crash can leave.
+#![cfg(not(feature = "loom"))]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{base_of, copy_dir, payload, segment_files};
+use murakami::{Error, Log, Options, SyncPolicy};
+
+fn small() -> Options {
+    Options::default().segment_size(4096).max_record_size(1024)
+}
+
+/// Appends `n` records of 100 bytes from the writer's next offset.
+fn fill(writer: &mut murakami::Writer, n: u64) {
+    for _ in 0..n {
+        let at = writer.next_offset();
+        writer.append(&payload(at)).unwrap();
+    }
+}
+
+/// Reopens `dir` and returns (first, next, every record's payload in order).
+fn reopened(dir: &std::path::Path) -> (u64, u64, Vec<(u64, Vec<u8>)>) {
+    let (writer, reader) = Log::open(dir, small()).unwrap();
+    let (first, next) = (reader.first_offset(), reader.next_offset());
+    let records = reader
+        .cursor(first)
+        .unwrap()
+        .map(|r| r.map(|r| (r.offset, r.payload)))
+        .collect::<murakami::Result<_>>()
+        .unwrap();
+    writer.close().unwrap();
+    (first, next, records)
+}
+
+#[test]
+fn a_new_log_starts_at_the_offset_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, reader) = Log::open(dir.path(), small()).unwrap();
+    writer.restart_at(1 << 40).unwrap();
+    assert_eq!(writer.next_offset(), 1 << 40);
+    assert_eq!(reader.durable_offset(), 1 << 40);
+    assert_eq!(writer.append(b"x").unwrap(), 1 << 40);
+    writer.close().unwrap();
+    let (first, next, records) = reopened(dir.path());
+    assert_eq!((first, next), (1 << 40, (1 << 40) + 1));
+    assert_eq!(records, [(1 << 40, b"x".to_vec())]);
+}
+
+#[test]
+fn a_restart_past_the_end_inside_or_below_empties_the_log() {
+    for target in [|n: u64| n + 1000, |n: u64| n / 2, |_| 3] {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut writer, reader) = Log::open(dir.path(), small()).unwrap();
+        fill(&mut writer, 200);
+        writer.purge_before(50).unwrap();
+        assert!(reader.first_offset() > 3, "the purge removed a segment");
+        let at = target(200);
+        writer.restart_at(at).unwrap();
+        assert_eq!(
+            (
+                reader.first_offset(),
+                reader.next_offset(),
+                reader.durable_offset()
+            ),
+            (at, at, at)
+        );
+        assert_eq!(segment_files(dir.path()).len(), 1);
+        assert_eq!(base_of(&segment_files(dir.path())[0]), at);
+        assert!(matches!(
+            reader.read(at),
+            Err(Error::OffsetOutOfRange { .. })
+        ));
+        if at > 0 {
+            assert!(matches!(reader.read(at - 1), Err(Error::Purged { .. })));
+        }
+        fill(&mut writer, 150);
+        writer.sync().unwrap();
+        for o in at..at + 150 {
+            assert_eq!(reader.read(o).unwrap(), payload(o));
+        }
+        drop(writer);
+        let (first, next, records) = reopened(dir.path());
+        assert_eq!((first, next), (at, at + 150));
+        let want: Vec<_> = (at..at + 150).map(|o| (o, payload(o))).collect();
+        assert_eq!(records, want);
+    }
+}
+
+#[test]
+fn cursors_below_the_restart_are_purged_and_those_past_it_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, reader) = Log::open(dir.path(), small()).unwrap();
+    fill(&mut writer, 100);
+    let mut below = reader.cursor(10).unwrap();
+    assert_eq!(below.next().unwrap().unwrap().offset, 10);
+    let mut at_end = reader.cursor(100).unwrap();
+    let mut past = reader.cursor(100).unwrap();
+    assert!(past.next().is_none());
+    writer.restart_at(100).unwrap();
+    assert!(matches!(below.next(), Some(Err(Error::Purged { .. }))));
+    writer.append(b"new").unwrap();
+    assert_eq!(at_end.next().unwrap().unwrap().payload, b"new");
+    assert_eq!(
+        past.next_wait(Duration::from_secs(5))
+            .unwrap()
+            .unwrap()
+            .payload,
+        b"new"
+    );
+    writer.close().unwrap();
+}
+
+#[test]
+fn a_durable_reader_waits_for_the_new_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, reader) = Log::open(dir.path(), small()).unwrap();
+    let durable = reader.clone().durable_only();
+    fill(&mut writer, 10);
+    writer.restart_at(500).unwrap();
+    assert!(!durable.wait_for(500, Duration::from_millis(1)).unwrap());
+    writer.append(b"a").unwrap();
+    assert!(!durable.wait_for(500, Duration::from_millis(1)).unwrap());
+    writer.sync().unwrap();
+    assert!(durable.wait_for(500, Duration::from_secs(5)).unwrap());
+    assert_eq!(durable.read(500).unwrap(), b"a");
+    writer.close().unwrap();
+}
+
+#[test]
+fn a_shared_writer_restarts_and_its_durable_appends_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = small().sync_policy(SyncPolicy::Always);
+    let (writer, reader) = Log::open(dir.path(), options).unwrap();
+    let writer = writer.into_shared();
+    for _ in 0..20 {
+        writer.append(b"old").unwrap();
+    }
+    writer.restart_at(7).unwrap();
+    assert_eq!(writer.append(b"new").unwrap(), 7);
+    assert_eq!(reader.durable_offset(), 8);
+    writer.close().unwrap();
+}
+
+#[test]
+fn restarts_and_truncations_one_after_another_reopen_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut want: Vec<(u64, Vec<u8>)> = Vec::new();
+    for round in 0..12u64 {
+        let (mut writer, _) = Log::open(dir.path(), small()).unwrap();
+        let next = writer.next_offset();
+        let at = match round % 3 {
+            0 => next + 77,
+            1 => next.saturating_sub(5),
+            _ => next,
+        };
+        writer.restart_at(at).unwrap();
+        want.clear();
+        fill(&mut writer, 60);
+        want.extend((at..at + 60).map(|o| (o, payload(o))));
+        writer.truncate_from(at + 40).unwrap();
+        want.truncate(40);
+        writer.purge_before(at + 20).unwrap();
+        let first = writer.first_offset();
+        want.retain(|(o, _)| *o >= first);
+        if round % 2 == 0 {
+            writer.close().unwrap();
+        } else {
+            // Dropped while its thread unwinds: no clean close.
+            let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                let _writer = writer;
+                panic!("crash");
+            }));
+            assert!(unwound.is_err());
+        }
+        let (first, next, records) = reopened(dir.path());
+        assert_eq!((first, next), (want[0].0, at + 40));
+        assert_eq!(records, want);
+    }
+}
+
+/// The files a restart leaves at each of its steps reopen as the log before
+/// or as the new one: replayed by hand from the directory's states.
+#[test]
+fn every_state_of_the_files_reopens_as_before_or_as_the_new_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, _) = Log::open(dir.path(), small()).unwrap();
+    fill(&mut writer, 120);
+    writer.close().unwrap();
+    let before = reopened(dir.path());
+    assert!(segment_files(dir.path()).len() > 2);
+
+    // Marker committed, nothing else yet; then part of the old segments
+    // removed (newest first); then all; then the new segment in place.
+    let marker = |dir: &std::path::Path, start: u64| {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(b"MRKRSTRT");
+        bytes.extend_from_slice(&start.to_le_bytes());
+        bytes.extend_from_slice(&1000u64.to_le_bytes());
+        let crc = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        std::fs::write(dir.join("murakami.restart"), bytes).unwrap();
+    };
+    for removed in 0..=segment_files(dir.path()).len() {
+        let copy = tempfile::tempdir().unwrap();
+        copy_dir(dir.path(), copy.path());
+        marker(copy.path(), 5000);
+        let mut files = segment_files(copy.path());
+        files.reverse();
+        for file in files.iter().take(removed) {
+            std::fs::remove_file(file).unwrap();
+        }
+        let (first, next, records) = reopened(copy.path());
+        assert_eq!(
+            (first, next, records.len()),
+            (5000, 5000, 0),
+            "{removed} removed"
+        );
+        assert!(!copy.path().join("murakami.restart").exists());
+    }
+    // A marker that never got whole is not a commit: the log as before.
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), copy.path());
+    std::fs::write(copy.path().join("murakami.restart"), b"MRKRSTRT torn").unwrap();
+    std::fs::write(copy.path().join("murakami.tmp"), b"half a marker").unwrap();
+    assert_eq!(reopened(copy.path()), before);
+    assert!(!copy.path().join("murakami.tmp").exists());
+}
