@@ -20,6 +20,7 @@ pub mod kv;
 pub mod mem;
 pub mod node;
 pub mod side_file;
+pub mod slot_file;
 pub mod store;
 
 pub use flusher::Callback;

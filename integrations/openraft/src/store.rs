@@ -36,7 +36,6 @@ use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
 
 use murakami::{Log, Options, Reader, SharedWriter, SyncPolicy};
 use openraft::storage::{LogFlushed, RaftLogStorage};
@@ -48,6 +47,7 @@ use openraft::{
 use crate::codec;
 use crate::flusher::{Callback, Flusher};
 use crate::side_file;
+use crate::slot_file::SlotFile;
 
 /// The murakami log's directory inside the store's directory.
 pub const LOG_DIR: &str = "log";
@@ -75,19 +75,12 @@ pub struct LogStore<C: RaftTypeConfig> {
     reader: LogReader<C>,
     dir: PathBuf,
     last_purged: Option<LogId<C::NodeId>>,
-    /// The committed log id openraft last gave, and when the side file was
-    /// last written (see [`COMMITTED_EVERY`]).
+    /// The committed log id openraft last saved, and its file: two slots
+    /// overwritten in turn, one fdatasync per save ([`SlotFile`]), since
+    /// openraft saves it at every commit.
     committed: Option<LogId<C::NodeId>>,
-    committed_saved: Option<Instant>,
+    committed_file: SlotFile,
 }
-
-/// How often, at most, `save_committed` writes its side file (three
-/// fsyncs). openraft calls it at every commit; the committed log id is
-/// optional to persist (openraft learns it again from the leader, and a
-/// stale one only means fewer entries re-applied at startup), so a crash
-/// may give back one up to this much older. The vote is written at every
-/// call.
-pub const COMMITTED_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Reads entries for openraft's replication tasks: cheap to clone, lock-free.
 pub struct LogReader<C: RaftTypeConfig> {
@@ -149,6 +142,12 @@ where
             // A purge past the end whose restart a crash stopped.
             writer.restart_at(first_index).map_err(io::Error::other)?;
         }
+        let (committed_file, committed) = SlotFile::open(&dir, COMMITTED_FILE)?;
+        let committed: Option<LogId<C::NodeId>> = match committed {
+            Some(bytes) => codec::decode::<Option<LogId<C::NodeId>>>(&bytes)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?,
+            None => None,
+        };
         let shared = Arc::new(Shared {
             first_index: AtomicU64::new(first_index),
         });
@@ -162,8 +161,8 @@ where
             },
             dir,
             last_purged,
-            committed: None,
-            committed_saved: None,
+            committed,
+            committed_file,
         })
     }
 
@@ -237,13 +236,6 @@ where
         }
     }
 
-    /// Writes the committed log id openraft last gave to its side file.
-    fn save_committed_now(&mut self) -> io::Result<()> {
-        save(&self.dir, COMMITTED_FILE, &self.committed)?;
-        self.committed_saved = Some(Instant::now());
-        Ok(())
-    }
-
     /// The last purged log id (what the `purged` side file says).
     pub fn last_purged(&self) -> Option<LogId<C::NodeId>> {
         self.last_purged.clone()
@@ -252,15 +244,6 @@ where
     /// The store's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
-    }
-}
-
-impl<C: RaftTypeConfig> Drop for LogStore<C> {
-    fn drop(&mut self) {
-        // The last committed log id, if a write was skipped for it.
-        if self.committed.is_some() {
-            let _ = save(&self.dir, COMMITTED_FILE, &self.committed);
-        }
     }
 }
 
@@ -406,23 +389,17 @@ where
     }
 
     async fn save_committed(&mut self, committed: Option<LogId<C::NodeId>>) -> Result<(), C> {
+        // Never a committed id above what this log holds durably: after a
+        // crash openraft applies the entries up to it from this log.
+        self.flushed().await?;
+        let bytes = codec::encode(&committed).map_err(write_error::<C>)?;
+        self.committed_file.save(&bytes).map_err(write_error::<C>)?;
         self.committed = committed;
-        if self
-            .committed_saved
-            .is_some_and(|t| t.elapsed() < COMMITTED_EVERY)
-        {
-            return Ok(());
-        }
-        self.save_committed_now().map_err(write_error::<C>)
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId<C::NodeId>>, C> {
-        if self.committed.is_some() {
-            return Ok(self.committed.clone());
-        }
-        Ok(load::<Option<LogId<C::NodeId>>>(&self.dir, COMMITTED_FILE)
-            .map_err(read_error::<C>)?
-            .flatten())
+        Ok(self.committed.clone())
     }
 
     async fn append<I>(&mut self, entries: I, callback: LogFlushed<C>) -> Result<(), C>

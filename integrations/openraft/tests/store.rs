@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use murakami_openraft::LogStore;
 use murakami_openraft::kv::{Request, TypeConfig};
-use murakami_openraft::store::{LOG_DIR, PURGED_FILE, VOTE_FILE};
+use murakami_openraft::store::{COMMITTED_FILE, LOG_DIR, PURGED_FILE, VOTE_FILE};
 use openraft::storage::RaftLogStorage;
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, RaftLogReader, Vote};
 
@@ -207,12 +207,33 @@ async fn the_vote_survives_a_reopen_and_a_damaged_one_is_an_error() {
     assert_eq!(store.read_vote().await.unwrap(), None);
     store.save_vote(&Vote::new(3, 1)).await.unwrap();
     store.save_vote(&Vote::new(5, 2)).await.unwrap();
-    store.save_committed(Some(log_id(5, 7))).await.unwrap();
+    for index in 1..=7 {
+        store.save_committed(Some(log_id(5, index))).await.unwrap();
+    }
     drop(store);
     let mut store = small(dir.path());
     assert_eq!(store.read_vote().await.unwrap(), Some(Vote::new(5, 2)));
     assert_eq!(store.read_committed().await.unwrap(), Some(log_id(5, 7)));
+    store.save_committed(Some(log_id(5, 8))).await.unwrap();
     drop(store);
+    let mut store = small(dir.path());
+    assert_eq!(store.read_committed().await.unwrap(), Some(log_id(5, 8)));
+    drop(store);
+
+    // Both slots of the committed file damaged: the open fails.
+    let path = dir.path().join(COMMITTED_FILE);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[0] ^= 1;
+    bytes[murakami_openraft::slot_file::SLOT] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let options = murakami::Options::default().segment_size(4096);
+    let err = Store::open_with(dir.path(), options).err();
+    assert_eq!(
+        err.map(|e| e.kind()),
+        Some(std::io::ErrorKind::InvalidData),
+        "a damaged committed file is an error"
+    );
+    std::fs::remove_file(&path).unwrap();
 
     let path = dir.path().join(VOTE_FILE);
     let mut bytes = std::fs::read(&path).unwrap();
