@@ -230,3 +230,44 @@ fn every_state_of_the_files_reopens_as_before_or_as_the_new_log() {
     assert_eq!(reopened(copy.path()), before);
     assert!(!copy.path().join("murakami.tmp").exists());
 }
+
+// Found by review: readers in other processes, the offset space, a crashed
+// restart read without a writer.
+
+/// The offset space: a restart where a segment's offsets would pass
+/// `u64::MAX` is refused before anything changes; the largest offset
+/// accepted makes a log that reopens and appends.
+#[test]
+fn a_restart_past_the_offset_space_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, reader) = Log::open(dir.path(), small()).unwrap();
+    fill(&mut writer, 3);
+    let before = (reader.first_offset(), reader.next_offset());
+    let mut end = 0;
+    for at in [u64::MAX, u64::MAX - 10, u64::MAX - 4096 / 32 + 1] {
+        match writer.restart_at(at) {
+            Err(Error::OffsetOutOfRange {
+                offset,
+                first: 0,
+                end: e,
+            }) if offset == at => end = e,
+            other => panic!("restart_at({at}): {other:?}"),
+        }
+        assert_eq!((reader.first_offset(), reader.next_offset()), before);
+    }
+    assert_eq!(end, u64::MAX - 4096 / 32 + 1);
+    // Not latched: the log goes on as it was.
+    assert_eq!(writer.append(&payload(3)).unwrap(), 3);
+    writer.close().unwrap();
+    let (first, next, records) = reopened(dir.path());
+    assert_eq!((first, next, records.len()), (0, 4, 4));
+    // The largest offset accepted.
+    let (mut writer, _reader) = Log::open(dir.path(), small()).unwrap();
+    writer.restart_at(end - 1).unwrap();
+    assert_eq!(writer.append(b"a").unwrap(), end - 1);
+    assert_eq!(writer.append(b"b").unwrap(), end);
+    writer.close().unwrap();
+    let (first, next, records) = reopened(dir.path());
+    assert_eq!((first, next), (end - 1, end + 1));
+    assert_eq!(records, [(end - 1, b"a".to_vec()), (end, b"b".to_vec())]);
+}

@@ -459,6 +459,12 @@ impl Writer {
     /// A record a [`SharedWriter`](crate::SharedWriter) was waiting to see
     /// durable is reported [`Error::Truncated`].
     ///
+    /// `offset` must leave room for a segment's offsets below `u64::MAX`
+    /// (at most `u64::MAX - segment_size / 32`, 32 bytes being the smallest
+    /// record frame): a larger one is refused
+    /// with [`Error::OffsetOutOfRange`] (`first` 0, `end` one past the
+    /// largest offset accepted) before anything changes.
+    ///
     /// Safe against crashes at any point: a marker file
     /// (`murakami.restart`, made durable first) is the commit point, so
     /// reopening gives either the log as it was or the empty log at
@@ -492,6 +498,16 @@ impl Writer {
     /// ```
     pub fn restart_at(&mut self, offset: u64) -> Result<()> {
         self.shared.syncer().poison.check()?;
+        // Recovery refuses a segment whose offsets would pass `u64::MAX`.
+        let size = self.shared.options().segment_size;
+        if !crate::recovery::offsets_fit(offset, size) {
+            let largest = u64::MAX - size / crate::format::MIN_FRAME_LEN as u64;
+            return Err(Error::OffsetOutOfRange {
+                offset,
+                first: 0,
+                end: largest + 1,
+            });
+        }
         let shared = Arc::clone(&self.shared);
         let _maintenance = shared.maintenance();
         // What a waiting `SharedWriter` appended is synced first, as before
