@@ -275,6 +275,9 @@ pub(crate) fn restart(
         shared.segments().load(&guard).segments().to_vec()
     };
     if let Some(control) = shared.control() {
+        // Readers in other processes hide every old segment from the
+        // generation `truncated` sets on (whatever its offsets).
+        control.restarting(new.sequence);
         control.truncated(old[0].base());
     }
     for segment in old.iter().rev() {

@@ -46,10 +46,12 @@ use std::time::{Duration, Instant};
 
 use crate::durability::Syncer;
 use crate::error::{Corruption, Error, Result};
-use crate::format::{CleanMarker, CutMarker, HEADER_LEN, HeaderError, SegmentHeader};
+use crate::format::{
+    CleanMarker, CutMarker, HEADER_LEN, HeaderError, RestartMarker, SegmentHeader,
+};
 use crate::primitives::{Arc, AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering, pin};
 use crate::storage::control::{Control, STATE_CLOSED};
-use crate::storage::fs::{self, CLEAN_NAME, Vfs};
+use crate::storage::fs::{self, CLEAN_NAME, RESTART_NAME, Vfs};
 use crate::storage::list::{SegmentList, Segments};
 use crate::storage::region::{Followed, Follower, Region};
 use crate::storage::segment::Segment;
@@ -578,7 +580,7 @@ impl Remote {
         // generation did not move meanwhile: a truncation in between could
         // have named a file of the new history whose marker this read
         // missed.
-        let (files, markers, clean, generation) = loop {
+        let (files, markers, restart, clean, generation) = loop {
             let before = generation();
             let names = match self.vfs.list(&self.dir) {
                 Ok(names) => names,
@@ -599,6 +601,16 @@ impl Remote {
                     markers.push((base, marker));
                 }
             }
+            // A committed restart a crash (or the writer, now) has not
+            // finished: every older segment is discarded, as recovery
+            // discards them.
+            let restart = if names.iter().any(|n| n == RESTART_NAME) {
+                self.vfs
+                    .read_small(&self.dir.join(RESTART_NAME))?
+                    .and_then(|b| RestartMarker::decode(&b))
+            } else {
+                None
+            };
             let clean = names.iter().any(|n| n == CLEAN_NAME)
                 && self
                     .vfs
@@ -616,10 +628,15 @@ impl Remote {
             }
             let after = generation();
             if before == after {
-                break (files, markers, clean, after);
+                break (files, markers, restart, clean, after);
             }
         };
         state.clean = clean;
+        // Segments a restart discarded: loaded after the generation the
+        // listing is trusted at, which the restart moved after storing it.
+        let restarted_below = control
+            .map_or(0, |c| c.words().restarted_below.load(Ordering::Acquire))
+            .max(restart.map_or(0, |r| r.created_after));
 
         // A writer opened the log since the view was last read.
         let epoch = control.map(|c| c.words().epoch.load(Ordering::Acquire));
@@ -669,6 +686,10 @@ impl Remote {
                 }
             };
             let sequence = listed.header.sequence;
+            if sequence < restarted_below {
+                // Discarded by a restart, not removed yet.
+                continue;
+            }
             if discard_before.is_some_and(|after| sequence < after) {
                 // Discarded by a truncation, not removed yet.
                 continue;
@@ -794,12 +815,17 @@ impl Remote {
             self.set_fault(fault);
         }
         // Segments that left the view past its first offset were discarded
-        // by a truncation (or replaced whole): hide their records, so a
-        // cursor holding one moves on into the new history.
+        // by a truncation (or replaced whole), and those older than a
+        // restart by the restart, whatever their offsets: hide their
+        // records, so a cursor holding one moves on into the new history
+        // (below its first offset, that is `Error::Purged`, as in the
+        // writer's process). Those that left below the first offset
+        // otherwise were purged: a cursor holding one reads it to its end.
         let first = kept.first().map(|s| s.base());
         for gone in &old {
             let stays = kept.iter().any(|s| Arc::ptr_eq(s, gone));
-            if !stays && first.is_some_and(|f| gone.base() >= f) {
+            let restarted = gone.sequence() < restarted_below;
+            if !stays && (restarted || first.is_some_and(|f| gone.base() >= f)) {
                 gone.cut_at(gone.base());
             }
         }
@@ -814,10 +840,15 @@ impl Remote {
             .map(|s| s.path().to_path_buf())
             .unwrap_or_default();
         if kept.is_empty() {
-            let start = self
-                .first_offset()
-                .unwrap_or(0)
-                .max(old_active.next_offset());
+            // A restart whose new segment has no name yet starts the log
+            // at its offset, whatever came before.
+            let start = match restart {
+                Some(marker) => marker.start,
+                None => self
+                    .first_offset()
+                    .unwrap_or(0)
+                    .max(old_active.next_offset()),
+            };
             kept.push(Arc::new(placeholder(&self.dir, start)?));
         }
         if !unsettled {

@@ -151,6 +151,10 @@ pub struct ControlInfo {
     pub durable_offset: u64,
     /// The first offset the writer published.
     pub first_offset: u64,
+    /// Segments with a lower sequence number were discarded by a restart
+    /// ([`Writer::restart_at`](crate::Writer::restart_at)); 0 when no
+    /// restart was published.
+    pub restarted_below: u64,
     /// Reader processes registered to sleep.
     pub sleepers: u32,
 }
@@ -282,6 +286,7 @@ fn control_info(s: Snapshot) -> ControlInfo {
         active_base: s.active_base,
         durable_offset: s.durable,
         first_offset: s.first,
+        restarted_below: s.restarted_below,
         sleepers: s.sleepers,
     }
 }

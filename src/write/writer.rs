@@ -474,8 +474,12 @@ impl Writer {
     /// as it was); from the commit on, any failure latches the writer, and
     /// reopening completes the restart.
     ///
-    /// Readers in other processes ([`Reader::open`]) see the restart as a
-    /// truncation of every record followed by a log that starts at `offset`.
+    /// Readers in other processes ([`Reader::open`]) see the restart as in
+    /// this process: a cursor that stood below `offset` (in any segment the
+    /// restart dropped) gets [`Error::Purged`], one at or past it goes on in
+    /// the new log. A reader opened on the files of a restart a crash
+    /// interrupted after its commit shows the empty log at `offset`, as the
+    /// next open keeps it.
     ///
     /// ```
     /// # #[cfg(feature = "loom")] fn main() {} // loom builds run only the models
