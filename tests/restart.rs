@@ -487,3 +487,25 @@ fn a_restart_word_hides_old_segments_whatever_the_store_order() {
     ));
     drop(writer);
 }
+
+/// A restart on a new log stopped after the old segment went and before the
+/// new one got its name, the control file not on disk: inspect says what
+/// recovery then does (creates the log at the restart's offset).
+#[test]
+fn inspect_of_a_committed_restart_with_no_segment_left() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("murakami.lock"), b"").unwrap();
+    restart_marker(dir.path(), 5000, 1);
+    let inspection = Log::inspect(dir.path()).unwrap();
+    assert_eq!(
+        inspection.state,
+        murakami::LogState::Unclean,
+        "{inspection:?}"
+    );
+    assert_eq!(
+        (inspection.first_offset, inspection.next_offset),
+        (5000, 5000)
+    );
+    let (_w, r) = Log::open(dir.path(), small()).unwrap();
+    assert_eq!((r.first_offset(), r.next_offset()), (5000, 5000));
+}

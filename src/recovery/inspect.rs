@@ -224,9 +224,11 @@ pub(crate) fn inspect(vfs: &dyn Vfs, dir: &Path) -> Result<Inspection> {
         LogState::Closed
     } else if !names.iter().any(ours) {
         LogState::Absent
-    } else if survey.found.is_empty() && control.is_none() {
+    } else if survey.found.is_empty() && control.is_none() && survey.restart.is_none() {
         // A lock file alone: a writer that never got as far as a segment
-        // (it creates the first one before it returns).
+        // (it creates the first one before it returns). With a committed
+        // restart marker it is a log the next open creates at the
+        // marker's offset: unclean.
         LogState::Absent
     } else {
         LogState::Unclean

@@ -456,8 +456,11 @@ impl Writer {
     /// emptied, as a truncation empties what it cuts); reads below `offset`
     /// return [`Error::Purged`], and so does a cursor that stood below it;
     /// a cursor at or past `offset` goes on in the new log, at its offset.
-    /// A record a [`SharedWriter`](crate::SharedWriter) was waiting to see
-    /// durable is reported [`Error::Truncated`].
+    /// The restart first syncs what was appended, so a record a
+    /// [`SharedWriter`](crate::SharedWriter) was waiting to see durable is
+    /// made durable before it is dropped: its wait returns `Ok` if it looked
+    /// before the restart dropped the record, [`Error::Truncated`] if only
+    /// after.
     ///
     /// `offset` must leave room for a segment's offsets below `u64::MAX`
     /// (at most `u64::MAX - segment_size / 32`, 32 bytes being the smallest
@@ -471,8 +474,10 @@ impl Writer {
     /// `offset`, never a mix and never a gap. A latched writer refuses
     /// ([`Error::Poisoned`]); the new segment is taken before anything
     /// changes (a full disk fails there with [`Error::Io`], and the log stays
-    /// as it was); from the commit on, any failure latches the writer, and
-    /// reopening completes the restart.
+    /// as it was); from then on (syncs are held off, and the marker is
+    /// written next) any failure latches the writer, even one writing the
+    /// marker: reopening then gives the log as it was if the marker never
+    /// got its name, and completes the restart if it did.
     ///
     /// Readers in other processes ([`Reader::open`]) see the restart as in
     /// this process: a cursor that stood below `offset` (in any segment the
