@@ -421,11 +421,12 @@ fn a_reader_of_a_committed_restart_agrees_with_recovery() {
     assert_eq!(seen, (5000, 5000));
 }
 
-/// Replays by hand, on the control file, a restart's stores in the order
-/// the writer made them before the fix (`first` and `durable` raised before
-/// the generation moves) while a durable-only reader process holds an old
-/// segment loaded at the generation of the restart's `truncated`: the
-/// restart word stored before that generation is enough for the reader to
+/// Replays by hand, on the files, a restart's steps, with the stores of
+/// `Control::restarted` in the order the writer made them before the fix
+/// (`first` and `durable` raised before the generation moves) while a
+/// durable-only reader process holds an old segment loaded at the
+/// generation of the restart's `truncated`: the marker and the restart
+/// word, both there before that generation, are enough for the reader to
 /// hide every old segment, so it counts no old record durable, whatever
 /// the order of the later stores (the writer now moves the generation
 /// first, see `Control::restarted`).
@@ -454,8 +455,10 @@ fn a_restart_word_hides_old_segments_whatever_the_store_order() {
     let put = |at: u64, v: u64| control.write_all_at(&v.to_le_bytes(), at).unwrap();
     let (durable_at, first_at, gen_at, restarted_below_at) = (40, 48, 56, 72);
     assert_eq!(word(restarted_below_at), 0);
-    // restart_at(1000): Control::restarting(new sequence), then
-    // Control::truncated(old first = 0): durable down, generation up.
+    // restart_at(1000): the marker committed, Control::restarting(new
+    // sequence), then Control::truncated(old first = 0): durable down,
+    // generation up.
+    restart_marker(dir.path(), 1000, 1 << 20);
     put(restarted_below_at, 1 << 20);
     put(durable_at, 0);
     put(gen_at, word(gen_at) + 1);

@@ -634,9 +634,22 @@ impl Remote {
         state.clean = clean;
         // Segments a restart discarded: loaded after the generation the
         // listing is trusted at, which the restart moved after storing it.
-        let restarted_below = control
-            .map_or(0, |c| c.words().restarted_below.load(Ordering::Acquire))
-            .max(restart.map_or(0, |r| r.created_after));
+        let word = control.map_or(0, |c| c.words().restarted_below.load(Ordering::Acquire));
+        // A writer stores the word after the restart's marker has its name,
+        // and the marker goes only once the new segment (of that sequence)
+        // has its name: a word that neither a marker nor a listed segment
+        // backs is not one a writer stored (a damaged control file), and
+        // is not trusted.
+        let newest = files
+            .iter()
+            .filter_map(|(_, f)| f.as_ref().ok()?.as_ref().map(|l| l.header.sequence))
+            .max();
+        let word = if restart.is_some() || newest.is_some_and(|s| s >= word) {
+            word
+        } else {
+            0
+        };
+        let restarted_below = word.max(restart.map_or(0, |r| r.created_after));
 
         // A writer opened the log since the view was last read.
         let epoch = control.map(|c| c.words().epoch.load(Ordering::Acquire));
