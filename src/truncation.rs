@@ -295,6 +295,8 @@ pub(crate) fn restart(
         }
         (Some(SegmentList::new(vec![segment])), ())
     });
+    // And those retention took out of the list that a cursor still holds.
+    shared.purged().hide(u64::MAX);
     pause.restart_at(n);
     pause.set_durable(n);
     shared.count_truncation();

@@ -512,3 +512,37 @@ fn inspect_of_a_committed_restart_with_no_segment_left() {
     let (_w, r) = Log::open(dir.path(), small()).unwrap();
     assert_eq!((r.first_offset(), r.next_offset()), (5000, 5000));
 }
+
+/// A cursor standing in a segment retention took out of the list (the
+/// cursor still holds it) reads no record a restart dropped, in the
+/// writer's process and in a reader process: it goes on in the new log at
+/// its offset. Found by the model test (3000 cases).
+#[test]
+fn a_cursor_in_a_purged_segment_reads_nothing_a_restart_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, reader) = Log::open(dir.path(), small()).unwrap();
+    fill(&mut writer, 60);
+    writer.sync().unwrap();
+    let remote = murakami::Reader::open(dir.path()).unwrap();
+    let mut local = reader.cursor(1).unwrap();
+    let mut far = remote.cursor(1).unwrap();
+    writer.purge_before(50).unwrap();
+    assert!(reader.first_offset() > 1);
+    // The reader process sees the purge (a read catches up).
+    assert_eq!(remote.read(55).unwrap(), payload(55));
+    assert!(remote.first_offset() > 1);
+    writer.restart_at(0).unwrap();
+    for (name, cursor) in [("local", &mut local), ("remote", &mut far)] {
+        let next = cursor.next().map(|r| r.map(|r| r.offset));
+        assert!(next.is_none(), "{name}: {next:?}");
+    }
+    for o in 0..3u64 {
+        assert_eq!(writer.append(format!("new {o}").as_bytes()).unwrap(), o);
+    }
+    writer.sync().unwrap();
+    for (name, cursor) in [("local", &mut local), ("remote", &mut far)] {
+        let r = cursor.next().unwrap().unwrap();
+        assert_eq!((r.offset, r.payload), (1, b"new 1".to_vec()), "{name}");
+    }
+    writer.close().unwrap();
+}

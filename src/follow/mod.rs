@@ -54,7 +54,7 @@ use crate::storage::control::{Control, STATE_CLOSED};
 use crate::storage::fs::{self, CLEAN_NAME, RESTART_NAME, Vfs};
 use crate::storage::list::{SegmentList, Segments};
 use crate::storage::region::{Followed, Follower, Region};
-use crate::storage::segment::Segment;
+use crate::storage::segment::{Purged, Segment};
 
 /// How often a reader looks for a control file or a directory that is not
 /// there yet (each look is a system call).
@@ -84,6 +84,9 @@ pub(crate) struct Remote {
     applied: AtomicU64,
     /// Whether `fault` holds one.
     faulted: AtomicBool,
+    /// Segments that left the view below its first offset (purged) that a
+    /// cursor may still hold: a restart hides them too.
+    purged: Purged,
 }
 
 impl std::fmt::Debug for Remote {
@@ -192,6 +195,7 @@ impl Remote {
             fault: Mutex::new(None),
             applied: AtomicU64::new(u64::MAX),
             faulted: AtomicBool::new(false),
+            purged: Purged::default(),
         };
         remote.find_control()?;
         let placeholder = Arc::new(placeholder(dir, 0)?);
@@ -368,7 +372,11 @@ impl Remote {
             changed |= self.roll_on(state, segments, sequence)?;
         }
         if let Some(control) = control {
-            changed |= drop_purged(segments, control.words().first.load(Ordering::Acquire));
+            changed |= drop_purged(
+                segments,
+                control.words().first.load(Ordering::Acquire),
+                &self.purged,
+            );
         }
         let guard = pin();
         let next = segments.load(&guard).active().next_offset();
@@ -835,13 +843,20 @@ impl Remote {
         // writer's process). Those that left below the first offset
         // otherwise were purged: a cursor holding one reads it to its end.
         let first = kept.first().map(|s| s.base());
+        if restarted_below > 0 {
+            self.purged.hide(restarted_below);
+        }
+        let mut left = Vec::new();
         for gone in &old {
             let stays = kept.iter().any(|s| Arc::ptr_eq(s, gone));
             let restarted = gone.sequence() < restarted_below;
             if !stays && (restarted || first.is_some_and(|f| gone.base() >= f)) {
                 gone.cut_at(gone.base());
+            } else if !stays {
+                left.push(Arc::clone(gone));
             }
         }
+        self.purged.note(&left);
         let changed = kept.len() != old.len()
             || kept
                 .iter()
@@ -905,7 +920,7 @@ fn settled_words(control: &Control) -> (u64, u64, u64) {
 /// writer's retention or a purge removed their files): readers holding
 /// them keep them mapped until they let go, as in the writer's process.
 /// `true` if any went.
-fn drop_purged(segments: &Segments, first: u64) -> bool {
+fn drop_purged(segments: &Segments, first: u64, purged: &Purged) -> bool {
     let below = |list: &SegmentList| {
         let sealed = &list.segments()[..list.segments().len() - 1];
         sealed
@@ -921,7 +936,10 @@ fn drop_purged(segments: &Segments, first: u64) -> bool {
     }
     segments.update(|list| match below(list) {
         0 => (None, false),
-        n => (Some(list.without_first(n)), true),
+        n => {
+            purged.note(&list.segments()[..n]);
+            (Some(list.without_first(n)), true)
+        }
     })
 }
 
