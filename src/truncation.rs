@@ -275,6 +275,9 @@ pub(crate) fn restart(
         shared.segments().load(&guard).segments().to_vec()
     };
     if let Some(control) = shared.control() {
+        // Readers in other processes hide every old segment from the
+        // generation `truncated` sets on (whatever its offsets).
+        control.restarting(new.sequence);
         control.truncated(old[0].base());
     }
     for segment in old.iter().rev() {
@@ -292,6 +295,8 @@ pub(crate) fn restart(
         }
         (Some(SegmentList::new(vec![segment])), ())
     });
+    // And those retention took out of the list that a cursor still holds.
+    shared.purged().hide(u64::MAX);
     pause.restart_at(n);
     pause.set_durable(n);
     shared.count_truncation();

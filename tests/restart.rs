@@ -230,3 +230,319 @@ fn every_state_of_the_files_reopens_as_before_or_as_the_new_log() {
     assert_eq!(reopened(copy.path()), before);
     assert!(!copy.path().join("murakami.tmp").exists());
 }
+
+// Found by review: readers in other processes, the offset space, a crashed
+// restart read without a writer.
+
+/// The offset space: a restart where a segment's offsets would pass
+/// `u64::MAX` is refused before anything changes; the largest offset
+/// accepted makes a log that reopens and appends.
+#[test]
+fn a_restart_past_the_offset_space_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, reader) = Log::open(dir.path(), small()).unwrap();
+    fill(&mut writer, 3);
+    let before = (reader.first_offset(), reader.next_offset());
+    let mut end = 0;
+    for at in [u64::MAX, u64::MAX - 10, u64::MAX - 4096 / 32 + 1] {
+        match writer.restart_at(at) {
+            Err(Error::OffsetOutOfRange {
+                offset,
+                first: 0,
+                end: e,
+            }) if offset == at => end = e,
+            other => panic!("restart_at({at}): {other:?}"),
+        }
+        assert_eq!((reader.first_offset(), reader.next_offset()), before);
+    }
+    assert_eq!(end, u64::MAX - 4096 / 32 + 1);
+    // Not latched: the log goes on as it was.
+    assert_eq!(writer.append(&payload(3)).unwrap(), 3);
+    writer.close().unwrap();
+    let (first, next, records) = reopened(dir.path());
+    assert_eq!((first, next, records.len()), (0, 4, 4));
+    // The largest offset accepted.
+    let (mut writer, _reader) = Log::open(dir.path(), small()).unwrap();
+    writer.restart_at(end - 1).unwrap();
+    assert_eq!(writer.append(b"a").unwrap(), end - 1);
+    assert_eq!(writer.append(b"b").unwrap(), end);
+    writer.close().unwrap();
+    let (first, next, records) = reopened(dir.path());
+    assert_eq!((first, next), (end - 1, end + 1));
+    assert_eq!(records, [(end - 1, b"a".to_vec()), (end, b"b".to_vec())]);
+}
+
+/// Writes a committed restart marker (`murakami.restart`: start, the
+/// sequence it discards below, CRC) into `dir`.
+fn restart_marker(dir: &std::path::Path, start: u64, created_after: u64) {
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(b"MRKRSTRT");
+    bytes.extend_from_slice(&start.to_le_bytes());
+    bytes.extend_from_slice(&created_after.to_le_bytes());
+    let crc = crc32fast::hash(&bytes);
+    bytes.extend_from_slice(&crc.to_le_bytes());
+    std::fs::write(dir.join("murakami.restart"), bytes).unwrap();
+}
+
+/// A reader of the files (`Reader::open`, as in another process) holding a
+/// cursor in an old segment that starts below the restart offset: the
+/// cursor is purged, as in the writer's process, and never returns an old
+/// record at an offset of the new log.
+#[test]
+fn a_remote_cursor_below_a_restart_inside_the_log_is_purged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, reader) = Log::open(dir.path(), small()).unwrap();
+    fill(&mut writer, 20); // one segment, base 0
+    writer.sync().unwrap();
+    assert_eq!(segment_files(dir.path()).len(), 1);
+    let remote = murakami::Reader::open(dir.path()).unwrap();
+    let mut local_cursor = reader.cursor(5).unwrap();
+    let mut remote_cursor = remote.cursor(5).unwrap();
+    assert_eq!(local_cursor.next().unwrap().unwrap().offset, 5);
+    assert_eq!(remote_cursor.next().unwrap().unwrap().offset, 5);
+    writer.restart_at(10).unwrap();
+    for o in 10..30u64 {
+        assert_eq!(writer.append(format!("new {o}").as_bytes()).unwrap(), o);
+    }
+    writer.sync().unwrap();
+    let local = local_cursor.next().map(|r| r.map(|r| r.offset));
+    assert!(
+        matches!(
+            local,
+            Some(Err(Error::Purged {
+                offset: 6,
+                first: 10
+            }))
+        ),
+        "{local:?}"
+    );
+    let remote_next = remote_cursor.next().map(|r| r.map(|r| r.offset));
+    assert!(
+        matches!(
+            remote_next,
+            Some(Err(Error::Purged {
+                offset: 6,
+                first: 10
+            }))
+        ),
+        "{remote_next:?}"
+    );
+    // A cursor of the reader process at the restart offset reads the new log.
+    let fresh: Vec<_> = remote.cursor(10).unwrap().map(|r| r.unwrap()).collect();
+    assert_eq!(fresh.len(), 20);
+    for r in fresh {
+        assert_eq!(r.payload, format!("new {}", r.offset).as_bytes());
+    }
+    writer.close().unwrap();
+}
+
+/// The openraft case: a restart past the end; a durable-only cursor of a
+/// reader process that stood inside the old log is purged too, and counts
+/// no old record durable.
+#[test]
+fn a_remote_durable_cursor_below_a_restart_past_the_end_is_purged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, reader) = Log::open(dir.path(), small()).unwrap();
+    fill(&mut writer, 20);
+    writer.sync().unwrap();
+    let remote = murakami::Reader::open(dir.path()).unwrap().durable_only();
+    let mut local = reader.clone().durable_only().cursor(3).unwrap();
+    let mut cursor = remote.cursor(3).unwrap();
+    assert_eq!(cursor.next().unwrap().unwrap().offset, 3);
+    assert_eq!(local.next().unwrap().unwrap().offset, 3);
+    writer.restart_at(1000).unwrap();
+    assert_eq!(remote.durable_offset(), 1000);
+    assert_eq!(remote.first_offset(), 1000);
+    let l = local.next().map(|r| r.map(|r| r.offset));
+    let r: Vec<_> = cursor
+        .by_ref()
+        .take(30)
+        .map(|r| r.map(|r| r.offset))
+        .collect();
+    assert!(
+        matches!(
+            l,
+            Some(Err(Error::Purged {
+                offset: 4,
+                first: 1000
+            }))
+        ),
+        "{l:?}"
+    );
+    assert!(
+        matches!(
+            r.first(),
+            Some(Err(Error::Purged {
+                offset: 4,
+                first: 1000
+            }))
+        ),
+        "{r:?}"
+    );
+    assert!(r.iter().all(|r| r.is_err()), "{r:?}");
+    writer.close().unwrap();
+}
+
+/// A reader of the files of a crashed restart (marker committed, old
+/// segments still there) shows what the writer's next open keeps, and
+/// removes nothing; `inspect` says the same.
+#[test]
+fn a_reader_of_a_committed_restart_agrees_with_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, _) = Log::open(dir.path(), small()).unwrap();
+    fill(&mut writer, 120);
+    writer.close().unwrap();
+    let files = segment_files(dir.path());
+    assert!(files.len() > 1);
+    restart_marker(dir.path(), 5000, 1000);
+    let remote = murakami::Reader::open(dir.path()).unwrap();
+    let seen = (remote.first_offset(), remote.next_offset());
+    assert!(matches!(
+        remote.read(3),
+        Err(Error::Purged {
+            offset: 3,
+            first: 5000
+        })
+    ));
+    assert!(remote.cursor(5000).unwrap().next().is_none());
+    drop(remote);
+    assert_eq!(segment_files(dir.path()), files, "a reader removed files");
+    let inspection = Log::inspect(dir.path()).unwrap();
+    assert_eq!(
+        (inspection.first_offset, inspection.next_offset),
+        (5000, 5000)
+    );
+    let (_w, r) = Log::open(dir.path(), small()).unwrap();
+    assert_eq!(
+        seen,
+        (r.first_offset(), r.next_offset()),
+        "reader of the files vs recovery"
+    );
+    assert_eq!(seen, (5000, 5000));
+}
+
+/// Replays by hand, on the files, a restart's steps, with the stores of
+/// `Control::restarted` in the order the writer made them before the fix
+/// (`first` and `durable` raised before the generation moves) while a
+/// durable-only reader process holds an old segment loaded at the
+/// generation of the restart's `truncated`: the marker and the restart
+/// word, both there before that generation, are enough for the reader to
+/// hide every old segment, so it counts no old record durable, whatever
+/// the order of the later stores (the writer now moves the generation
+/// first, see `Control::restarted`).
+#[test]
+fn a_restart_word_hides_old_segments_whatever_the_store_order() {
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, _reader) = Log::open(dir.path(), small()).unwrap();
+    fill(&mut writer, 60);
+    writer.sync().unwrap();
+    let files = segment_files(dir.path());
+    assert!(files.len() >= 2, "{files:?}");
+    let remote = murakami::Reader::open(dir.path()).unwrap().durable_only();
+    assert_eq!(remote.durable_offset(), 60);
+    let mut cursor = remote.cursor(3).unwrap();
+    let control = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dir.path().join("murakami.tail"))
+        .unwrap();
+    let word = |at: u64| {
+        let mut b = [0u8; 8];
+        control.read_exact_at(&mut b, at).unwrap();
+        u64::from_le_bytes(b)
+    };
+    let put = |at: u64, v: u64| control.write_all_at(&v.to_le_bytes(), at).unwrap();
+    let (durable_at, first_at, gen_at, restarted_below_at) = (40, 48, 56, 72);
+    assert_eq!(word(restarted_below_at), 0);
+    // restart_at(1000): the marker committed, Control::restarting(new
+    // sequence), then Control::truncated(old first = 0): durable down,
+    // generation up.
+    restart_marker(dir.path(), 1000, 1 << 20);
+    put(restarted_below_at, 1 << 20);
+    put(durable_at, 0);
+    put(gen_at, word(gen_at) + 1);
+    // The newest old segments go first; the reader catches up meanwhile.
+    for f in files.iter().skip(1).rev() {
+        std::fs::remove_file(f).unwrap();
+    }
+    assert_eq!(
+        remote.durable_offset(),
+        0,
+        "nothing durable during the restart"
+    );
+    // First and durable stored before the generation moves (the old order).
+    put(first_at, 1000);
+    put(durable_at, 1000);
+    let next = cursor.next().map(|r| r.map(|r| r.offset));
+    assert!(
+        matches!(next, Some(Err(Error::Purged { offset: 3, .. }))),
+        "a durable-only cursor: {next:?}"
+    );
+    assert!(matches!(
+        remote.read(3),
+        Err(Error::Purged { offset: 3, .. })
+    ));
+    put(gen_at, word(gen_at) + 1);
+    assert!(matches!(
+        remote.read(3),
+        Err(Error::Purged { offset: 3, .. })
+    ));
+    drop(writer);
+}
+
+/// A restart on a new log stopped after the old segment went and before the
+/// new one got its name, the control file not on disk: inspect says what
+/// recovery then does (creates the log at the restart's offset).
+#[test]
+fn inspect_of_a_committed_restart_with_no_segment_left() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("murakami.lock"), b"").unwrap();
+    restart_marker(dir.path(), 5000, 1);
+    let inspection = Log::inspect(dir.path()).unwrap();
+    assert_eq!(
+        inspection.state,
+        murakami::LogState::Unclean,
+        "{inspection:?}"
+    );
+    assert_eq!(
+        (inspection.first_offset, inspection.next_offset),
+        (5000, 5000)
+    );
+    let (_w, r) = Log::open(dir.path(), small()).unwrap();
+    assert_eq!((r.first_offset(), r.next_offset()), (5000, 5000));
+}
+
+/// A cursor standing in a segment retention took out of the list (the
+/// cursor still holds it) reads no record a restart dropped, in the
+/// writer's process and in a reader process: it goes on in the new log at
+/// its offset. Found by the model test (3000 cases).
+#[test]
+fn a_cursor_in_a_purged_segment_reads_nothing_a_restart_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, reader) = Log::open(dir.path(), small()).unwrap();
+    fill(&mut writer, 60);
+    writer.sync().unwrap();
+    let remote = murakami::Reader::open(dir.path()).unwrap();
+    let mut local = reader.cursor(1).unwrap();
+    let mut far = remote.cursor(1).unwrap();
+    writer.purge_before(50).unwrap();
+    assert!(reader.first_offset() > 1);
+    // The reader process sees the purge (a read catches up).
+    assert_eq!(remote.read(55).unwrap(), payload(55));
+    assert!(remote.first_offset() > 1);
+    writer.restart_at(0).unwrap();
+    for (name, cursor) in [("local", &mut local), ("remote", &mut far)] {
+        let next = cursor.next().map(|r| r.map(|r| r.offset));
+        assert!(next.is_none(), "{name}: {next:?}");
+    }
+    for o in 0..3u64 {
+        assert_eq!(writer.append(format!("new {o}").as_bytes()).unwrap(), o);
+    }
+    writer.sync().unwrap();
+    for (name, cursor) in [("local", &mut local), ("remote", &mut far)] {
+        let r = cursor.next().unwrap().unwrap();
+        assert_eq!((r.offset, r.payload), (1, b"new 1".to_vec()), "{name}");
+    }
+    writer.close().unwrap();
+}

@@ -63,6 +63,9 @@ pub(crate) struct Recovered {
     pub(crate) active_max_timestamp: u64,
     /// Sequence number for the next segment created.
     pub(crate) next_sequence: u64,
+    /// A restart this open completed discarded every segment with a
+    /// sequence below this (0: none).
+    pub(crate) restarted_below: u64,
     pub(crate) report: RecoveryReport,
 }
 
@@ -223,6 +226,7 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &Options) -> Result<Re
         next_offset,
         active_max_timestamp,
         next_sequence,
+        restarted_below: restart.map_or(0, |r| r.created_after),
         report,
     })
 }

@@ -242,10 +242,16 @@ fn check_record(
 
 /// Opens a reader of the crashed files of `fs` before any writer recovers
 /// them, reads all it offers and checks every record against `model` (what
-/// the files hold as far as the test knows); it must not change a file. The
-/// reader is gone when this returns.
+/// the files hold as far as the test knows), and its offsets against what
+/// recovery keeps (`inspect`, which `check` holds to what recovery does):
+/// it must end where the recovered log ends and show nothing below where
+/// it starts. It must not change a file. The reader is gone when this
+/// returns.
 fn check_reader_before(fs: &SimFs, model: &Model, tally: &mut Tally) -> Result<(), String> {
     let before = fs.snapshot();
+    let kept = crate::recovery::inspect(fs, &dir())
+        .map(|i| (i.first_offset, i.next_offset))
+        .map_err(|e| format!("inspect failed: {e}"))?;
     let reader = match open_reader(fs) {
         Ok(reader) => reader,
         Err(e) => {
@@ -263,6 +269,12 @@ fn check_reader_before(fs: &SimFs, model: &Model, tally: &mut Tally) -> Result<(
     tally.readers_before.0 += 1;
     let (first, next) = (reader.first_offset(), reader.next_offset());
     tally.first_past_end += u64::from(first > next);
+    if next != kept.1 || first < kept.0 {
+        return Err(format!(
+            "a reader of the crashed files shows (first, next) {:?}, recovery keeps {kept:?}",
+            (first, next)
+        ));
+    }
     if first <= next {
         let mut cursor = reader
             .cursor(first)

@@ -194,7 +194,11 @@ impl SharedWriter {
     ///
     /// Under `Always` and `EveryRecords`, if another thread truncates the
     /// log below the record before a sync covers it, this returns
-    /// [`Error::Truncated`]: the record was appended, then discarded.
+    /// [`Error::Truncated`]: the record was appended, then discarded. A
+    /// restart ([`SharedWriter::restart_at`]) syncs before it drops
+    /// anything: a record appended before it returns `Ok` if this saw it
+    /// durable first, [`Error::Truncated`] if it looked only after the
+    /// restart.
     pub fn append(&self, payload: &[u8]) -> Result<u64> {
         if self.inner.always {
             return self.append_durable(payload);

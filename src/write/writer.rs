@@ -456,8 +456,17 @@ impl Writer {
     /// emptied, as a truncation empties what it cuts); reads below `offset`
     /// return [`Error::Purged`], and so does a cursor that stood below it;
     /// a cursor at or past `offset` goes on in the new log, at its offset.
-    /// A record a [`SharedWriter`](crate::SharedWriter) was waiting to see
-    /// durable is reported [`Error::Truncated`].
+    /// The restart first syncs what was appended, so a record a
+    /// [`SharedWriter`](crate::SharedWriter) was waiting to see durable is
+    /// made durable before it is dropped: its wait returns `Ok` if it looked
+    /// before the restart dropped the record, [`Error::Truncated`] if only
+    /// after.
+    ///
+    /// `offset` must leave room for a segment's offsets below `u64::MAX`
+    /// (at most `u64::MAX - segment_size / 32`, 32 bytes being the smallest
+    /// record frame): a larger one is refused
+    /// with [`Error::OffsetOutOfRange`] (`first` 0, `end` one past the
+    /// largest offset accepted) before anything changes.
     ///
     /// Safe against crashes at any point: a marker file
     /// (`murakami.restart`, made durable first) is the commit point, so
@@ -465,11 +474,17 @@ impl Writer {
     /// `offset`, never a mix and never a gap. A latched writer refuses
     /// ([`Error::Poisoned`]); the new segment is taken before anything
     /// changes (a full disk fails there with [`Error::Io`], and the log stays
-    /// as it was); from the commit on, any failure latches the writer, and
-    /// reopening completes the restart.
+    /// as it was); from then on (syncs are held off, and the marker is
+    /// written next) any failure latches the writer, even one writing the
+    /// marker: reopening then gives the log as it was if the marker never
+    /// got its name, and completes the restart if it did.
     ///
-    /// Readers in other processes ([`Reader::open`]) see the restart as a
-    /// truncation of every record followed by a log that starts at `offset`.
+    /// Readers in other processes ([`Reader::open`]) see the restart as in
+    /// this process: a cursor that stood below `offset` (in any segment the
+    /// restart dropped) gets [`Error::Purged`], one at or past it goes on in
+    /// the new log. A reader opened on the files of a restart a crash
+    /// interrupted after its commit shows the empty log at `offset`, as the
+    /// next open keeps it.
     ///
     /// ```
     /// # #[cfg(feature = "loom")] fn main() {} // loom builds run only the models
@@ -492,6 +507,16 @@ impl Writer {
     /// ```
     pub fn restart_at(&mut self, offset: u64) -> Result<()> {
         self.shared.syncer().poison.check()?;
+        // Recovery refuses a segment whose offsets would pass `u64::MAX`.
+        let size = self.shared.options().segment_size;
+        if !crate::recovery::offsets_fit(offset, size) {
+            let largest = u64::MAX - size / crate::format::MIN_FRAME_LEN as u64;
+            return Err(Error::OffsetOutOfRange {
+                offset,
+                first: 0,
+                end: largest + 1,
+            });
+        }
         let shared = Arc::clone(&self.shared);
         let _maintenance = shared.maintenance();
         // What a waiting `SharedWriter` appended is synced first, as before
