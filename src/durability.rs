@@ -74,6 +74,12 @@ impl SyncPause<'_> {
         self.syncer.durable.fetch_min(at, Ordering::AcqRel);
     }
 
+    /// A restart left an empty log at `at`: everything below it counts as
+    /// durable (there is nothing there), nothing at or past it.
+    pub(crate) fn set_durable(&self, at: u64) {
+        self.syncer.durable.store(at, Ordering::Release);
+    }
+
     /// Flushing restarts at the start of the new active segment `base`.
     pub(crate) fn restart_at(&mut self, base: u64) {
         *self.flushed = Flushed {

@@ -105,8 +105,11 @@
 //! reader loads with `Acquire` and checks (bounds, CRC, offset) before it
 //! publishes the frame to its own threads; from there its reads are the
 //! in-process ones. A control file, `murakami.tail`, tells it about rolls,
-//! purges, truncations, the durable offset and the writer's close, and
-//! holds the process-shared futex it sleeps on. Its waits outlast a
+//! purges, truncations and restarts, the durable offset and the writer's
+//! close, and holds the process-shared futex it sleeps on. Truncations and
+//! restarts read as in the writer's process: no record they discarded is
+//! returned once they return, and a cursor that stood below a restart's
+//! offset gets [`Error::Purged`]. Its waits outlast a
 //! writer's close or crash (they time out instead of failing with
 //! [`Error::Closed`]): another writer may open the log, and the reader
 //! follows it. Another program shortening a segment file raises `SIGBUS`

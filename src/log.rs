@@ -98,6 +98,8 @@ impl Log {
         let active = recovered.segments.last().expect("an active segment");
         let view = View {
             first: recovered.segments[0].base(),
+            first_sequence: recovered.segments[0].sequence(),
+            restarted_below: recovered.restarted_below,
             durable: recovered.next_offset,
             active_base: active.base(),
             active_sequence: active.sequence(),

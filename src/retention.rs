@@ -148,6 +148,7 @@ fn remove_first(shared: &Shared, choose: impl FnOnce(&SegmentList) -> usize) -> 
     // them), not this caller and not some later, unrelated pin. On a full
     // disk the next segment's creation waits for it (`reclaimer.rs`).
     gone.truncate(kept);
+    shared.purged().note(&gone);
     shared.reclaimer().release(gone);
     let synced = syncer.flush_exclusive(|| shared.vfs().sync_dir(shared.dir()));
     match (synced, failed) {

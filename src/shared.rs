@@ -23,6 +23,7 @@ use crate::storage::control::Control;
 use crate::storage::fs::Vfs;
 use crate::storage::list::Segments;
 use crate::storage::reclaimer::Reclaimer;
+use crate::storage::segment::Purged;
 use crate::wake::notify::Notify;
 use crate::wake::remote;
 
@@ -54,6 +55,9 @@ pub(crate) struct Shared {
     /// Truncations done so far: a group-commit waiter whose record was
     /// discarded notices it here.
     truncations: AtomicU64,
+    /// Segments retention took out of the list that a cursor may still
+    /// hold: a restart hides them too.
+    purged: Purged,
     /// Where removed segments go to be unmapped off the caller's thread
     /// (its thread is the writer's; see `storage/reclaimer.rs`).
     reclaimer: Reclaimer,
@@ -167,6 +171,7 @@ impl Shared {
             report,
             maintenance: Mutex::new(()),
             truncations: AtomicU64::new(0),
+            purged: Purged::default(),
             reclaimer: Reclaimer::new(),
             control: None,
             remote: None,
@@ -282,6 +287,12 @@ impl Shared {
     /// Counts a truncation, once its new segment list is in place.
     pub(crate) fn count_truncation(&self) {
         self.truncations.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Segments retention took out of the list that a cursor may still
+    /// hold.
+    pub(crate) fn purged(&self) -> &Purged {
+        &self.purged
     }
 
     /// Where removed segments go to be unmapped.

@@ -21,6 +21,18 @@
 //!    stand past the cut go on in the new history.
 //! 4. **Tidy**: when the cut segment was replaced whole, its marker goes.
 //!
+//! A **restart** ([`Writer::restart_at`](crate::Writer::restart_at)) drops
+//! every record and continues the log at an arbitrary offset `n`, by the
+//! same steps with a marker of its own, `murakami.restart` (`n`, and the
+//! sequence of the segment it creates): committed durably first; then every
+//! old segment (and its cut marker) is removed and the directory fsynced;
+//! then the new empty segment at `n` gets its header durably and its name,
+//! and the directory is fsynced; readers see the old segments emptied and a
+//! list holding only the new one; last the marker goes. Before the marker
+//! got its name, reopening gives the log as it was; from then on, reopening
+//! discards every segment older than the marker's sequence and starts the
+//! log at `n` (creating its segment if the restart did not get that far).
+//!
 //! What it may call: `shared`, `storage`, `durability`, `format`, `error`.
 #![forbid(unsafe_code)]
 
@@ -29,7 +41,7 @@ use std::path::{Path, PathBuf};
 
 use crate::durability::SyncPause;
 use crate::error::{Error, Result};
-use crate::format::CutMarker;
+use crate::format::{CutMarker, RestartMarker};
 use crate::primitives::{Arc, pin};
 use crate::shared::Shared;
 use crate::storage::create::{Header, install_segment};
@@ -69,6 +81,32 @@ pub(crate) struct NewSegment {
 }
 
 impl NewSegment {
+    /// Gives the segment its name, starting at `base`: its header is made
+    /// durable first (it may become the first segment), then the rename,
+    /// then the directory is fsynced. `install_segment` removes the
+    /// prepared file itself if it fails.
+    fn install(
+        &mut self,
+        vfs: &dyn Vfs,
+        dir: &Path,
+        base: u64,
+    ) -> io::Result<(Arc<Segment>, Appender)> {
+        let map = self
+            .map
+            .take()
+            .expect("the prepared map, not yet installed");
+        let installed = install_segment(
+            vfs,
+            dir,
+            &self.prepared,
+            map,
+            (base, self.sequence),
+            Header::Durable,
+        )?;
+        vfs.sync_dir(dir)?;
+        Ok(installed)
+    }
+
     /// After a truncation that failed before the new segment got its name:
     /// its reserved file goes too, not left to take disk space until a
     /// reopen.
@@ -129,18 +167,7 @@ pub(crate) fn commit(
     vfs.sync_dir(dir)?;
     // The new segment starts at the cut; when the cut segment starts there
     // too, the rename replaces it (atomically; its readers keep their map).
-    // Its header is made durable first: it may become the first segment.
-    // `install_segment` removes the prepared file itself if it fails.
-    let map = new.map.take().expect("the prepared map, not yet installed");
-    let (segment, appender) = install_segment(
-        vfs,
-        dir,
-        &new.prepared,
-        map,
-        (plan.offset, new.sequence),
-        Header::Durable,
-    )?;
-    vfs.sync_dir(dir)?;
+    let (segment, appender) = new.install(vfs, dir, plan.offset)?;
     swap_truncated(
         shared.segments(),
         (plan.offset, plan.index),
@@ -223,4 +250,70 @@ pub(crate) fn swap_truncated(
         kept.push(segment);
         (Some(SegmentList::new(kept)), ())
     });
+}
+
+/// A restart at `n` (see the module docs): commits the restart marker, drops
+/// every segment and installs the new empty one at `n`. Returns its
+/// appender. Syncs are held off by `pause`; any error is an I/O error, which
+/// the caller latches through the pause.
+pub(crate) fn restart(
+    shared: &Shared,
+    n: u64,
+    new: &mut NewSegment,
+    pause: &mut SyncPause<'_>,
+) -> io::Result<Appender> {
+    let (vfs, dir) = (shared.vfs(), shared.dir());
+    let marker = RestartMarker {
+        start: n,
+        created_after: new.sequence,
+    };
+    if fs::mutant(vfs) != fs::Mutant::RestartWithoutMarker {
+        write_durably(vfs, dir, &dir.join(fs::RESTART_NAME), &marker.encode())?;
+    }
+    let old: Vec<Arc<Segment>> = {
+        let guard = pin();
+        shared.segments().load(&guard).segments().to_vec()
+    };
+    if let Some(control) = shared.control() {
+        // Readers in other processes hide every old segment from the
+        // generation `truncated` sets on (whatever its offsets).
+        control.restarting(new.sequence);
+        control.truncated(old[0].base());
+    }
+    for segment in old.iter().rev() {
+        vfs.remove(segment.path())?;
+        fs::remove_if_present(vfs, &fs::cut_path(dir, segment.base()))?;
+    }
+    vfs.sync_dir(dir)?;
+    let (segment, appender) = new.install(vfs, dir, n)?;
+    // Every old record is hidden before the new list is swapped in: a
+    // cursor holding an old segment finds nothing more there and moves on
+    // into the new list (below `n`, that is `Error::Purged`).
+    shared.segments().update(|_| {
+        for gone in &old {
+            gone.cut_at(gone.base());
+        }
+        (Some(SegmentList::new(vec![segment])), ())
+    });
+    // And those retention took out of the list that a cursor still holds.
+    shared.purged().hide(u64::MAX);
+    pause.restart_at(n);
+    pause.set_durable(n);
+    shared.count_truncation();
+    if let Some(control) = shared.control() {
+        control.restarted(n, new.sequence);
+        remote::wake_all(control.words());
+    }
+    shared.reclaimer().release(old);
+    Ok(appender)
+}
+
+/// The last step of a restart: its marker goes (the new segment is
+/// durable, the old ones are gone).
+pub(crate) fn finish_restart(shared: &Shared) -> io::Result<()> {
+    let vfs = shared.vfs();
+    if fs::mutant(vfs) != fs::Mutant::RestartWithoutMarker {
+        vfs.remove(&shared.dir().join(fs::RESTART_NAME))?;
+    }
+    vfs.sync_dir(shared.dir())
 }

@@ -1,6 +1,7 @@
 //! Model test: the log against a `Vec<Vec<u8>>`.
 //!
 //! Random sequences of appends, batch appends, syncs, reads, cursor scans,
+//! truncations, restarts at another offset,
 //! clean reopens and simulated crashes drive the log and the model side by
 //! side. The model says: records are dense from 0 and byte-exact; after a
 //! crash the log comes back as a prefix of what was appended that is at
@@ -29,6 +30,8 @@ enum Op {
     Purge(usize),
     Cleanup,
     Truncate(usize),
+    /// `Writer::restart_at`, anywhere from 0 to a little past the end.
+    Restart(usize),
     /// Opens a cursor that lives across later operations.
     Follow(usize),
     /// Reads up to `.1` records through one of the living cursors.
@@ -63,6 +66,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::Purge),
         1 => Just(Op::Cleanup),
         1 => any::<usize>().prop_map(Op::Truncate),
+        1 => any::<usize>().prop_map(Op::Restart),
         1 => any::<usize>().prop_map(Op::Follow),
         3 => (any::<usize>(), 1usize..40).prop_map(|(i, n)| Op::Step(i, n)),
     ]
@@ -193,6 +197,18 @@ impl Harness {
                     self.durable = at as u64;
                 }
                 self.model.truncate(at);
+                assert_eq!(self.reader.durable_offset(), self.durable);
+                assert_eq!(self.remote.durable_offset(), self.durable);
+                self.check_all();
+            }
+            Op::Restart(at) => {
+                let at = at % (self.model.len() + 100);
+                self.writer().restart_at(at as u64).unwrap();
+                // The model keeps offsets as indices: the records below the
+                // restart are unreachable filler.
+                self.model.resize(at, Vec::new());
+                self.first = at;
+                self.durable = at as u64;
                 assert_eq!(self.reader.durable_offset(), self.durable);
                 assert_eq!(self.remote.durable_offset(), self.durable);
                 self.check_all();

@@ -284,6 +284,7 @@ fn to_json(stat: &Stat) -> Value {
             "active_base": c.active_base,
             "durable_offset": c.durable_offset,
             "first_offset": c.first_offset,
+            "restarted_below": c.restarted_below,
             "sleepers": c.sleepers,
         }),
     };

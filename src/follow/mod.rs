@@ -46,13 +46,15 @@ use std::time::{Duration, Instant};
 
 use crate::durability::Syncer;
 use crate::error::{Corruption, Error, Result};
-use crate::format::{CleanMarker, CutMarker, HEADER_LEN, HeaderError, SegmentHeader};
+use crate::format::{
+    CleanMarker, CutMarker, HEADER_LEN, HeaderError, RestartMarker, SegmentHeader,
+};
 use crate::primitives::{Arc, AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering, pin};
 use crate::storage::control::{Control, STATE_CLOSED};
-use crate::storage::fs::{self, CLEAN_NAME, Vfs};
+use crate::storage::fs::{self, CLEAN_NAME, RESTART_NAME, Vfs};
 use crate::storage::list::{SegmentList, Segments};
 use crate::storage::region::{Followed, Follower, Region};
-use crate::storage::segment::Segment;
+use crate::storage::segment::{Purged, Segment};
 
 /// How often a reader looks for a control file or a directory that is not
 /// there yet (each look is a system call).
@@ -82,6 +84,9 @@ pub(crate) struct Remote {
     applied: AtomicU64,
     /// Whether `fault` holds one.
     faulted: AtomicBool,
+    /// Segments that left the view below its first offset (purged) that a
+    /// cursor may still hold: a restart hides them too.
+    purged: Purged,
 }
 
 impl std::fmt::Debug for Remote {
@@ -190,6 +195,7 @@ impl Remote {
             fault: Mutex::new(None),
             applied: AtomicU64::new(u64::MAX),
             faulted: AtomicBool::new(false),
+            purged: Purged::default(),
         };
         remote.find_control()?;
         let placeholder = Arc::new(placeholder(dir, 0)?);
@@ -366,7 +372,11 @@ impl Remote {
             changed |= self.roll_on(state, segments, sequence)?;
         }
         if let Some(control) = control {
-            changed |= drop_purged(segments, control.words().first.load(Ordering::Acquire));
+            changed |= drop_purged(
+                segments,
+                control.words().first.load(Ordering::Acquire),
+                &self.purged,
+            );
         }
         let guard = pin();
         let next = segments.load(&guard).active().next_offset();
@@ -578,7 +588,7 @@ impl Remote {
         // generation did not move meanwhile: a truncation in between could
         // have named a file of the new history whose marker this read
         // missed.
-        let (files, markers, clean, generation) = loop {
+        let (files, markers, restart, clean, generation) = loop {
             let before = generation();
             let names = match self.vfs.list(&self.dir) {
                 Ok(names) => names,
@@ -599,6 +609,16 @@ impl Remote {
                     markers.push((base, marker));
                 }
             }
+            // A committed restart a crash (or the writer, now) has not
+            // finished: every older segment is discarded, as recovery
+            // discards them.
+            let restart = if names.iter().any(|n| n == RESTART_NAME) {
+                self.vfs
+                    .read_small(&self.dir.join(RESTART_NAME))?
+                    .and_then(|b| RestartMarker::decode(&b))
+            } else {
+                None
+            };
             let clean = names.iter().any(|n| n == CLEAN_NAME)
                 && self
                     .vfs
@@ -616,10 +636,28 @@ impl Remote {
             }
             let after = generation();
             if before == after {
-                break (files, markers, clean, after);
+                break (files, markers, restart, clean, after);
             }
         };
         state.clean = clean;
+        // Segments a restart discarded: loaded after the generation the
+        // listing is trusted at, which the restart moved after storing it.
+        let word = control.map_or(0, |c| c.words().restarted_below.load(Ordering::Acquire));
+        // A writer stores the word after the restart's marker has its name,
+        // and the marker goes only once the new segment (of that sequence)
+        // has its name: a word that neither a marker nor a listed segment
+        // backs is not one a writer stored (a damaged control file), and
+        // is not trusted.
+        let newest = files
+            .iter()
+            .filter_map(|(_, f)| f.as_ref().ok()?.as_ref().map(|l| l.header.sequence))
+            .max();
+        let word = if restart.is_some() || newest.is_some_and(|s| s >= word) {
+            word
+        } else {
+            0
+        };
+        let restarted_below = word.max(restart.map_or(0, |r| r.created_after));
 
         // A writer opened the log since the view was last read.
         let epoch = control.map(|c| c.words().epoch.load(Ordering::Acquire));
@@ -669,6 +707,10 @@ impl Remote {
                 }
             };
             let sequence = listed.header.sequence;
+            if sequence < restarted_below {
+                // Discarded by a restart, not removed yet.
+                continue;
+            }
             if discard_before.is_some_and(|after| sequence < after) {
                 // Discarded by a truncation, not removed yet.
                 continue;
@@ -794,15 +836,27 @@ impl Remote {
             self.set_fault(fault);
         }
         // Segments that left the view past its first offset were discarded
-        // by a truncation (or replaced whole): hide their records, so a
-        // cursor holding one moves on into the new history.
+        // by a truncation (or replaced whole), and those older than a
+        // restart by the restart, whatever their offsets: hide their
+        // records, so a cursor holding one moves on into the new history
+        // (below its first offset, that is `Error::Purged`, as in the
+        // writer's process). Those that left below the first offset
+        // otherwise were purged: a cursor holding one reads it to its end.
         let first = kept.first().map(|s| s.base());
+        if restarted_below > 0 {
+            self.purged.hide(restarted_below);
+        }
+        let mut left = Vec::new();
         for gone in &old {
             let stays = kept.iter().any(|s| Arc::ptr_eq(s, gone));
-            if !stays && first.is_some_and(|f| gone.base() >= f) {
+            let restarted = gone.sequence() < restarted_below;
+            if !stays && (restarted || first.is_some_and(|f| gone.base() >= f)) {
                 gone.cut_at(gone.base());
+            } else if !stays {
+                left.push(Arc::clone(gone));
             }
         }
+        self.purged.note(&left);
         let changed = kept.len() != old.len()
             || kept
                 .iter()
@@ -814,10 +868,15 @@ impl Remote {
             .map(|s| s.path().to_path_buf())
             .unwrap_or_default();
         if kept.is_empty() {
-            let start = self
-                .first_offset()
-                .unwrap_or(0)
-                .max(old_active.next_offset());
+            // A restart whose new segment has no name yet starts the log
+            // at its offset, whatever came before.
+            let start = match restart {
+                Some(marker) => marker.start,
+                None => self
+                    .first_offset()
+                    .unwrap_or(0)
+                    .max(old_active.next_offset()),
+            };
             kept.push(Arc::new(placeholder(&self.dir, start)?));
         }
         if !unsettled {
@@ -861,7 +920,7 @@ fn settled_words(control: &Control) -> (u64, u64, u64) {
 /// writer's retention or a purge removed their files): readers holding
 /// them keep them mapped until they let go, as in the writer's process.
 /// `true` if any went.
-fn drop_purged(segments: &Segments, first: u64) -> bool {
+fn drop_purged(segments: &Segments, first: u64, purged: &Purged) -> bool {
     let below = |list: &SegmentList| {
         let sealed = &list.segments()[..list.segments().len() - 1];
         sealed
@@ -877,7 +936,10 @@ fn drop_purged(segments: &Segments, first: u64) -> bool {
     }
     segments.update(|list| match below(list) {
         0 => (None, false),
-        n => (Some(list.without_first(n)), true),
+        n => {
+            purged.note(&list.segments()[..n]);
+            (Some(list.without_first(n)), true)
+        }
     })
 }
 

@@ -1,5 +1,5 @@
-//! The small marker files: the clean-close marker and the truncation
-//! marker.
+//! The small marker files: the clean-close marker, the truncation marker
+//! and the restart marker.
 //!
 //!
 //! The clean-close marker (`murakami.clean`, 40 bytes):
@@ -16,7 +16,8 @@
 #![forbid(unsafe_code)]
 
 use super::{
-    CLEAN_LEN, CLEAN_MAGIC, CUT_LEN, CUT_MAGIC, FORMAT_VERSION, OLDEST_READ_VERSION, u32_at, u64_at,
+    CLEAN_LEN, CLEAN_MAGIC, CUT_LEN, CUT_MAGIC, FORMAT_VERSION, OLDEST_READ_VERSION, RESTART_LEN,
+    RESTART_MAGIC, u32_at, u64_at,
 };
 
 /// The clean-close marker: the log was closed with everything synced.
@@ -118,6 +119,45 @@ impl CutMarker {
             at: u64_at(bytes, 8),
             segment: u64_at(bytes, 16),
             created_after: u64_at(bytes, 24),
+        })
+    }
+}
+
+/// A restart marker (`murakami.restart`): every segment with a sequence
+/// below `created_after` is discarded, and the log starts at `start` (empty
+/// there, when no later segment is found).
+///
+/// | bytes  | field                                        |
+/// |--------|----------------------------------------------|
+/// | 0..8   | magic `b"MRKRSTRT"`                          |
+/// | 8..16  | `start`: the new log's first offset          |
+/// | 16..24 | first sequence created after the restart     |
+/// | 24..28 | CRC32 of bytes 0..24                         |
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RestartMarker {
+    /// The first offset of the log after the restart.
+    pub start: u64,
+    /// Segments with a lower sequence belong to the log before the restart.
+    pub created_after: u64,
+}
+
+impl RestartMarker {
+    /// Encodes the marker.
+    pub fn encode(&self) -> [u8; RESTART_LEN] {
+        let mut out = marker::<RESTART_LEN>(&RESTART_MAGIC);
+        out[8..16].copy_from_slice(&self.start.to_le_bytes());
+        out[16..24].copy_from_slice(&self.created_after.to_le_bytes());
+        seal_marker(out)
+    }
+
+    /// Decodes a marker; `None` if it is not a valid one.
+    pub fn decode(bytes: &[u8]) -> Option<RestartMarker> {
+        if !is_marker::<RESTART_LEN>(bytes, &RESTART_MAGIC) {
+            return None;
+        }
+        Some(RestartMarker {
+            start: u64_at(bytes, 8),
+            created_after: u64_at(bytes, 16),
         })
     }
 }

@@ -51,6 +51,10 @@ pub const CLEAN_LEN: usize = 40;
 pub const CUT_MAGIC: [u8; 8] = *b"MRKMCUT\0";
 /// Length of a truncation marker file.
 pub const CUT_LEN: usize = 36;
+/// Magic bytes at the start of a restart marker.
+pub const RESTART_MAGIC: [u8; 8] = *b"MRKRSTRT";
+/// Length of a restart marker file.
+pub const RESTART_LEN: usize = 28;
 /// Largest payload the frame's length field can express.
 pub const MAX_PAYLOAD_LEN: u32 = 0x7FFF_FFFF;
 
@@ -259,6 +263,20 @@ mod tests {
         let mut bad = bytes;
         bad[9] ^= 1;
         assert_eq!(CutMarker::decode(&bad), None);
+    }
+
+    #[test]
+    fn restart_marker_round_trips_and_rejects_damage() {
+        let marker = RestartMarker {
+            start: 1 << 40,
+            created_after: 5,
+        };
+        let bytes = marker.encode();
+        assert_eq!(RestartMarker::decode(&bytes), Some(marker));
+        let mut bad = bytes;
+        bad[12] ^= 1;
+        assert_eq!(RestartMarker::decode(&bad), None);
+        assert_eq!(RestartMarker::decode(&bytes[..20]), None);
     }
 
     #[test]

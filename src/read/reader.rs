@@ -131,7 +131,10 @@ impl Reader {
     /// The reader sees what the files hold: a live log up to the last
     /// record its writer published, a cleanly closed log whole, and a log
     /// whose writer crashed as the writer's next open will keep it (or,
-    /// [`durable_only`](Reader::durable_only), as far as it was durable).
+    /// [`durable_only`](Reader::durable_only), as far as it was durable):
+    /// truncation markers applied, and a restart whose marker was committed
+    /// shown done (the empty log at its offset), the old segments hidden
+    /// but left in place.
     /// It never takes the writer's lock, never writes, truncates or renames
     /// anything (the one word it writes is its sleeper count in the control
     /// file, around a sleep), and never blocks the writer. A directory that

@@ -151,6 +151,10 @@ pub struct ControlInfo {
     pub durable_offset: u64,
     /// The first offset the writer published.
     pub first_offset: u64,
+    /// Segments with a lower sequence number were discarded by a restart
+    /// ([`Writer::restart_at`](crate::Writer::restart_at)); 0 when no
+    /// restart was published.
+    pub restarted_below: u64,
     /// Reader processes registered to sleep.
     pub sleepers: u32,
 }
@@ -212,7 +216,7 @@ pub(crate) fn inspect(vfs: &dyn Vfs, dir: &Path) -> Result<Inspection> {
     let ours = |n: &String| {
         fs::parse_segment_name(n).is_some()
             || fs::parse_cut_name(n).is_some()
-            || [CONTROL_NAME, CLEAN_NAME, LOCK_NAME].contains(&n.as_str())
+            || [CONTROL_NAME, CLEAN_NAME, LOCK_NAME, fs::RESTART_NAME].contains(&n.as_str())
     };
     let state = if writer.is_some() {
         LogState::Live
@@ -220,9 +224,11 @@ pub(crate) fn inspect(vfs: &dyn Vfs, dir: &Path) -> Result<Inspection> {
         LogState::Closed
     } else if !names.iter().any(ours) {
         LogState::Absent
-    } else if survey.found.is_empty() && control.is_none() {
+    } else if survey.found.is_empty() && control.is_none() && survey.restart.is_none() {
         // A lock file alone: a writer that never got as far as a segment
-        // (it creates the first one before it returns).
+        // (it creates the first one before it returns). With a committed
+        // restart marker it is a log the next open creates at the
+        // marker's offset: unclean.
         LogState::Absent
     } else {
         LogState::Unclean
@@ -282,6 +288,7 @@ fn control_info(s: Snapshot) -> ControlInfo {
         active_base: s.active_base,
         durable_offset: s.durable,
         first_offset: s.first,
+        restarted_below: s.restarted_below,
         sleepers: s.sleepers,
     }
 }
@@ -313,7 +320,7 @@ fn offsets(survey: &Survey) -> (u64, u64) {
     let kept = &survey.found[..survey.keep];
     let first = match kept.first() {
         Some(f) => f.base,
-        None => survey.marker.map_or(0, |m| m.next_offset),
+        None => super::empty_start(survey.marker, survey.restart),
     };
     let next = match (&survey.cut, kept.last()) {
         (Some(cut), _) => cut.offset,

@@ -33,10 +33,14 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Corruption, Error, Result};
-use crate::format::{self, CleanMarker, CutMarker, HEADER_LEN, HeaderError, SegmentHeader};
+use crate::format::{
+    self, CleanMarker, CutMarker, HEADER_LEN, HeaderError, RestartMarker, SegmentHeader,
+};
 use crate::options::{MAX_SEGMENT_SIZE, Options, Recovery};
 use crate::primitives::Arc;
-use crate::storage::fs::{self, CLEAN_NAME, LOCK_NAME, PREPARED_NAME, SegmentFile, Vfs};
+use crate::storage::fs::{
+    self, CLEAN_NAME, LOCK_NAME, PREPARED_NAME, RESTART_NAME, RESTART_TMP_NAME, SegmentFile, Vfs,
+};
 use crate::storage::region::{Appender, Region};
 use crate::storage::segment::Segment;
 
@@ -59,6 +63,9 @@ pub(crate) struct Recovered {
     pub(crate) active_max_timestamp: u64,
     /// Sequence number for the next segment created.
     pub(crate) next_sequence: u64,
+    /// A restart this open completed discarded every segment with a
+    /// sequence below this (0: none).
+    pub(crate) restarted_below: u64,
     pub(crate) report: RecoveryReport,
 }
 
@@ -121,6 +128,9 @@ pub(crate) struct Survey {
     found: Vec<Found>,
     /// Truncation markers in force: (segment base, marker path, marker).
     pub(crate) truncated: Vec<(u64, PathBuf, CutMarker)>,
+    /// A restart marker in force ([`Writer::restart_at`](crate::Writer::restart_at)
+    /// committed and was stopped before it took the marker away).
+    pub(crate) restart: Option<RestartMarker>,
     /// The last truncation's marker is on the last segment: its bytes past
     /// the cut must be zeroed like garbage.
     last_cut: bool,
@@ -159,6 +169,7 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &Options) -> Result<Re
         marker,
         mut found,
         truncated,
+        restart,
         last_cut,
         keep,
         cut,
@@ -178,9 +189,9 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &Options) -> Result<Re
     // the disk still says where the log starts.
     let start = match &headless {
         Some(blank) if found.is_empty() => blank.base,
-        _ => first_base(&found, marker),
+        _ => first_base(&found, marker, restart),
     };
-    let repair = !clean || cut.is_some() || last_cut;
+    let repair = !clean || cut.is_some() || last_cut || restart.is_some();
     let (segments, appender, next_offset, active_max_timestamp) =
         install(vfs, dir, options, found, start, repair, &mut next_sequence)?;
     if marker_file {
@@ -193,6 +204,12 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &Options) -> Result<Re
     }
     if repair || marker_file {
         // Files removed or created, and the marker gone, before any append.
+        vfs.sync_dir(dir)?;
+    }
+    if restart.is_some() {
+        // The segments before the restart are gone and the new log's first
+        // segment is durable (synced just above): the marker has done its job.
+        vfs.remove(&dir.join(RESTART_NAME))?;
         vfs.sync_dir(dir)?;
     }
     let report = RecoveryReport {
@@ -209,6 +226,7 @@ pub(crate) fn recover(vfs: &dyn Vfs, dir: &Path, options: &Options) -> Result<Re
         next_offset,
         active_max_timestamp,
         next_sequence,
+        restarted_below: restart.map_or(0, |r| r.created_after),
         report,
     })
 }
@@ -222,8 +240,10 @@ pub(crate) fn survey(vfs: &dyn Vfs, dir: &Path, options: &Options) -> Result<Sur
     let mode = options.recovery;
     let names = vfs.list(dir)?;
     let mut leftovers = Vec::new();
-    if names.iter().any(|n| n == PREPARED_NAME) {
-        leftovers.push(dir.join(PREPARED_NAME));
+    for name in [PREPARED_NAME, RESTART_TMP_NAME] {
+        if names.iter().any(|n| n == name) {
+            leftovers.push(dir.join(name));
+        }
     }
     // Truncation markers that never got their name.
     for name in &names {
@@ -254,6 +274,14 @@ pub(crate) fn survey(vfs: &dyn Vfs, dir: &Path, options: &Options) -> Result<Sur
         found.push(seg);
     }
     let mut next_sequence = found.iter().map(|f| f.sequence + 1).max().unwrap_or(0);
+    let restart = apply_restart(
+        vfs,
+        dir,
+        &names,
+        &mut found,
+        &mut next_sequence,
+        &mut leftovers,
+    )?;
     let truncated = apply_truncations(
         vfs,
         dir,
@@ -262,7 +290,7 @@ pub(crate) fn survey(vfs: &dyn Vfs, dir: &Path, options: &Options) -> Result<Sur
         &mut next_sequence,
         &mut leftovers,
     )?;
-    if found.is_empty() && marker.is_some_and(|m| m.next_offset > 0) {
+    if found.is_empty() && restart.is_none() && marker.is_some_and(|m| m.next_offset > 0) {
         // A clean close always leaves an active segment behind.
         let expected = marker.map_or(0, |m| m.next_offset);
         let missing = Error::Corrupt {
@@ -317,6 +345,7 @@ pub(crate) fn survey(vfs: &dyn Vfs, dir: &Path, options: &Options) -> Result<Sur
         marker,
         found,
         truncated,
+        restart,
         last_cut,
         keep,
         cut,
@@ -333,6 +362,38 @@ fn refused(reason: HeaderError) -> bool {
         reason,
         HeaderError::Blank | HeaderError::Torn | HeaderError::TooShort
     )
+}
+
+/// Applies a restart marker (`murakami.restart`): the segments made before
+/// the restart join `leftovers` (their truncation markers then do too, as
+/// markers of segments that are gone). A marker that does not decode is a
+/// leftover as well: it never got its name whole, so it never committed.
+fn apply_restart(
+    vfs: &dyn Vfs,
+    dir: &Path,
+    names: &[String],
+    found: &mut Vec<Found>,
+    next_sequence: &mut u64,
+    leftovers: &mut Vec<PathBuf>,
+) -> Result<Option<RestartMarker>> {
+    if !names.iter().any(|n| n == RESTART_NAME) {
+        return Ok(None);
+    }
+    let path = dir.join(RESTART_NAME);
+    let Some(marker) = vfs
+        .read_small(&path)?
+        .and_then(|b| RestartMarker::decode(&b))
+    else {
+        leftovers.push(path);
+        return Ok(None);
+    };
+    *next_sequence = (*next_sequence).max(marker.created_after);
+    let (old, new): (Vec<Found>, Vec<Found>) = std::mem::take(found)
+        .into_iter()
+        .partition(|f| f.sequence < marker.created_after);
+    leftovers.extend(old.into_iter().map(|f| f.path));
+    *found = new;
+    Ok(Some(marker))
 }
 
 /// Applies the truncation markers (`NNNN.cut`) to the segments found: each
@@ -676,10 +737,20 @@ fn after_fault(found: &[Found], fault: &Fault) -> (u64, u64) {
 }
 
 /// The first offset of a log whose segments are `found` (possibly none).
-fn first_base(found: &[Found], marker: Option<CleanMarker>) -> u64 {
+fn first_base(found: &[Found], marker: Option<CleanMarker>, restart: Option<RestartMarker>) -> u64 {
     match found.first() {
         Some(first) => first.base,
-        None => marker.map_or(0, |m| m.next_offset),
+        None => empty_start(marker, restart),
+    }
+}
+
+/// Where a log with no segment starts: where a restart put it, or where a
+/// clean close left it, or 0.
+pub(crate) fn empty_start(marker: Option<CleanMarker>, restart: Option<RestartMarker>) -> u64 {
+    match (restart, marker) {
+        (Some(r), _) => r.start,
+        (None, Some(m)) => m.next_offset,
+        (None, None) => 0,
     }
 }
 

@@ -49,6 +49,7 @@ pub(crate) struct Snapshot {
     pub(crate) first: u64,
     pub(crate) generation: u64,
     pub(crate) state: u32,
+    pub(crate) restarted_below: u64,
     pub(crate) sleepers: u32,
 }
 
@@ -77,6 +78,7 @@ impl Snapshot {
             first: u64_at(48),
             generation: u64_at(56),
             state: u32_at(64),
+            restarted_below: u64_at(72),
             sleepers: u32_at(192),
         })
     }
@@ -110,7 +112,14 @@ pub(crate) struct Words {
     /// 64..68: 0 until a writer opens the log, then [`STATE_OPEN`] or
     /// [`STATE_CLOSED`].
     pub(crate) state: AtomicU32,
-    _line1: [u32; 15],
+    _pad: u32,
+    /// 72..80: segments with a sequence number below it were discarded by
+    /// a restart ([`Writer::restart_at`](crate::Writer::restart_at)): a
+    /// reader hides them, whatever their offsets. Stored before the
+    /// generation moves (a reader that sees the generation sees it); 0 in
+    /// a file no restart ever touched (and in files of writers before it).
+    pub(crate) restarted_below: AtomicU64,
+    _line1: [u32; 12],
     /// 128..132: advanced by the writer to wake sleepers; the word they
     /// sleep on (a process-shared futex).
     pub(crate) wake: AtomicU32,
@@ -129,6 +138,7 @@ pub(crate) struct Words {
 const _: () = {
     assert!(std::mem::size_of::<Words>() <= CONTROL_LEN);
     assert!(std::mem::offset_of!(Words, state) == 64);
+    assert!(std::mem::offset_of!(Words, restarted_below) == 72);
     assert!(std::mem::offset_of!(Words, wake) == 128);
     assert!(std::mem::offset_of!(Words, sleepers) == 192);
     assert!(
@@ -312,6 +322,15 @@ impl Control {
     pub(crate) fn writer_opened(&self, view: View) {
         debug_assert!(self.writable);
         let w = self.words();
+        // Before the generation moves. Never above the first segment kept
+        // (a directory whose segments were removed by hand starts its
+        // sequences again), and raised to a restart recovery completed.
+        let below = w
+            .restarted_below
+            .load(Ordering::Acquire)
+            .max(view.restarted_below)
+            .min(view.first_sequence);
+        w.restarted_below.store(below, Ordering::Release);
         w.first.store(view.first, Ordering::Release);
         w.durable.store(view.durable, Ordering::Release);
         w.active_sequence
@@ -360,6 +379,42 @@ impl Control {
         w.generation.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// A restart committed its marker: every segment with a sequence
+    /// below `sequence` (that of the segment it creates) is discarded.
+    /// Stored before [`Control::truncated`] at the old first offset moves
+    /// the generation, so a reader that sees that generation hides them
+    /// all, whatever their offsets (the purge rule of `follow/`, "gone at
+    /// or past the new first offset", does not cover those below a restart
+    /// offset).
+    pub(crate) fn restarting(&self, sequence: u64) {
+        self.words()
+            .restarted_below
+            .fetch_max(sequence, Ordering::AcqRel);
+    }
+
+    /// A restart made `(start, sequence)` the only segment, an empty one
+    /// (after [`Control::restarting`] and [`Control::truncated`] at the old
+    /// first offset, and after the new segment got its name): the log
+    /// starts, and is durable up to, `start`.
+    pub(crate) fn restarted(&self, start: u64, sequence: u64) {
+        let w = self.words();
+        // The generation moves first: `follow/` loads the durable offset
+        // between two loads of the generation that agree and trusts it for
+        // the view it read at that generation. A durable offset raised
+        // before the generation moves could be read with the generation of
+        // `truncated` (the view of that generation may still hold old
+        // segments a reader loaded before their files went) and count old
+        // records durable. Raised only after, it is read with this
+        // generation, whose view is read again (the new segment only)
+        // before it is trusted. The first offset and the active segment
+        // follow too; a reader that sees the generation and not them yet
+        // reads the directory, which already names the new segment.
+        w.generation.fetch_add(1, Ordering::AcqRel);
+        w.first.store(start, Ordering::Release);
+        self.set_active(start, sequence);
+        w.durable.store(start, Ordering::Release);
+    }
+
     /// Retention or a purge removed every segment below `first`.
     pub(crate) fn set_first(&self, first: u64) {
         self.words().first.fetch_max(first, Ordering::AcqRel);
@@ -375,6 +430,10 @@ impl Control {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct View {
     pub(crate) first: u64,
+    /// The sequence number of the first segment kept.
+    pub(crate) first_sequence: u64,
+    /// The sequence a restart recovery completed discards below (0: none).
+    pub(crate) restarted_below: u64,
     pub(crate) durable: u64,
     pub(crate) active_base: u64,
     pub(crate) active_sequence: u64,

@@ -114,6 +114,9 @@ pub(crate) enum Mutant {
     /// A sync advances the durable offset before its flushes return.
     #[cfg_attr(not(all(test, not(feature = "loom"))), allow(dead_code))]
     DurableBeforeFlush,
+    /// A restart writes no marker before it removes the old segments.
+    #[cfg_attr(not(all(test, not(feature = "loom"))), allow(dead_code))]
+    RestartWithoutMarker,
 }
 
 /// Removes a file that may not exist.
@@ -465,6 +468,10 @@ pub(crate) const PREPARED_NAME: &str = "murakami-next.tmp";
 pub(crate) const CLEAN_NAME: &str = "murakami.clean";
 /// The lock file.
 pub(crate) const LOCK_NAME: &str = "murakami.lock";
+/// The restart marker ([`Writer::restart_at`](crate::Writer::restart_at)).
+pub(crate) const RESTART_NAME: &str = "murakami.restart";
+/// The restart marker before it gets its name.
+pub(crate) const RESTART_TMP_NAME: &str = "murakami.tmp";
 
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {

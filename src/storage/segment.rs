@@ -129,3 +129,53 @@ impl Segment {
         })
     }
 }
+
+/// Segments retention or a purge took out of the list that a cursor may
+/// still hold, held weakly (they are still unmapped once let go): a restart
+/// hides their records too, as it hides those of the list, so a cursor
+/// standing in one moves on into the new log instead of reading records
+/// the restart dropped. Not under loom (no restart in the models).
+#[derive(Debug, Default)]
+pub(crate) struct Purged {
+    #[cfg(not(feature = "loom"))]
+    held: std::sync::Mutex<Vec<std::sync::Weak<Segment>>>,
+}
+
+impl Purged {
+    /// `gone` left the list.
+    pub(crate) fn note(&self, gone: &[Arc<Segment>]) {
+        #[cfg(not(feature = "loom"))]
+        {
+            let mut held = self
+                .held
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            held.retain(|w| w.strong_count() > 0);
+            held.extend(gone.iter().map(Arc::downgrade));
+        }
+        #[cfg(feature = "loom")]
+        let _ = gone;
+    }
+
+    /// A restart discarded every segment with a sequence below `below`:
+    /// those still held are emptied, and forgotten.
+    pub(crate) fn hide(&self, below: u64) {
+        #[cfg(not(feature = "loom"))]
+        {
+            let mut held = self
+                .held
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            held.retain(|w| match w.upgrade() {
+                Some(s) if s.sequence() < below => {
+                    s.cut_at(s.base());
+                    false
+                }
+                Some(_) => true,
+                None => false,
+            });
+        }
+        #[cfg(feature = "loom")]
+        let _ = below;
+    }
+}

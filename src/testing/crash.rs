@@ -1,6 +1,6 @@
 //! Crash consistency, proven over simulated files (`sim.rs`): random
-//! workloads (appends, batches, syncs, rolls, purges, retention, truncations)
-//! crash at every storage operation k = 1..K, for many seeds; the image the
+//! workloads (appends, batches, syncs, rolls, purges, retention, truncations,
+//! restarts at another offset) crash at every storage operation k = 1..K, for many seeds; the image the
 //! power loss leaves is reopened and checked against what was acknowledged,
 //! then the recovered log takes another workload and another crash.
 //!
@@ -12,6 +12,8 @@
 //!   history that makes sense (truncations only ever go forward), so no
 //!   corrupt record is returned and the log is a prefix of what was written;
 //! - records are missing at the front only where a purge or retention asked;
+//! - a restart (`Writer::restart_at`) a crash stopped leaves the log as it
+//!   was or empty at the restart's offset, nothing else;
 //! - a reader of the files (`Reader::open`, through the same simulated
 //!   files, as a reader in another process) sees exactly the records the
 //!   recovered writer holds: the writer replaced the control file
@@ -21,8 +23,10 @@
 //!   typed error or returns only records appended at their offset, in a
 //!   history that makes sense, and never changes a file.
 //!
-//! Two mutants (a roll that forgets the directory fsync; a sync that stores
-//! the durable offset before its flushes return) must make it fail.
+//! Three mutants (a roll that forgets the directory fsync; a sync that
+//! stores the durable offset before its flushes return; a restart that
+//! removes the old segments without committing its marker first) must make
+//! it fail.
 //!
 //! `MURAKAMI_SOAK=N` runs N times more seeds.
 #![forbid(unsafe_code)]
@@ -97,8 +101,11 @@ struct Model {
     required: u64,
     /// The highest point a purge or retention may have removed records to.
     purged_to: u64,
-    /// Truncations so far.
+    /// Truncations and restarts so far.
     gen_: u32,
+    /// A restart at this offset failed: a crash may have stopped it before
+    /// or after its commit point.
+    restart: Option<u64>,
     nonce: u32,
 }
 
@@ -128,6 +135,8 @@ struct Tally {
     /// Readers of the recovered files, and the records they read.
     readers_after: u64,
     reader_records: u64,
+    /// Restarts a crash stopped that recovery found committed.
+    restarts_completed: u64,
 }
 
 fn options(rng: &mut Rng) -> Options {
@@ -233,10 +242,16 @@ fn check_record(
 
 /// Opens a reader of the crashed files of `fs` before any writer recovers
 /// them, reads all it offers and checks every record against `model` (what
-/// the files hold as far as the test knows); it must not change a file. The
-/// reader is gone when this returns.
+/// the files hold as far as the test knows), and its offsets against what
+/// recovery keeps (`inspect`, which `check` holds to what recovery does):
+/// it must end where the recovered log ends and show nothing below where
+/// it starts. It must not change a file. The reader is gone when this
+/// returns.
 fn check_reader_before(fs: &SimFs, model: &Model, tally: &mut Tally) -> Result<(), String> {
     let before = fs.snapshot();
+    let kept = crate::recovery::inspect(fs, &dir())
+        .map(|i| (i.first_offset, i.next_offset))
+        .map_err(|e| format!("inspect failed: {e}"))?;
     let reader = match open_reader(fs) {
         Ok(reader) => reader,
         Err(e) => {
@@ -254,6 +269,12 @@ fn check_reader_before(fs: &SimFs, model: &Model, tally: &mut Tally) -> Result<(
     tally.readers_before.0 += 1;
     let (first, next) = (reader.first_offset(), reader.next_offset());
     tally.first_past_end += u64::from(first > next);
+    if next != kept.1 || first < kept.0 {
+        return Err(format!(
+            "a reader of the crashed files shows (first, next) {:?}, recovery keeps {kept:?}",
+            (first, next)
+        ));
+    }
     if first <= next {
         let mut cursor = reader
             .cursor(first)
@@ -288,6 +309,8 @@ fn workload(
     rng: &mut Rng,
 ) -> Option<Error> {
     for _ in 0..STEPS {
+        // A failed restart that the workload goes on after changed nothing.
+        model.restart = None;
         let mut attempted = Vec::new();
         let step = rng.below(100);
         let result = match step {
@@ -316,6 +339,20 @@ fn workload(
             85..89 => {
                 model.purged_to = model.next;
                 writer.cleanup().map(drop)
+            }
+            92..95 => {
+                let first = reader.first_offset();
+                let at = match rng.below(3) {
+                    0 => model.next + rng.below(3 * SEGMENT),
+                    1 => first + rng.below(model.next - first + 1),
+                    _ => first.saturating_sub(rng.below(20)),
+                };
+                let done = writer.restart_at(at);
+                match done {
+                    Ok(()) => restarted(model, at),
+                    Err(_) => model.restart = Some(at),
+                }
+                done
             }
             89..92 if model.next > reader.first_offset() => {
                 let first = reader.first_offset();
@@ -368,6 +405,18 @@ fn workload(
     None
 }
 
+/// The model after a restart at `at`: nothing left, everything starts at
+/// `at`, and what follows is a new history.
+fn restarted(model: &mut Model, at: u64) {
+    model.records.clear();
+    model.next = at;
+    model.first = at;
+    model.required = at;
+    model.purged_to = at;
+    model.gen_ += 1;
+    model.restart = None;
+}
+
 /// Checks that an inspection of the crashed files (`Log::inspect`, before
 /// recovery) said what recovery then did.
 fn check_inspection(seen: &crate::Inspection, did: &crate::RecoveryReport) -> Result<(), String> {
@@ -417,6 +466,14 @@ fn check(fs: &SimFs, options: &Options, model: &Model, tally: &mut Tally) -> Res
     check_inspection(&inspection, writer.recovery_report())?;
     let first = reader.first_offset();
     let end = reader.next_offset();
+    let mut after_restart = model.clone();
+    if let Some(at) = model.restart
+        && (first, end) == (at, at)
+    {
+        tally.restarts_completed += 1;
+        restarted(&mut after_restart, at);
+    }
+    let model = &after_restart;
     if first > model.first.max(model.purged_to) {
         return Err(format!(
             "records from {} to {first} vanished (no purge asked past {})",
@@ -668,12 +725,13 @@ fn every_crash_point_keeps_what_was_acknowledged() {
     let mut tally = Tally::default();
     let failures = sweep(0..16 * soak(), Mutant::None, &mut tally);
     eprintln!(
-        "crash sweep: {} seeds x every operation = {} scenarios, {} crashed rounds, {} recoveries checked, {} records checked",
+        "crash sweep: {} seeds x every operation = {} scenarios, {} crashed rounds, {} recoveries checked, {} records checked, {} restarts stopped by a crash found committed",
         16 * soak(),
         tally.scenarios,
         tally.runs,
         tally.recovered_after_crash,
-        tally.records_checked
+        tally.records_checked,
+        tally.restarts_completed
     );
     eprintln!(
         "  readers of the files: {} crashed directories opened ({} with a first offset past \
@@ -704,6 +762,10 @@ fn every_crash_point_keeps_what_was_acknowledged() {
         assert!(n > 0, "no power loss left the control file {kind}");
     }
     assert!(tally.readers_before.0 > 0 && !tally.readers_before.1.is_empty());
+    assert!(
+        tally.restarts_completed > 0,
+        "no crash stopped a restart after its commit point"
+    );
 }
 
 fn caught(mutant: Mutant) -> usize {
@@ -728,6 +790,11 @@ fn a_roll_without_a_directory_fsync_is_caught() {
 #[test]
 fn a_durable_offset_stored_before_the_flush_is_caught() {
     assert!(caught(Mutant::DurableBeforeFlush) > 0);
+}
+
+#[test]
+fn a_restart_without_its_marker_is_caught() {
+    assert!(caught(Mutant::RestartWithoutMarker) > 0);
 }
 
 /// Runs a seed with operation `k` failing with `errno` (no crash); checks

@@ -17,7 +17,7 @@ use std::time::Duration;
 use crate::error::{Corruption, Error};
 use crate::format::{
     self, CLEAN_LEN, CONTROL_LEN, CONTROL_MAGIC, CUT_LEN, FORMAT_VERSION, FRAME_HEADER_LEN, Frame,
-    HEADER_LEN, HeaderError, MAX_PAYLOAD_LEN, SegmentHeader,
+    HEADER_LEN, HeaderError, MAX_PAYLOAD_LEN, RESTART_LEN, SegmentHeader,
 };
 use crate::log::Log;
 use crate::options::{Options, Recovery};
@@ -164,8 +164,9 @@ const MAX_IMAGE_CAPACITY: u64 = 1 << 20;
 /// Each file is a selector byte, a flags byte, a two-byte length, then that
 /// many bytes (fewer at the end of the input). The selector picks a name: a
 /// segment or a truncation marker (`.cut`) at one of a few base offsets,
-/// the clean-close marker, the prepared segment, a stray `.tmp` or the
-/// control file (`murakami.tail`: selector 7 with an odd high part). The
+/// the clean-close marker, the prepared segment, a stray `.tmp`, the
+/// control file (`murakami.tail`: selector 7 with bit 3 set) or the restart
+/// marker (selector 7 with bit 3 clear and bit 4 set). The
 /// flags let the input skip what a fuzzer cannot guess: bit 0 writes a
 /// valid segment header in front of a segment's bytes, bit 1 recomputes the
 /// CRC of every frame whose length fits, bit 2 seals a marker with its CRC,
@@ -220,6 +221,13 @@ pub fn image(data: &[u8]) -> Vec<ImageFile> {
                     bytes[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
                 }
                 crate::storage::control::CONTROL_NAME.to_string()
+            }
+            _ if (select >> 4) & 1 == 1 => {
+                if flags & 4 != 0 && bytes.len() >= RESTART_LEN {
+                    bytes[0..8].copy_from_slice(&format::RESTART_MAGIC);
+                    seal(&mut bytes[..RESTART_LEN]);
+                }
+                crate::storage::fs::RESTART_NAME.to_string()
             }
             _ => format!("{base:020}.tmp"),
         };

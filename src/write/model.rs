@@ -100,6 +100,15 @@ impl Producer {
         }
     }
 
+    pub(crate) fn restart_at(&mut self, offset: u64) -> Result<()> {
+        match self {
+            Producer::Writer(w) => w.restart_at(offset),
+            Producer::Model(_) => Err(Error::Io(io::Error::other(
+                "no restart in a loom model (it needs files)",
+            ))),
+        }
+    }
+
     pub(crate) fn truncate_after(&mut self, offset: u64) -> Result<()> {
         self.truncate_from(offset.saturating_add(1))
     }

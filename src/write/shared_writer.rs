@@ -194,7 +194,11 @@ impl SharedWriter {
     ///
     /// Under `Always` and `EveryRecords`, if another thread truncates the
     /// log below the record before a sync covers it, this returns
-    /// [`Error::Truncated`]: the record was appended, then discarded.
+    /// [`Error::Truncated`]: the record was appended, then discarded. A
+    /// restart ([`SharedWriter::restart_at`]) syncs before it drops
+    /// anything: a record appended before it returns `Ok` if this saw it
+    /// durable first, [`Error::Truncated`] if it looked only after the
+    /// restart.
     pub fn append(&self, payload: &[u8]) -> Result<u64> {
         if self.inner.always {
             return self.append_durable(payload);
@@ -271,6 +275,11 @@ impl SharedWriter {
     /// See [`Writer::truncate_from`].
     pub fn truncate_from(&self, offset: u64) -> Result<()> {
         self.with_writer(|w| w.truncate_from(offset))
+    }
+
+    /// See [`Writer::restart_at`].
+    pub fn restart_at(&self, offset: u64) -> Result<()> {
+        self.with_writer(|w| w.restart_at(offset))
     }
 
     /// See [`Writer::truncate_after`].
@@ -375,6 +384,11 @@ impl SharedWriter {
         loop {
             let era_now = self.era();
             let durable = syncer.durable();
+            // A restart past the record dropped it, and the durable offset
+            // jumped over it: below the first offset now means discarded.
+            if era_now != era && target <= inner.shared.first_offset() {
+                return Err(Error::Truncated { offset: target - 1 });
+            }
             if durable >= target {
                 return Ok(durable);
             }

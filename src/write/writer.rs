@@ -404,40 +404,134 @@ impl Writer {
         self.sync()?;
         // Take the new segment before committing: a full disk fails here,
         // with nothing changed.
-        let preparer = self.preparer.as_ref().ok_or(Error::Closed)?;
-        let mut new = truncation::NewSegment {
-            map: Some(preparer.take()?),
-            prepared: preparer.path().to_path_buf(),
-            sequence: self.next_sequence,
-        };
+        let mut new = self.take_new_segment()?;
         // Hold syncs off, and stop counting the doomed records as durable
         // before the commit makes them go.
         let mut pause = shared.syncer().pause();
         pause.lower_durable(offset);
         let outcome =
             truncation::commit(&shared, &plan, &mut new, &mut pause).and_then(|appender| {
-                self.next_sequence += 1;
-                if let Some(preparer) = &self.preparer {
-                    preparer.request_next();
-                }
-                self.active = appender;
-                self.next_offset = offset;
-                self.active_max_timestamp = 0;
-                self.report();
-                self.since_sync = 0;
+                self.continue_in(appender, offset);
                 truncation::tidy(&shared, &plan)
             });
-        // A failure is latched while syncs are still held off: none may
-        // raise the durable offset over the cut in between.
-        let result = match outcome {
-            Ok(()) => {
-                drop(pause);
-                Ok(())
-            }
-            Err(e) => Err(pause.fail(e)),
-        };
+        let result = settle(pause, outcome);
         new.discard(shared.vfs());
         truncation::retire(&shared, plan);
+        result
+    }
+
+    /// The prepared segment a truncation or a restart goes on in.
+    fn take_new_segment(&self) -> Result<truncation::NewSegment> {
+        let preparer = self.preparer.as_ref().ok_or(Error::Closed)?;
+        Ok(truncation::NewSegment {
+            map: Some(preparer.take()?),
+            prepared: preparer.path().to_path_buf(),
+            sequence: self.next_sequence,
+        })
+    }
+
+    /// After a truncation or a restart: appends go on in the new active
+    /// segment (`appender`) at `offset`.
+    fn continue_in(&mut self, appender: Appender, offset: u64) {
+        self.next_sequence += 1;
+        if let Some(preparer) = &self.preparer {
+            preparer.request_next();
+        }
+        self.active = appender;
+        self.next_offset = offset;
+        self.active_max_timestamp = 0;
+        self.report();
+        self.since_sync = 0;
+    }
+
+    /// Drops every record and continues the log at `offset`: the log is
+    /// then empty, its first offset, next offset and durable offset all
+    /// `offset`, which may lie anywhere (past the end, inside the log, below
+    /// its first offset). What a Raft follower does when it installs a
+    /// snapshot that its log does not reach; on a new, empty log, it makes
+    /// the log start at `offset`.
+    ///
+    /// Safe while readers read: no byte a reader may hold is overwritten or
+    /// unmapped. The old records are hidden at once (their segments are
+    /// emptied, as a truncation empties what it cuts); reads below `offset`
+    /// return [`Error::Purged`], and so does a cursor that stood below it;
+    /// a cursor at or past `offset` goes on in the new log, at its offset.
+    /// The restart first syncs what was appended, so a record a
+    /// [`SharedWriter`](crate::SharedWriter) was waiting to see durable is
+    /// made durable before it is dropped: its wait returns `Ok` if it looked
+    /// before the restart dropped the record, [`Error::Truncated`] if only
+    /// after.
+    ///
+    /// `offset` must leave room for a segment's offsets below `u64::MAX`
+    /// (at most `u64::MAX - segment_size / 32`, 32 bytes being the smallest
+    /// record frame): a larger one is refused
+    /// with [`Error::OffsetOutOfRange`] (`first` 0, `end` one past the
+    /// largest offset accepted) before anything changes.
+    ///
+    /// Safe against crashes at any point: a marker file
+    /// (`murakami.restart`, made durable first) is the commit point, so
+    /// reopening gives either the log as it was or the empty log at
+    /// `offset`, never a mix and never a gap. A latched writer refuses
+    /// ([`Error::Poisoned`]); the new segment is taken before anything
+    /// changes (a full disk fails there with [`Error::Io`], and the log stays
+    /// as it was); from then on (syncs are held off, and the marker is
+    /// written next) any failure latches the writer, even one writing the
+    /// marker: reopening then gives the log as it was if the marker never
+    /// got its name, and completes the restart if it did.
+    ///
+    /// Readers in other processes ([`Reader::open`]) see the restart as in
+    /// this process: a cursor that stood below `offset` (in any segment the
+    /// restart dropped) gets [`Error::Purged`], one at or past it goes on in
+    /// the new log. A reader opened on the files of a restart a crash
+    /// interrupted after its commit shows the empty log at `offset`, as the
+    /// next open keeps it.
+    ///
+    /// ```
+    /// # #[cfg(feature = "loom")] fn main() {} // loom builds run only the models
+    /// # #[cfg(not(feature = "loom"))]
+    /// # fn main() -> murakami::Result<()> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let (mut writer, reader) = murakami::Log::open(dir.path(), Default::default())?;
+    /// writer.append(b"old")?;
+    /// writer.restart_at(1000)?;
+    /// assert_eq!((reader.first_offset(), reader.next_offset()), (1000, 1000));
+    /// assert!(matches!(reader.read(0), Err(murakami::Error::Purged { .. })));
+    /// assert_eq!(writer.append(b"new")?, 1000);
+    /// writer.close()?;
+    ///
+    /// let (writer, reader) = murakami::Log::open(dir.path(), Default::default())?;
+    /// assert_eq!(reader.first_offset(), 1000);
+    /// assert_eq!(reader.read(1000)?, b"new");
+    /// # drop(writer);
+    /// # Ok(()) }
+    /// ```
+    pub fn restart_at(&mut self, offset: u64) -> Result<()> {
+        self.shared.syncer().poison.check()?;
+        // Recovery refuses a segment whose offsets would pass `u64::MAX`.
+        let size = self.shared.options().segment_size;
+        if !crate::recovery::offsets_fit(offset, size) {
+            let largest = u64::MAX - size / crate::format::MIN_FRAME_LEN as u64;
+            return Err(Error::OffsetOutOfRange {
+                offset,
+                first: 0,
+                end: largest + 1,
+            });
+        }
+        let shared = Arc::clone(&self.shared);
+        let _maintenance = shared.maintenance();
+        // What a waiting `SharedWriter` appended is synced first, as before
+        // a truncation: it was durable before the restart dropped it.
+        self.sync()?;
+        let mut new = self.take_new_segment()?;
+        let mut pause = shared.syncer().pause();
+        pause.lower_durable(shared.first_offset().min(offset));
+        let outcome =
+            truncation::restart(&shared, offset, &mut new, &mut pause).and_then(|appender| {
+                self.continue_in(appender, offset);
+                truncation::finish_restart(&shared)
+            });
+        let result = settle(pause, outcome);
+        new.discard(shared.vfs());
         result
     }
 
@@ -590,6 +684,19 @@ impl Writer {
             .write_small(&shared.dir().join(CLEAN_NAME), &marker.encode())?;
         shared.vfs().sync_dir(shared.dir())?;
         Ok(())
+    }
+}
+
+/// Ends a truncation or a restart: a failure is latched while syncs are
+/// still held off by `pause`, so none may raise the durable offset over
+/// the records being discarded in between.
+fn settle(pause: crate::durability::SyncPause<'_>, outcome: io::Result<()>) -> Result<()> {
+    match outcome {
+        Ok(()) => {
+            drop(pause);
+            Ok(())
+        }
+        Err(e) => Err(pause.fail(e)),
     }
 }
 
