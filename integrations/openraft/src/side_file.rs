@@ -53,13 +53,20 @@ pub fn write(dir: &Path, name: &str, payload: &[u8]) -> io::Result<()> {
     bytes.extend_from_slice(payload);
     let crc = crc32fast::hash(&bytes);
     bytes.extend_from_slice(&crc.to_le_bytes());
+    replace(dir, name, &bytes)
+}
+
+/// Makes `dir/name` hold `bytes`, whole or not at all, durably: a
+/// temporary file written and fsynced, renamed over it, the directory
+/// fsynced.
+pub(crate) fn replace(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
     let tmp = dir.join(format!("{name}.tmp"));
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .open(&tmp)?;
-    file.write_all(&bytes)?;
+    file.write_all(bytes)?;
     file.sync_all()?;
     drop(file);
     fs::rename(&tmp, dir.join(name))?;

@@ -26,11 +26,11 @@
 //! error, never a silent default.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::side_file::Damaged;
+use crate::side_file::{self, Damaged};
 
 /// Bytes per slot.
 pub const SLOT: usize = 512;
@@ -157,19 +157,10 @@ impl SlotFile {
                 file.sync_data()?;
             }
             None => {
-                let tmp = self.dir.join(format!("{}.tmp", self.name));
-                let mut file = OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .open(&tmp)?;
-                file.write_all(&slot)?;
-                file.write_all(&[0u8; SLOT])?;
-                file.sync_all()?;
-                drop(file);
+                let mut bytes = slot.to_vec();
+                bytes.resize(2 * SLOT, 0);
+                side_file::replace(&self.dir, &self.name, &bytes)?;
                 let path = self.dir.join(&self.name);
-                fs::rename(&tmp, &path)?;
-                File::open(&self.dir)?.sync_all()?;
                 self.file = Some(OpenOptions::new().read(true).write(true).open(&path)?);
             }
         }
