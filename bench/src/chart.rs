@@ -241,7 +241,12 @@ impl Chart {
             .flat_map(|s| s.values.iter().flatten())
             .filter(|p| p.usable())
             .flat_map(|p| [p.lo, p.hi, p.median])
-            .chain(self.lines.iter().map(|l| l.0));
+            .chain(
+                self.lines
+                    .iter()
+                    .map(|l| l.0)
+                    .filter(|v| v.is_finite() && *v > 0.0),
+            );
         let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
         let (mut d0, mut d1) = if lo <= hi {
             (lo.log10().floor(), hi.log10().ceil())
@@ -357,7 +362,7 @@ impl Chart {
                         let (a, b) = (
                             y(p.median),
                             if self.unit == Unit::Ratio {
-                                y(1.0)
+                                y(1.0).clamp(top, bottom)
                             } else {
                                 bottom
                             },
@@ -422,7 +427,7 @@ impl Chart {
         }
 
         // Reference lines over the bars, then the axes.
-        for (v, label) in &self.lines {
+        for (v, label) in self.lines.iter().filter(|l| l.0.is_finite() && l.0 > 0.0) {
             let yy = y(*v);
             let _ = writeln!(
                 svg,

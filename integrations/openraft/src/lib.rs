@@ -2,8 +2,9 @@
 //!
 //! murakami as the log store of openraft 0.9 (`storage-v2`): [`LogStore`]
 //! implements `RaftLogStorage` and `RaftLogReader` on a murakami log, with
-//! the vote, the committed log id and the last purged log id in small
-//! durable side files ([`side_file`]). [`kv`] has a key-value state machine
+//! the vote and the last purged log id in small durable side files
+//! ([`side_file`]) and the committed log id in a two-slot file saved with
+//! one fdatasync ([`slot_file`]). [`kv`] has a key-value state machine
 //! with snapshots and the type configuration the example and the tests use.
 //!
 //! See [`store`] for how Raft indices map to murakami offsets and how

@@ -1,5 +1,6 @@
-//! Small durable side files: the vote, the committed log id and the last
-//! purged log id, each in a file of its own next to the log.
+//! Small durable side files: the vote and the last purged log id, each in
+//! a file of its own next to the log (the committed log id, saved at
+//! every commit, has a two-slot file of its own: [`crate::slot_file`]).
 //!
 //! A file is written whole or not at all: the bytes go to a temporary file,
 //! which is fsynced, renamed over the old one, and the directory fsynced.

@@ -10,6 +10,8 @@
 //! value saved before, which a read then returns (the save had not
 //! returned, so nobody was told it was durable).
 //!
+//! The two slots sit [`STRIDE`] bytes apart, in different pages and
+//! filesystem blocks, so that writing back one never rewrites the other.
 //! Each slot is [`SLOT`] bytes (little-endian):
 //!
 //! | bytes         | field                                    |
@@ -23,7 +25,10 @@
 //!
 //! A slot of zeros was never written. A missing file means "never saved";
 //! a file of the wrong size, or one in which no slot checks out, is an
-//! error, never a silent default.
+//! error, never a silent default. One slot that does not check out reads
+//! as the value in the other one: a torn save and a damaged newest slot
+//! look alike, and both give the value saved before (for openraft's
+//! committed id, an older one only means fewer entries re-applied).
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -34,6 +39,8 @@ use crate::side_file::{self, Damaged};
 
 /// Bytes per slot.
 pub const SLOT: usize = 512;
+/// Where the second slot starts (the file is two strides long).
+pub const STRIDE: usize = 4096;
 const MAGIC: [u8; 8] = *b"MRKSLOT\0";
 const VERSION: u32 = 1;
 const HEAD: usize = 24;
@@ -123,10 +130,10 @@ impl SlotFile {
                 },
             )
         };
-        if bytes.len() != 2 * SLOT {
+        if bytes.len() != 2 * STRIDE {
             return Err(damaged("not two slots long"));
         }
-        let (a, b) = (parse(&bytes[..SLOT]), parse(&bytes[SLOT..]));
+        let (a, b) = (parse(&bytes[..SLOT]), parse(&bytes[STRIDE..STRIDE + SLOT]));
         // The newest slot that checks out. A slot that does not is the one
         // a crash tore (the other one is then the last whole save) — unless
         // neither checks out, or it is the only one ever written.
@@ -152,13 +159,13 @@ impl SlotFile {
             Some(file) => {
                 // Slot 0 holds odd sequence numbers, slot 1 even ones: a
                 // save overwrites the older of the two.
-                let at = if sequence % 2 == 1 { 0 } else { SLOT as u64 };
+                let at = if sequence % 2 == 1 { 0 } else { STRIDE as u64 };
                 file.write_all_at(&slot, at)?;
                 file.sync_data()?;
             }
             None => {
                 let mut bytes = slot.to_vec();
-                bytes.resize(2 * SLOT, 0);
+                bytes.resize(2 * STRIDE, 0);
                 side_file::replace(&self.dir, &self.name, &bytes)?;
                 let path = self.dir.join(&self.name);
                 self.file = Some(OpenOptions::new().read(true).write(true).open(&path)?);
@@ -234,15 +241,15 @@ mod tests {
         slots.save(b"second").unwrap();
         let mut bad = fs::read(dir.path().join("committed")).unwrap();
         bad[0] ^= 1;
-        bad[SLOT] ^= 1;
+        bad[STRIDE] ^= 1;
         fs::write(dir.path().join("committed"), &bad).unwrap();
         assert!(reopen(dir.path()).is_err());
         // Wrong sizes, and all zeros.
-        for len in [0, SLOT, 2 * SLOT - 1, 2 * SLOT + 1] {
+        for len in [0, SLOT, 2 * SLOT, 2 * STRIDE - 1, 2 * STRIDE + 1] {
             fs::write(dir.path().join("committed"), vec![0u8; len]).unwrap();
             assert!(reopen(dir.path()).is_err(), "{len} bytes");
         }
-        fs::write(dir.path().join("committed"), vec![0u8; 2 * SLOT]).unwrap();
+        fs::write(dir.path().join("committed"), vec![0u8; 2 * STRIDE]).unwrap();
         assert!(reopen(dir.path()).is_err(), "zeros");
     }
 

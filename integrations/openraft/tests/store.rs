@@ -224,7 +224,7 @@ async fn the_vote_survives_a_reopen_and_a_damaged_one_is_an_error() {
     let path = dir.path().join(COMMITTED_FILE);
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[0] ^= 1;
-    bytes[murakami_openraft::slot_file::SLOT] ^= 1;
+    bytes[murakami_openraft::slot_file::STRIDE] ^= 1;
     std::fs::write(&path, &bytes).unwrap();
     let options = murakami::Options::default().segment_size(4096);
     let err = Store::open_with(dir.path(), options).err();
