@@ -1,7 +1,7 @@
 //! A small value saved durably with one `fdatasync` per save: the
 //! committed log id, which openraft saves at every commit.
 //!
-//! [`side_file`](crate::side_file) writes a whole new file and renames it
+//! [`side_file`] writes a whole new file and renames it
 //! (three fsyncs); here the file is created that way once, and every later
 //! save overwrites one of its two fixed slots in place, the older one,
 //! then `fdatasync`s: the file's size and blocks never change, so the
