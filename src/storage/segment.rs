@@ -142,14 +142,18 @@ pub(crate) struct Purged {
 }
 
 impl Purged {
+    #[cfg(not(feature = "loom"))]
+    fn held(&self) -> std::sync::MutexGuard<'_, Vec<std::sync::Weak<Segment>>> {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// `gone` left the list.
     pub(crate) fn note(&self, gone: &[Arc<Segment>]) {
         #[cfg(not(feature = "loom"))]
         {
-            let mut held = self
-                .held
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut held = self.held();
             held.retain(|w| w.strong_count() > 0);
             held.extend(gone.iter().map(Arc::downgrade));
         }
@@ -162,10 +166,7 @@ impl Purged {
     pub(crate) fn hide(&self, below: u64) {
         #[cfg(not(feature = "loom"))]
         {
-            let mut held = self
-                .held
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut held = self.held();
             held.retain(|w| match w.upgrade() {
                 Some(s) if s.sequence() < below => {
                     s.cut_at(s.base());
